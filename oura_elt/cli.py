@@ -1,0 +1,58 @@
+"""`oura-elt`: the command-line front door.
+
+Sub-commands live in `oura_elt/commands/`, one module per group. Heavy imports
+(dlt, dbt, Prefect) happen inside the commands that need them so `--help` stays
+instant. Every `OuraEltError` becomes one clear line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from oura_elt import config
+from oura_elt.commands import auth as auth_commands
+from oura_elt.commands import sandbox as sandbox_commands
+from oura_elt.console import error_line
+from oura_elt.errors import OuraEltError
+
+config.telemetry_off()
+
+app = typer.Typer(
+    name="oura-elt",
+    help="Oura Ring data into your warehouse: load (dlt), transform (dbt), schedule (Prefect).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sandbox_commands.app, name="sandbox")
+app.add_typer(auth_commands.app, name="auth")
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning known errors into one line."""
+    try:
+        app(standalone_mode=False)
+    except OuraEltError as exc:
+        error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's own usage errors and aborts
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            error_line("aborted")
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

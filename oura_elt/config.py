@@ -1,0 +1,93 @@
+"""Where things live and which endpoints to talk to, from the environment.
+
+Every setting has an environment variable so that CI, Prefect workers and
+containers can configure the tool without flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Oura's production endpoints (api-reference §1, §4.1).
+OURA_API_BASE_URL = "https://api.ouraring.com"
+OURA_AUTHORIZE_URL = "https://cloud.ouraring.com/oauth/authorize"
+OURA_TOKEN_URL = "https://api.ouraring.com/oauth/token"
+OURA_REVOKE_URL = "https://api.ouraring.com/oauth/revoke"
+
+# The local Oura-compatible server (`oura-elt sandbox serve`) and its documented
+# application. These credentials only work against the sandbox.
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PORT = 8089
+SANDBOX_CLIENT_ID = "oura-elt-sandbox"
+SANDBOX_CLIENT_SECRET = "oura-elt-sandbox-secret"
+DEFAULT_REDIRECT_URI = "http://localhost:8765/callback/"
+
+# Telemetry of the stack, off unless the user turns it on (STACK-NOTES).
+TELEMETRY_OFF = {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def telemetry_off() -> None:
+    """Switch the stack's telemetry off unless the user set the variables."""
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+def project_root() -> Path:
+    """The repository root (where `dbt_project/` and `data/` are)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def home() -> Path:
+    """Per-user state: token store and pipeline state. `OURA_ELT_HOME` moves it."""
+    return Path(os.environ.get("OURA_ELT_HOME") or Path.home() / ".oura-elt")
+
+
+def default_duckdb_path() -> Path:
+    """`OURA_DUCKDB_PATH`, else `data/oura.duckdb` under the current directory."""
+    return Path(os.environ.get("OURA_DUCKDB_PATH") or Path("data") / "oura.duckdb")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The Oura API and OAuth endpoints and the application's credentials."""
+
+    api_base_url: str
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+    client_id: str | None
+    client_secret: str | None
+
+    @classmethod
+    def from_env(cls) -> "Endpoints":
+        """Read `OURA_API_BASE_URL`, `OURA_AUTHORIZE_URL`, `OURA_TOKEN_URL`,
+        `OURA_REVOKE_URL`, `OURA_CLIENT_ID` and `OURA_CLIENT_SECRET`."""
+        env = os.environ.get
+        return cls(
+            api_base_url=(env("OURA_API_BASE_URL") or OURA_API_BASE_URL).rstrip("/"),
+            authorize_url=env("OURA_AUTHORIZE_URL") or OURA_AUTHORIZE_URL,
+            token_url=env("OURA_TOKEN_URL") or OURA_TOKEN_URL,
+            revoke_url=env("OURA_REVOKE_URL") or OURA_REVOKE_URL,
+            client_id=env("OURA_CLIENT_ID") or None,
+            client_secret=env("OURA_CLIENT_SECRET") or None,
+        )
+
+    @classmethod
+    def sandbox(cls, base_url: str) -> "Endpoints":
+        """Endpoints of a local sandbox server at `base_url`."""
+        base = base_url.rstrip("/")
+        return cls(
+            api_base_url=base,
+            authorize_url=f"{base}/oauth/authorize",
+            token_url=f"{base}/oauth/token",
+            revoke_url=f"{base}/oauth/revoke",
+            client_id=SANDBOX_CLIENT_ID,
+            client_secret=SANDBOX_CLIENT_SECRET,
+        )
