@@ -13,6 +13,7 @@ import typer
 
 from oura_elt import config
 from oura_elt.commands import auth as auth_commands
+from oura_elt.commands import load as load_commands
 from oura_elt.commands import sandbox as sandbox_commands
 from oura_elt.console import error_line
 from oura_elt.errors import OuraEltError
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
 app.add_typer(auth_commands.app, name="auth")
+app.command("load")(load_commands.load)
 
 
 def main() -> None:

@@ -68,13 +68,21 @@ class Endpoints:
     @classmethod
     def from_env(cls) -> "Endpoints":
         """Read `OURA_API_BASE_URL`, `OURA_AUTHORIZE_URL`, `OURA_TOKEN_URL`,
-        `OURA_REVOKE_URL`, `OURA_CLIENT_ID` and `OURA_CLIENT_SECRET`."""
+        `OURA_REVOKE_URL`, `OURA_CLIENT_ID` and `OURA_CLIENT_SECRET`.
+
+        With a non-default `OURA_API_BASE_URL` and no explicit OAuth URLs, the OAuth
+        routes are taken from that base (`<base>/oauth/authorize`, ...).
+        """
         env = os.environ.get
+        base = (env("OURA_API_BASE_URL") or OURA_API_BASE_URL).rstrip("/")
+        # A non-default API (the sandbox, a proxy) serves its own OAuth routes: derive
+        # them, so that a sandbox login is never sent to Oura's real token endpoint.
+        own = base != OURA_API_BASE_URL
         return cls(
-            api_base_url=(env("OURA_API_BASE_URL") or OURA_API_BASE_URL).rstrip("/"),
-            authorize_url=env("OURA_AUTHORIZE_URL") or OURA_AUTHORIZE_URL,
-            token_url=env("OURA_TOKEN_URL") or OURA_TOKEN_URL,
-            revoke_url=env("OURA_REVOKE_URL") or OURA_REVOKE_URL,
+            api_base_url=base,
+            authorize_url=env("OURA_AUTHORIZE_URL") or (f"{base}/oauth/authorize" if own else OURA_AUTHORIZE_URL),
+            token_url=env("OURA_TOKEN_URL") or (f"{base}/oauth/token" if own else OURA_TOKEN_URL),
+            revoke_url=env("OURA_REVOKE_URL") or (f"{base}/oauth/revoke" if own else OURA_REVOKE_URL),
             client_id=env("OURA_CLIENT_ID") or None,
             client_secret=env("OURA_CLIENT_SECRET") or None,
         )

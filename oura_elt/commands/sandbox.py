@@ -1,0 +1,142 @@
+"""`oura-elt sandbox ...`: the local Oura-compatible API server and its ground truth."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from oura_elt import config
+from oura_elt.console import console
+from oura_elt.errors import UsageError
+
+app = typer.Typer(help="The local Oura-compatible API server (no Oura account needed).", no_args_is_help=True)
+
+SeedOpt = typer.Option(0, "--seed", help="Seed of the generated world (same seed, same data).")
+UsersOpt = typer.Option(2, "--users", min=1, help="Number of sandbox users (ring wearers).")
+TodayOpt = typer.Option(None, "--today", help="Server clock: this date at 12:00 UTC (YYYY-MM-DD).")
+NowOpt = typer.Option(None, "--now", help="Server clock as an ISO instant (overrides --today).")
+HistStartOpt = typer.Option(None, "--history-start", help="First day of ring data (default: clock - history days).")
+HistDaysOpt = typer.Option(730, "--history-days", min=1, help="Days of history when --history-start is not given.")
+
+
+def parse_day(text: str, option: str) -> date:
+    """A YYYY-MM-DD option value, or one clear error line."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def clock(today: Optional[str], now: Optional[str]) -> datetime | None:
+    """The server clock from `--now` or `--today` (None: the real current time)."""
+    if now:
+        try:
+            parsed = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--now {now!r} is not an ISO date-time") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if today:
+        return datetime.combine(parse_day(today, "--today"), time(12), timezone.utc)
+    return None
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(config.SANDBOX_HOST, "--host", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(config.SANDBOX_PORT, "--port", help="TCP port."),
+    seed: int = SeedOpt,
+    users: int = UsersOpt,
+    today: Optional[str] = TodayOpt,
+    now: Optional[str] = NowOpt,
+    history_start: Optional[str] = HistStartOpt,
+    history_days: int = HistDaysOpt,
+    page_size: int = typer.Option(100, "--page-size", min=1, help="Documents per page."),
+    series_page_size: int = typer.Option(1000, "--series-page-size", min=1, help="Time-series rows per page."),
+    rate_limit: int = typer.Option(5000, "--rate-limit", min=1, help="Requests per window per access token."),
+    app_rate_limit: int = typer.Option(5000, "--app-rate-limit", min=1, help="Requests per window per application."),
+    rate_window: int = typer.Option(300, "--rate-window", min=1, help="Rate-limit window in seconds."),
+    access_ttl: int = typer.Option(86400, "--access-ttl", min=1, help="Access-token lifetime (expires_in), seconds."),
+    lapsed_user: list[int] = typer.Option([], "--lapsed-user", help="User index whose membership lapsed (403)."),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="Extra redirect URI registered for the sandbox app."),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, help="Latency added to every data request."),
+    fault_seed: int = typer.Option(0, "--fault-seed", help="Seed of the fault draws."),
+    fault_5xx: float = typer.Option(0.0, "--fault-5xx", min=0, max=1, help="Probability of a 5xx."),
+    fault_429: float = typer.Option(0.0, "--fault-429", min=0, max=1, help="Probability of a 429 storm."),
+    fault_drop: float = typer.Option(0.0, "--fault-drop", min=0, max=1, help="Probability of a dropped connection."),
+    fault_truncate: float = typer.Option(0.0, "--fault-truncate", min=0, max=1, help="Probability of a truncated page."),
+    fault_malformed: float = typer.Option(0.0, "--fault-malformed", min=0, max=1, help="Probability of a non-JSON page."),
+) -> None:
+    """Serve the Oura API v2 (data routes, OAuth2, errors, quirks) on HOST:PORT."""
+    from sandbox.faults import FaultPlan
+    from sandbox.runner import serve_forever
+    from sandbox.server import SandboxSettings
+
+    settings = SandboxSettings(
+        seed=seed,
+        users=users,
+        now=clock(today, now),
+        history_start=parse_day(history_start, "--history-start") if history_start else None,
+        history_days=history_days,
+        page_size=page_size,
+        series_page_size=series_page_size,
+        token_limit=rate_limit,
+        app_limit=app_rate_limit,
+        rate_window_seconds=rate_window,
+        access_ttl_seconds=access_ttl,
+        lapsed_users=frozenset(lapsed_user),
+        redirect_uris=tuple(redirect_uri),
+        faults=FaultPlan(
+            seed=fault_seed,
+            latency_ms=latency_ms,
+            error_5xx=fault_5xx,
+            rate_429=fault_429,
+            drop=fault_drop,
+            truncate=fault_truncate,
+            malformed=fault_malformed,
+        ),
+    )
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]Oura sandbox[/] on {base}  (users={users}, seed={seed})")
+    console.print(
+        f"  OURA_API_BASE_URL={base}  OURA_CLIENT_ID={config.SANDBOX_CLIENT_ID}  "
+        f"OURA_CLIENT_SECRET={config.SANDBOX_CLIENT_SECRET}",
+        soft_wrap=True,
+    )
+    console.print(f"  personal tokens: sandbox-pat-0 .. sandbox-pat-{users - 1}; admin: {base}/_sandbox/state")
+    serve_forever(settings, host, port)
+
+
+@app.command()
+def dump(
+    out: Path = typer.Option(..., "--out", help="Directory for one JSON-lines file per collection."),
+    start_date: Optional[str] = typer.Option(None, "--start-date", help="First day (default: history start)."),
+    end_date: Optional[str] = typer.Option(None, "--end-date", help="Last day (default: the clock's today)."),
+    seed: int = SeedOpt,
+    users: int = UsersOpt,
+    today: Optional[str] = TodayOpt,
+    now: Optional[str] = NowOpt,
+    history_start: Optional[str] = HistStartOpt,
+    history_days: int = HistDaysOpt,
+) -> None:
+    """Write exactly the documents the server holds for these users, range, seed and clock."""
+    from sandbox.truth import dump as write_dump
+    from sandbox.world import World
+
+    world = World(
+        seed=seed,
+        users=users,
+        now=clock(today, now),
+        history_start=parse_day(history_start, "--history-start") if history_start else None,
+        history_days=history_days,
+    )
+    start = parse_day(start_date, "--start-date") if start_date else min(u.history_start for u in world.users)
+    end = parse_day(end_date, "--end-date") if end_date else world.now.date()
+    if start > end:
+        raise UsageError(f"--start-date {start} is after --end-date {end}")
+    counts = write_dump(world, start, end, out)
+    for collection, n in counts.items():
+        console.print(f"{collection:28} {n:>9,}")
+    console.print(f"wrote {sum(counts.values()):,} documents for {users} user(s), {start}..{end}, to {out}")
