@@ -50,14 +50,13 @@ Ids
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
-from threading import Lock
+from functools import partial
 
-from sandbox.generate import activity, dailies, events, lifecycle, series
+from sandbox.generate import lifecycle, series
+from sandbox.generate.cache import SmallLRU, clone
 from sandbox.generate.catalog import (
     COLLECTION_CODES,
     COLLECTION_SCHEMAS,
@@ -67,12 +66,18 @@ from sandbox.generate.catalog import (
 )
 from sandbox.generate.ids import MAX_USERS, IdCodec
 from sandbox.generate.randomness import stable_rng
-from sandbox.generate.sleep import DaySleep, day_sleep
+from sandbox.generate.registry import CLOCK_DEPENDENT_WHEN_SETTLED, GENERATORS, Entry
 from sandbox.generate.timefmt import utc_iso
-from sandbox.generate.user import UserModel
+from sandbox.generate.user import SharedCaches, UserModel
 
-__all__ = ["COLLECTION_SCHEMAS", "CURSOR_FIELDS", "DAY_COLLECTIONS", "SERIES_COLLECTIONS",
-           "SandboxUser", "World"]
+__all__ = [
+    "COLLECTION_SCHEMAS",
+    "CURSOR_FIELDS",
+    "DAY_COLLECTIONS",
+    "SERIES_COLLECTIONS",
+    "SandboxUser",
+    "World",
+]
 
 _SETTLED_CACHE_SIZE = 256
 _SERIES_CACHE_SIZE = 48
@@ -83,37 +88,8 @@ class SandboxUser:
     """A user of the sandbox world."""
 
     index: int
-    user_id: str            # == personal_info["id"]
-    history_start: date     # first local day with ring data
-
-
-class _LRU:
-    """A small thread-safe LRU mapping."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._data: OrderedDict = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key, build: Callable[[], object]):
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        value = build()
-        with self._lock:
-            self._data[key] = value
-            if len(self._data) > self._size:
-                self._data.popitem(last=False)
-        return value
-
-
-def _clone(value):
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    return value
+    user_id: str  # == personal_info["id"]
+    history_start: date  # first local day with ring data
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -141,8 +117,14 @@ class World:
         history_days: Days of history when `history_start` is not given.
     """
 
-    def __init__(self, seed: int = 0, users: int = 2, now: datetime | None = None,
-                 history_start: date | None = None, history_days: int = 730) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        users: int = 2,
+        now: datetime | None = None,
+        history_start: date | None = None,
+        history_days: int = 730,
+    ) -> None:
         if not 1 <= users < MAX_USERS:
             raise ValueError(f"users must be between 1 and {MAX_USERS - 1}, got {users}")
         self.seed = seed
@@ -155,9 +137,9 @@ class World:
             user_id = self._codec.encode(index, COLLECTION_CODES["personal_info"], 0, 0)
             self.users.append(SandboxUser(index, user_id, start + timedelta(days=delay)))
         self._models: list[UserModel | None] = [None] * users
-        self._settled = _LRU(_SETTLED_CACHE_SIZE)
-        self._series = _LRU(_SERIES_CACHE_SIZE)
-        self._day_sleep = lru_cache(maxsize=32)(self._make_day_sleep)
+        self._caches = SharedCaches()
+        self._settled = SmallLRU(_SETTLED_CACHE_SIZE)
+        self._series = SmallLRU(_SERIES_CACHE_SIZE)
 
     # ----------------------------------------------------------------- clock
 
@@ -210,73 +192,31 @@ class World:
         day_revision = lifecycle.revision(today, ordinal)
         entries = self._entries(model, collection, ordinal, day_revision, now_ts)
         return [
-            _clone(document) for sequence, available_at, document in entries
-            if available_at <= now_ts and lifecycle.visible(
-                lifecycle.fate(self.seed, user_index, collection, ordinal, sequence, document), day_revision)
+            clone(document)
+            for sequence, available_at, document in entries
+            if available_at <= now_ts
+            and lifecycle.visible(
+                lifecycle.fate(self.seed, user_index, collection, ordinal, sequence, document),
+                day_revision,
+            )
         ]
 
-    def _entries(self, model: UserModel, collection: str, day: int, day_revision: int,
-                 now_ts: int) -> list[tuple[int, int, dict]]:
-        if day_revision == lifecycle.SETTLED and collection != "rest_mode_period":
-            return self._settled.get((model.index, collection, day),
-                                     lambda: self._generate(model, collection, day, day_revision, now_ts))
-        return self._generate(model, collection, day, day_revision, now_ts)
-
-    def _generate(self, model: UserModel, collection: str, day: int, day_revision: int,
-                  now_ts: int) -> list[tuple[int, int, dict]]:
-        if collection in ("sleep", "daily_sleep", "daily_readiness"):
-            return self._sleep_entries(model, collection, day, day_revision)
-        if collection == "daily_activity":
-            plan = model.plan(day)
-            return [(0, plan.start, activity.daily_activity(model, day, day_revision, now_ts))]
-        if collection == "daily_stress":
-            return dailies.daily_stress(model, day, day_revision, now_ts)
-        if collection == "rest_mode_period":
-            return events.rest_mode_periods(model, day, now_ts)
-        simple = {
-            "daily_spo2": lambda: dailies.daily_spo2(model, day, day_revision),
-            "daily_resilience": lambda: dailies.daily_resilience(model, day, day_revision),
-            "daily_cardiovascular_age": lambda: dailies.daily_cardiovascular_age(model, day, day_revision),
-            "sleep_time": lambda: dailies.sleep_time(model, day),
-            "vO2_max": lambda: dailies.vo2_max(model, day),
-            "workout": lambda: events.workouts(model, day, day_revision),
-            "session": lambda: events.sessions(model, day),
-            "tag": lambda: events.tags(model, day),
-            "enhanced_tag": lambda: events.enhanced_tags(model, day),
-        }
-        return simple[collection]()
-
-    def _make_day_sleep(self, user_index: int, day: int, day_revision: int) -> DaySleep:
-        model = self._model(user_index)
-        return day_sleep(model, model.plan(day), day_revision)
-
-    def _sleep_entries(self, model: UserModel, collection: str, day: int,
-                       day_revision: int) -> list[tuple[int, int, dict]]:
-        plan = model.plan(day)
-        bundle = self._day_sleep(model.index, day, day_revision)
-        if collection == "sleep":
-            return [(span.sequence, span.end, doc) for span, doc in zip(plan.sleeps, bundle.documents)]
-        main = next((doc for doc in bundle.documents if doc["type"] == "long_sleep"), None)
-        if main is None:
-            return []
-        stamp = f"{main['day']}T00:00:00+00:00"
-        if collection == "daily_sleep":
-            return [(0, plan.night.end, {"id": model.doc_id("daily_sleep", day, 0),
-                                         "contributors": dict(bundle.contributors), "day": main["day"],
-                                         "score": bundle.score, "timestamp": stamp})]
-        readiness = main["readiness"]
-        if readiness is None:
-            return []
-        return [(0, plan.night.end, {"id": model.doc_id("daily_readiness", day, 0),
-                                     "contributors": dict(readiness["contributors"]), "day": main["day"],
-                                     "score": readiness["score"],
-                                     "temperature_deviation": readiness["temperature_deviation"],
-                                     "temperature_trend_deviation": readiness["temperature_trend_deviation"],
-                                     "timestamp": stamp})]
+    def _entries(
+        self, model: UserModel, collection: str, day: int, day_revision: int, now_ts: int
+    ) -> list[Entry]:
+        generate = GENERATORS[collection]
+        if day_revision == lifecycle.SETTLED and collection not in CLOCK_DEPENDENT_WHEN_SETTLED:
+            return self._settled.get(
+                (model.index, collection, day),
+                partial(generate, model, day, day_revision, now_ts),
+            )
+        return generate(model, day, day_revision, now_ts)
 
     # ---------------------------------------------------------------- series
 
-    def series(self, user_index: int, collection: str, start: datetime, end: datetime) -> Iterator[dict]:
+    def series(
+        self, user_index: int, collection: str, start: datetime, end: datetime
+    ) -> Iterator[dict]:
         """Stream heartrate / ring_battery_level rows with start <= timestamp < end.
 
         Rows are ascending, stop at `now` (inclusive) and never precede the user's
@@ -300,17 +240,28 @@ class World:
         day = model.local_day(low)
         heart = collection == "heartrate"
         while model.plan(day).start < high:
-            rows = self._series.get((model.index, collection, day), lambda: self._rows(model, collection, day))
+            rows = self._series.get(
+                (model.index, collection, day), partial(self._rows, model, collection, day)
+            )
             first = bisect.bisect_left(rows, low, key=lambda row: row[0])
             for row in rows[first:]:
                 if row[0] >= high:
                     return
                 if heart:
-                    yield {"bpm": row[1], "source": row[2], "timestamp": utc_iso(row[0]),
-                           "timestamp_unix": row[0] * 1000}
+                    yield {
+                        "bpm": row[1],
+                        "source": row[2],
+                        "timestamp": utc_iso(row[0]),
+                        "timestamp_unix": row[0] * 1000,
+                    }
                 else:
-                    yield {"timestamp": utc_iso(row[0]), "timestamp_unix": row[0] * 1000, "level": row[1],
-                           "charging": row[2], "in_charger": row[3]}
+                    yield {
+                        "timestamp": utc_iso(row[0]),
+                        "timestamp_unix": row[0] * 1000,
+                        "level": row[1],
+                        "charging": row[2],
+                        "in_charger": row[3],
+                    }
             day += 1
 
     @staticmethod
@@ -323,7 +274,14 @@ class World:
         """The most recent heartrate / ring_battery_level row at or before `now`, if any."""
         now = self._now
         for days_back in (1, 3, 10):
-            rows = list(self.series(user_index, collection, now - timedelta(days=days_back), now + timedelta(seconds=1)))
+            rows = list(
+                self.series(
+                    user_index,
+                    collection,
+                    now - timedelta(days=days_back),
+                    now + timedelta(seconds=1),
+                )
+            )
             if rows:
                 return rows[-1]
         return None
@@ -340,15 +298,19 @@ class World:
                 continue
             if ring.set_up_at is None and ring.active_from > model.local_day(now_ts):
                 continue
-            rings.append({
-                "id": self._codec.encode(user_index, COLLECTION_CODES["ring_configuration"], 0, ring.sequence),
-                "color": ring.color,
-                "design": ring.design,
-                "firmware_version": ring.firmware_version,
-                "hardware_type": ring.hardware_type,
-                "set_up_at": None if ring.set_up_at is None else utc_iso(ring.set_up_at),
-                "size": ring.size,
-            })
+            rings.append(
+                {
+                    "id": self._codec.encode(
+                        user_index, COLLECTION_CODES["ring_configuration"], 0, ring.sequence
+                    ),
+                    "color": ring.color,
+                    "design": ring.design,
+                    "firmware_version": ring.firmware_version,
+                    "hardware_type": ring.hardware_type,
+                    "set_up_at": None if ring.set_up_at is None else utc_iso(ring.set_up_at),
+                    "size": ring.size,
+                }
+            )
         return rings
 
     def personal_info(self, user_index: int) -> dict:
@@ -356,9 +318,14 @@ class World:
         model = self._model(user_index)
         profile = model.profile
         years = max(0, (self._now.date().toordinal() - profile.history_start) // 365)
-        return {"id": self.users[user_index].user_id, "age": profile.age + years,
-                "weight": profile.weight_kg, "height": profile.height_m,
-                "biological_sex": profile.biological_sex, "email": profile.email}
+        return {
+            "id": self.users[user_index].user_id,
+            "age": profile.age + years,
+            "weight": profile.weight_kg,
+            "height": profile.height_m,
+            "biological_sex": profile.biological_sex,
+            "email": profile.email,
+        }
 
     def user_index(self, user_id: str) -> int | None:
         """The index of the user with this id, or None."""
@@ -384,7 +351,9 @@ class World:
         if collection == "ring_configuration":
             candidates = self.ring_configurations(decoded.user_index)
         elif collection in DAY_COLLECTIONS and decoded.day_ordinal > 0:
-            candidates = self.documents(decoded.user_index, collection, date.fromordinal(decoded.day_ordinal))
+            candidates = self.documents(
+                decoded.user_index, collection, date.fromordinal(decoded.day_ordinal)
+            )
         else:
             return None
         for document in candidates:
@@ -400,5 +369,7 @@ class World:
         model = self._models[user_index]
         if model is None:
             user = self.users[user_index]
-            model = self._models[user_index] = UserModel(self.seed, user_index, user.history_start, self._codec)
+            model = self._models[user_index] = UserModel(
+                self.seed, user_index, user.history_start, self._codec, self._caches
+            )
         return model

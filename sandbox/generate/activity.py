@@ -10,20 +10,30 @@ calories only grow. For a day still in progress the arrays stop at the clock.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from .plan import DayPlan
 from .randomness import score, stable_rng
 from .sleep import weighted_score
 from .timefmt import local_iso
 
-ACTIVITY_WEIGHTS = {"meet_daily_targets": 0.25, "move_every_hour": 0.10, "recovery_time": 0.25,
-                    "stay_active": 0.15, "training_frequency": 0.10, "training_volume": 0.15}
+if TYPE_CHECKING:
+    from .user import UserModel
+
+ACTIVITY_WEIGHTS = {
+    "meet_daily_targets": 0.25,
+    "move_every_hour": 0.10,
+    "recovery_time": 0.25,
+    "stay_active": 0.15,
+    "training_frequency": 0.10,
+    "training_volume": 0.15,
+}
 MINUTES = 1440
 NON_WEAR, REST, SEDENTARY, LIGHT, WALK, WORKOUT = range(6)  # WORKOUT + k is the k-th workout
 _DAYTIME = range(4 * 60, 18 * 60)  # 08:00-22:00 local, as minutes after 04:00
 
 
-def daily_activity(user, day: int, revision: int, now_ts: int) -> dict:
+def daily_activity(user: UserModel, day: int, revision: int, now_ts: int) -> dict:
     """A PublicDailyActivity document as known at `now_ts`."""
     plan = user.plan(day)
     rng = stable_rng(user.seed, user.index, day, "activity")
@@ -36,8 +46,8 @@ def daily_activity(user, day: int, revision: int, now_ts: int) -> dict:
 
     mets: list[float] = []
     steps = 0
-    times = [0, 0, 0, 0, 0, 0]            # non_wear, resting, sedentary, low, medium, high (minutes)
-    met_minutes = [0.0, 0.0, 0.0, 0.0]    # sedentary, low, medium, high
+    times = [0, 0, 0, 0, 0, 0]  # non_wear, resting, sedentary, low, medium, high (minutes)
+    met_minutes = [0.0, 0.0, 0.0, 0.0]  # sedentary, low, medium, high
     for code, b in zip(codes[:elapsed], noise):
         if code == NON_WEAR:
             met = 0.1
@@ -70,20 +80,32 @@ def daily_activity(user, day: int, revision: int, now_ts: int) -> dict:
     profile = user.profile
     effort = sum(met_minutes)
     active = round(effort * profile.weight_kg * 3.5 / 200)
-    target = max(150, min(900, round((profile.target_calories + 100 * user.smooth("target")(day)) / 50) * 50))
+    target = max(
+        150, min(900, round((profile.target_calories + 100 * user.smooth("target")(day)) / 50) * 50)
+    )
     alerts = _inactivity_alerts(codes[:elapsed])
     worn = [m for m in mets if m > 0.1]
     days_in = day - profile.history_start
     yesterday_hard = sum(w.detail["intensity"] == "hard" for w in user.plan(day - 1).workouts)
     contributors = {
-        "meet_daily_targets": score(68 + 18 * user.smooth("targets")(day) + (8 if active >= target else -8)),
+        "meet_daily_targets": score(
+            68 + 18 * user.smooth("targets")(day) + (8 if active >= target else -8)
+        ),
         "move_every_hour": score(100 - 11 * alerts),
-        "recovery_time": score(99 - 22 * yesterday_hard + rng.gauss(0, 2)) if days_in >= 1 else None,
+        "recovery_time": score(99 - 22 * yesterday_hard + rng.gauss(0, 2))
+        if days_in >= 1
+        else None,
         "stay_active": score(150 - times[2] / 60 * 8),
-        "training_frequency": score(55 + 9 * profile.workouts_per_week + 12 * user.smooth("training")(day))
-        if days_in >= 7 else None,
-        "training_volume": score(50 + 8 * profile.workouts_per_week + 15 * user.smooth("volume")(day)
-                                 + rng.gauss(0, 3)) if days_in >= 7 else None,
+        "training_frequency": score(
+            55 + 9 * profile.workouts_per_week + 12 * user.smooth("training")(day)
+        )
+        if days_in >= 7
+        else None,
+        "training_volume": score(
+            50 + 8 * profile.workouts_per_week + 15 * user.smooth("volume")(day) + rng.gauss(0, 3)
+        )
+        if days_in >= 7
+        else None,
     }
     if not worn:
         contributors = dict.fromkeys(contributors)
@@ -102,7 +124,11 @@ def daily_activity(user, day: int, revision: int, now_ts: int) -> dict:
         "low_activity_time": times[3] * 60,
         "medium_activity_met_minutes": round(met_minutes[2]),
         "medium_activity_time": times[4] * 60,
-        "met": {"interval": 60.0, "items": mets, "timestamp": local_iso(origin, plan.offset, millis=True)},
+        "met": {
+            "interval": 60.0,
+            "items": mets,
+            "timestamp": local_iso(origin, plan.offset, millis=True),
+        },
         "meters_to_target": int(round((target - active) * 18, -2)),
         "non_wear_time": times[0] * 60,
         "resting_time": times[1] * 60,
@@ -169,12 +195,12 @@ def _inactivity_alerts(codes: bytes) -> int:
 def _classes(codes: bytes, mets: list[float]) -> str:
     classes = []
     for first in range(0, len(mets), 5):
-        block = codes[first:first + 5]
+        block = codes[first : first + 5]
         if block.count(NON_WEAR) * 2 > len(block):
             classes.append("0")
         elif block.count(REST) * 2 > len(block):
             classes.append("1")
         else:
-            mean = sum(mets[first:first + 5]) / len(block)
+            mean = sum(mets[first : first + 5]) / len(block)
             classes.append("2" if mean < 1.7 else "3" if mean < 3.0 else "4" if mean < 6.0 else "5")
     return "".join(classes)

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 DAY_COLLECTIONS: tuple[str, ...] = (
-    "daily_activity", "daily_cardiovascular_age", "daily_readiness", "daily_resilience",
-    "daily_sleep", "daily_spo2", "daily_stress", "enhanced_tag", "rest_mode_period",
-    "session", "sleep", "sleep_time", "tag", "vO2_max", "workout",
+    "daily_activity",
+    "daily_cardiovascular_age",
+    "daily_readiness",
+    "daily_resilience",
+    "daily_sleep",
+    "daily_spo2",
+    "daily_stress",
+    "enhanced_tag",
+    "rest_mode_period",
+    "session",
+    "sleep",
+    "sleep_time",
+    "tag",
+    "vO2_max",
+    "workout",
 )
 SERIES_COLLECTIONS: tuple[str, ...] = ("heartrate", "ring_battery_level")
 
@@ -34,10 +46,12 @@ COLLECTION_SCHEMAS: dict[str, str] = {
 
 # The document field that holds a DAY_COLLECTION document's cursor day.
 CURSOR_FIELDS: dict[str, str] = {
-    name: ("start_day" if name in ("enhanced_tag", "rest_mode_period") else "day") for name in DAY_COLLECTIONS
+    name: ("start_day" if name in ("enhanced_tag", "rest_mode_period") else "day")
+    for name in DAY_COLLECTIONS
 }
 
 # Id codes are part of every issued id: append only, never reorder.
 COLLECTION_CODES: dict[str, int] = {
-    name: code for code, name in enumerate(DAY_COLLECTIONS + ("ring_configuration", "personal_info"))
+    name: code
+    for code, name in enumerate(DAY_COLLECTIONS + ("ring_configuration", "personal_info"))
 }

@@ -50,8 +50,12 @@ class IdCodec:
         Raises:
             ValueError: If a field does not fit its bit width.
         """
-        fields = ((user_index, _USER_BITS), (collection_code, _COLL_BITS),
-                  (day_ordinal, _DAY_BITS), (sequence, _SEQ_BITS))
+        fields = (
+            (user_index, _USER_BITS),
+            (collection_code, _COLL_BITS),
+            (day_ordinal, _DAY_BITS),
+            (sequence, _SEQ_BITS),
+        )
         block = 0
         for value, bits in fields:
             if not 0 <= value < (1 << bits):
@@ -61,8 +65,13 @@ class IdCodec:
         for index in range(4):
             left, right = right, left ^ self._round(index, right)
         block = (left << _HALF) | right
-        value = ((block >> 74) << 80) | (4 << 76) | (((block >> 62) & 0xFFF) << 64) \
-            | (0b10 << 62) | (block & ((1 << 62) - 1))
+        value = (
+            ((block >> 74) << 80)
+            | (4 << 76)
+            | (((block >> 62) & 0xFFF) << 64)
+            | (0b10 << 62)
+            | (block & ((1 << 62) - 1))
+        )
         return str(uuid.UUID(int=value))
 
     def decode(self, text: str) -> DecodedId | None:

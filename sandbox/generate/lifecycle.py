@@ -17,8 +17,8 @@ NORMAL, DELETED, LATE = "normal", "deleted", "late"
 
 # collection: (share of documents deleted later, share arriving a day late)
 CHURN_RATES: dict[str, tuple[float, float]] = {
-    "sleep": (0.05, 0.05),          # naps, rest periods, deleted-type periods
-    "workout": (0.03, 0.05),        # rejected autodetections; manual entries made the next day
+    "sleep": (0.05, 0.05),  # naps, rest periods, deleted-type periods
+    "workout": (0.03, 0.05),  # rejected autodetections; manual entries made the next day
     "session": (0.0, 0.03),
     "tag": (0.04, 0.04),
     "enhanced_tag": (0.04, 0.04),

@@ -30,9 +30,23 @@ WORKOUT_SHAPES: dict[str, tuple[int, int, float, float, float | None, int]] = {
     "dancing": (30, 90, 4.0, 7.0, None, 80),
 }
 INTENSITY_LEVEL = {"easy": 0.1, "moderate": 0.5, "hard": 0.9}
-_LABELS = ("Morning run", "Commute", "Leg day", "With friends", "Recovery", "Long ride", "Lunch walk")
-SESSION_TYPES = (("meditation", 35), ("breathing", 25), ("relaxation", 15), ("rest", 10),
-                 ("nap", 8), ("body_status", 7))
+_LABELS = (
+    "Morning run",
+    "Commute",
+    "Leg day",
+    "With friends",
+    "Recovery",
+    "Long ride",
+    "Lunch walk",
+)
+SESSION_TYPES = (
+    ("meditation", 35),
+    ("breathing", 25),
+    ("relaxation", 15),
+    ("rest", 10),
+    ("nap", 8),
+    ("body_status", 7),
+)
 # nap kind: (probability factor, earliest start minute, latest start minute, shortest, longest)
 _NAP_SHAPES = {
     "sleep": (1.0, 12 * 60 + 30, 16 * 60, 20, 90),
@@ -48,7 +62,7 @@ class Span:
     """A timed thing in a plan: a sleep period, workout, session, live reading or charge."""
 
     kind: str
-    start: int                 # epoch seconds UTC
+    start: int  # epoch seconds UTC
     end: int
     sequence: int = 0
     detail: dict = field(default_factory=dict, compare=False, hash=False)
@@ -69,18 +83,18 @@ class DayPlan:
     """One local day of one user."""
 
     day: int
-    offset: int                # UTC offset in minutes on this local day
-    start: int                 # B(day): local midnight, epoch seconds
-    end: int                   # B(day + 1)
-    night: Night               # ends this morning
-    next_night: Night          # starts this evening
-    sleeps: tuple[Span, ...]   # worn sleep periods whose `day` is this day; sequence == period
+    offset: int  # UTC offset in minutes on this local day
+    start: int  # B(day): local midnight, epoch seconds
+    end: int  # B(day + 1)
+    night: Night  # ends this morning
+    next_night: Night  # starts this evening
+    sleeps: tuple[Span, ...]  # worn sleep periods whose `day` is this day; sequence == period
     workouts: tuple[Span, ...]
     sessions: tuple[Span, ...]
     live: tuple[Span, ...]
     charge: Span | None
     rest_mode: RestMode | None
-    quiet: bool                # travel or clock-change day: no naps, workouts or sessions
+    quiet: bool  # travel or clock-change day: no naps, workouts or sessions
 
     def local(self, minute: float) -> int:
         """Epoch seconds of a local minute-of-day (may exceed 1440 or be negative)."""
@@ -96,7 +110,9 @@ def make_night(profile: Profile, day: int) -> Night:
     """Main-sleep geometry of the night ending on the morning of `day`."""
     rng = stable_rng(profile.seed, profile.index, day, "night")
     weekend = date.fromordinal(day).weekday() >= 5
-    start_minute = profile.bedtime_minute + (40 if weekend else 0) + max(-100.0, min(100.0, rng.gauss(0, 28)))
+    start_minute = (
+        profile.bedtime_minute + (40 if weekend else 0) + max(-100.0, min(100.0, rng.gauss(0, 28)))
+    )
     minutes = profile.time_in_bed_minutes + (35 if weekend else 0) + rng.gauss(0, 38)
     if utc_offset_minutes(profile, day) != utc_offset_minutes(profile, day - 1):
         minutes *= 0.8  # travel night
@@ -118,7 +134,10 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
     start, end = day_start(profile, day), day_start(profile, day + 1)
     night, next_night = make_night(profile, day), make_night(profile, day + 1)
     rest_mode = rest_mode_on(profile, day)
-    quiet = utc_offset_minutes(profile, day - 1) != offset or utc_offset_minutes(profile, day + 1) != offset
+    quiet = (
+        utc_offset_minutes(profile, day - 1) != offset
+        or utc_offset_minutes(profile, day + 1) != offset
+    )
     wake = night.end if night.worn else start + 7 * 3600
     busy = [(night.start, night.end), (next_night.start - PRE_SLEEP_REST_SECONDS, next_night.end)]
 
@@ -132,7 +151,11 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
         for _ in range(4):
             begin = start + int(rng.uniform(earliest, latest) * 60) + rng.randint(0, 59)
             finish = begin + int(minutes * 60) + rng.randint(0, 59)
-            if begin >= wake and finish <= end and all(finish <= b0 or begin >= b1 for b0, b1 in busy):
+            if (
+                begin >= wake
+                and finish <= end
+                and all(finish <= b0 or begin >= b1 for b0, b1 in busy)
+            ):
                 busy.append((begin, finish))
                 return begin, finish
         return None
@@ -143,7 +166,9 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
         count = 0 if rest_mode else int(rng.random() < profile.workouts_per_week / 7)
         count += int(count == 1 and rng.random() < 0.15)
         for _ in range(count):
-            activity = rng.choices([a for a, _ in profile.activities], [w for _, w in profile.activities])[0]
+            activity = rng.choices(
+                [a for a, _ in profile.activities], [w for _, w in profile.activities]
+            )[0]
             shortest, longest = WORKOUT_SHAPES[activity][:2]
             minutes = rng.uniform(shortest, longest)
             if rng.random() < 0.4:
@@ -161,7 +186,9 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
         if rng.random() < profile.sessions_per_week / 7:
             slot = place(7 * 60, 22 * 60, rng.uniform(5, 25))
             if slot:
-                session_type = rng.choices([t for t, _ in SESSION_TYPES], [w for _, w in SESSION_TYPES])[0]
+                session_type = rng.choices(
+                    [t for t, _ in SESSION_TYPES], [w for _, w in SESSION_TYPES]
+                )[0]
                 sessions.append(Span("session", *slot, detail={"type": session_type}))
         if rng.random() < 0.03:
             slot = place(9 * 60, 21 * 60, rng.uniform(1, 3))
@@ -170,9 +197,19 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
 
     sleeps = ([Span("long_sleep", night.start, night.end)] if night.worn else []) + naps
     return DayPlan(
-        day=day, offset=offset, start=start, end=end, night=night, next_night=next_night,
-        sleeps=_numbered(sleeps), workouts=_numbered(workouts), sessions=_numbered(sessions),
-        live=tuple(live), charge=charge, rest_mode=rest_mode, quiet=quiet,
+        day=day,
+        offset=offset,
+        start=start,
+        end=end,
+        night=night,
+        next_night=next_night,
+        sleeps=_numbered(sleeps),
+        workouts=_numbered(workouts),
+        sessions=_numbered(sessions),
+        live=tuple(live),
+        charge=charge,
+        rest_mode=rest_mode,
+        quiet=quiet,
     )
 
 
@@ -184,17 +221,32 @@ def _numbered(spans: list[Span]) -> tuple[Span, ...]:
 def _workout_span(rng, activity: str, begin: int, finish: int) -> Span:
     intensity = rng.choices(("easy", "moderate", "hard"), (3, 5, 2))[0]
     if activity == "walking":
-        source = rng.choices(("autodetected", "confirmed", "manual", "workout_heart_rate"), (60, 25, 10, 5))[0]
+        source = rng.choices(
+            ("autodetected", "confirmed", "manual", "workout_heart_rate"), (60, 25, 10, 5)
+        )[0]
     else:
-        source = rng.choices(("autodetected", "confirmed", "manual", "workout_heart_rate"), (20, 35, 30, 15))[0]
+        source = rng.choices(
+            ("autodetected", "confirmed", "manual", "workout_heart_rate"), (20, 35, 30, 15)
+        )[0]
     _, _, met_easy, met_hard, speed, steps = WORKOUT_SHAPES[activity]
     met = met_easy + (met_hard - met_easy) * INTENSITY_LEVEL[intensity] + rng.uniform(-0.3, 0.3)
     minutes = (finish - begin) / 60
     distance = None
     if speed is not None and rng.random() > 0.05:
-        distance = round(minutes * speed * (0.8 + 0.4 * INTENSITY_LEVEL[intensity]) * rng.uniform(0.9, 1.1), 1)
-    return Span("workout", begin, finish, detail={
-        "activity": activity, "intensity": intensity, "source": source, "met": round(met, 2),
-        "steps_per_minute": steps, "distance": distance,
-        "label": rng.choice(_LABELS) if rng.random() < 0.06 else None,
-    })
+        distance = round(
+            minutes * speed * (0.8 + 0.4 * INTENSITY_LEVEL[intensity]) * rng.uniform(0.9, 1.1), 1
+        )
+    return Span(
+        "workout",
+        begin,
+        finish,
+        detail={
+            "activity": activity,
+            "intensity": intensity,
+            "source": source,
+            "met": round(met, 2),
+            "steps_per_minute": steps,
+            "distance": distance,
+            "label": rng.choice(_LABELS) if rng.random() < 0.06 else None,
+        },
+    )

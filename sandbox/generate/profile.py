@@ -10,15 +10,32 @@ from .randomness import stable_rng
 
 # (standard offset in minutes, daylight-saving rule): US, EU and no-DST zones.
 HOME_ZONES: tuple[tuple[int, str | None], ...] = (
-    (-480, "us"), (-420, "us"), (-420, None), (-360, "us"), (-300, "us"),
-    (0, "eu"), (60, "eu"), (120, "eu"), (330, None), (540, None), (600, None),
+    (-480, "us"),
+    (-420, "us"),
+    (-420, None),
+    (-360, "us"),
+    (-300, "us"),
+    (0, "eu"),
+    (60, "eu"),
+    (120, "eu"),
+    (330, None),
+    (540, None),
+    (600, None),
 )
 TRIP_BLOCK_DAYS = 45
 TRIP_SHIFTS_MINUTES = (-360, -300, -180, -120, -60, 60, 120, 180, 300, 360)
 REST_MODE_BLOCK_DAYS = 100
 
 _COLORS_BY_HARDWARE = {
-    "gen3": ("silver", "glossy_black", "stealth_black", "glossy_gold", "rose", "brushed_silver", "matt_gold"),
+    "gen3": (
+        "silver",
+        "glossy_black",
+        "stealth_black",
+        "glossy_gold",
+        "rose",
+        "brushed_silver",
+        "matt_gold",
+    ),
     "gen4": ("silver", "brushed_silver", "stealth_black", "glossy_gold", "rose", "titanium"),
     "or5": ("cloud", "petal", "midnight", "tide", "deep_rose", "titanium_and_gold"),
 }
@@ -28,8 +45,16 @@ _DESIGNS_BY_HARDWARE = {
     "or5": ("balance", "balance_diamond", "ceramic"),
 }
 _ACTIVITIES = (
-    ("walking", 5), ("running", 3), ("cycling", 3), ("strengthTraining", 3), ("yoga", 2),
-    ("hiking", 1), ("swimming", 1), ("elliptical", 1), ("tennis", 1), ("dancing", 1),
+    ("walking", 5),
+    ("running", 3),
+    ("cycling", 3),
+    ("strengthTraining", 3),
+    ("yoga", 2),
+    ("hiking", 1),
+    ("swimming", 1),
+    ("elliptical", 1),
+    ("tennis", 1),
+    ("dancing", 1),
 )
 _FIRST_NAMES = ("alex", "sam", "kim", "robin", "jamie", "noor", "mika", "ari", "lee", "sasha")
 
@@ -44,9 +69,9 @@ class Ring:
     design: str
     firmware_version: str
     size: int
-    set_up_at: int | None      # epoch seconds UTC, None when Oura does not know
-    active_from: int           # first day ordinal whose data comes from this ring
-    ring_id: str               # the "encrypted identifier" quoted in sleep documents
+    set_up_at: int | None  # epoch seconds UTC, None when Oura does not know
+    active_from: int  # first day ordinal whose data comes from this ring
+    ring_id: str  # the "encrypted identifier" quoted in sleep documents
 
 
 @dataclass(frozen=True)
@@ -55,8 +80,8 @@ class RestMode:
 
     start_day: int
     end_day: int
-    start_minute: int          # minutes after local midnight of start_day
-    end_minute: int            # minutes after local midnight of end_day
+    start_minute: int  # minutes after local midnight of start_day
+    end_minute: int  # minutes after local midnight of end_day
 
 
 @dataclass(frozen=True)
@@ -65,15 +90,15 @@ class Profile:
 
     seed: int
     index: int
-    history_start: int         # day ordinal
-    home_offset: int           # standard-time UTC offset in minutes
+    history_start: int  # day ordinal
+    home_offset: int  # standard-time UTC offset in minutes
     dst_rule: str | None
     biological_sex: str
     age: int
     height_m: float
     weight_kg: float
     email: str
-    bedtime_minute: int        # habitual bedtime, minutes relative to local midnight (<0: before)
+    bedtime_minute: int  # habitual bedtime, minutes relative to local midnight (<0: before)
     time_in_bed_minutes: int
     resting_hr: int
     awake_hr: int
@@ -88,7 +113,7 @@ class Profile:
     target_calories: int
     charge_period_days: int
     charge_phase: int
-    battery_floor: float       # battery % reached just before the next charge
+    battery_floor: float  # battery % reached just before the next charge
     rings: tuple[Ring, ...]
 
     @property
@@ -148,23 +173,32 @@ def _make_rings(rng, seed: int, index: int, history_start: date) -> tuple[Ring, 
     first_setup = history_start.toordinal() - rng.randint(1, 300)
     specs = [("gen3" if rng.random() < 0.6 else "gen4", first_setup, rng.random() < 0.1)]
     if rng.random() < 0.5:
-        specs.append(("or5" if specs[0][0] == "gen4" else rng.choice(("gen4", "or5")),
-                      history_start.toordinal() + rng.randint(90, 600), False))
+        specs.append(
+            (
+                "or5" if specs[0][0] == "gen4" else rng.choice(("gen4", "or5")),
+                history_start.toordinal() + rng.randint(90, 600),
+                False,
+            )
+        )
     rings = []
     for sequence, (hardware, setup_day, unknown_setup) in enumerate(specs):
-        setup_ts = (setup_day - date(1970, 1, 1).toordinal()) * 86_400 + rng.randint(6 * 3600, 22 * 3600)
+        setup_ts = (setup_day - date(1970, 1, 1).toordinal()) * 86_400 + rng.randint(
+            6 * 3600, 22 * 3600
+        )
         major = {"gen3": 2, "gen4": 3, "or5": 4}[hardware]
-        rings.append(Ring(
-            sequence=sequence,
-            hardware_type=hardware,
-            color=rng.choice(_COLORS_BY_HARDWARE[hardware]),
-            design=rng.choice(_DESIGNS_BY_HARDWARE[hardware]),
-            firmware_version=f"{major}.{rng.randint(1, 11)}.{rng.randint(0, 30)}",
-            size=size,
-            set_up_at=None if unknown_setup else setup_ts,
-            active_from=setup_day,
-            ring_id=f"{stable_rng(seed, index, 'ring-id', sequence).getrandbits(128):032x}",
-        ))
+        rings.append(
+            Ring(
+                sequence=sequence,
+                hardware_type=hardware,
+                color=rng.choice(_COLORS_BY_HARDWARE[hardware]),
+                design=rng.choice(_DESIGNS_BY_HARDWARE[hardware]),
+                firmware_version=f"{major}.{rng.randint(1, 11)}.{rng.randint(0, 30)}",
+                size=size,
+                set_up_at=None if unknown_setup else setup_ts,
+                active_from=setup_day,
+                ring_id=f"{stable_rng(seed, index, 'ring-id', sequence).getrandbits(128):032x}",
+            )
+        )
     return tuple(rings)
 
 
@@ -215,7 +249,9 @@ def trip_in_block(seed: int, index: int, home: int, block: int) -> tuple[int, in
 
 def utc_offset_minutes(profile: Profile, day_ordinal: int) -> int:
     """The user's UTC offset (minutes) on a local day: trips override home time."""
-    trip = trip_in_block(profile.seed, profile.index, profile.home_offset, day_ordinal // TRIP_BLOCK_DAYS)
+    trip = trip_in_block(
+        profile.seed, profile.index, profile.home_offset, day_ordinal // TRIP_BLOCK_DAYS
+    )
     if trip is not None and trip[0] <= day_ordinal < trip[1]:
         return trip[2]
     return home_offset(profile, day_ordinal)
@@ -228,7 +264,9 @@ def rest_mode_in_block(seed: int, index: int, block: int) -> RestMode | None:
     if rng.random() >= 0.7:
         return None
     start = block * REST_MODE_BLOCK_DAYS + rng.randint(0, REST_MODE_BLOCK_DAYS - 10)
-    return RestMode(start, start + rng.randint(1, 5), rng.randint(7 * 60, 11 * 60), rng.randint(7 * 60, 12 * 60))
+    return RestMode(
+        start, start + rng.randint(1, 5), rng.randint(7 * 60, 11 * 60), rng.randint(7 * 60, 12 * 60)
+    )
 
 
 def rest_mode_on(profile: Profile, day_ordinal: int) -> RestMode | None:

@@ -24,7 +24,7 @@ def stable_rng(*parts: object) -> random.Random:
 
 def clamp(value: float, low: float, high: float) -> float:
     """Clamp `value` into [low, high]."""
-    return low if value < low else high if value > high else value
+    return max(low, min(value, high))
 
 
 def score(value: float) -> int:
@@ -44,7 +44,11 @@ class Smooth:
     def __init__(self, *parts: object) -> None:
         rng = stable_rng("smooth", *parts)
         self._terms = [
-            (rng.uniform(0.25, 0.5), 2 * math.pi / rng.uniform(low, high), rng.uniform(0, 2 * math.pi))
+            (
+                rng.uniform(0.25, 0.5),
+                2 * math.pi / rng.uniform(low, high),
+                rng.uniform(0, 2 * math.pi),
+            )
             for low, high in ((5.0, 11.0), (20.0, 45.0), (70.0, 160.0))
         ]
 

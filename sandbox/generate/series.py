@@ -10,16 +10,20 @@ readings; nothing while the ring charges or was not worn.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .events import SESSION_INTERVAL, session_samples
 from .plan import INTENSITY_LEVEL, PRE_SLEEP_REST_SECONDS, DayPlan, Night, Span
 from .randomness import clamp, stable_rng
 
-HeartRateRow = tuple[int, int, str]                       # (epoch s, bpm, source)
+if TYPE_CHECKING:
+    from .user import UserModel
+
+HeartRateRow = tuple[int, int, str]  # (epoch s, bpm, source)
 BatteryRow = tuple[int, int, "bool | None", "bool | None"]  # (epoch s, level, charging, in_charger)
 
 
-def heart_rate_rows(user, day: int) -> list[HeartRateRow]:
+def heart_rate_rows(user: UserModel, day: int) -> list[HeartRateRow]:
     """All heart-rate rows of a local day, ascending by time."""
     plan = user.plan(day)
     rows: list[HeartRateRow] = []
@@ -41,7 +45,11 @@ def heart_rate_rows(user, day: int) -> list[HeartRateRow]:
     for span in plan.sessions:
         blocked.append((span.start, span.end))
         heart = session_samples(user, day, span)[0]
-        rows += [(span.start + i * SESSION_INTERVAL, int(v), "session") for i, v in enumerate(heart) if v is not None]
+        rows += [
+            (span.start + i * SESSION_INTERVAL, int(v), "session")
+            for i, v in enumerate(heart)
+            if v is not None
+        ]
     for span in plan.live:
         blocked.append((span.start, span.end))
         rng = stable_rng(user.seed, user.index, day, "hr-live", span.start)
@@ -57,7 +65,7 @@ def heart_rate_rows(user, day: int) -> list[HeartRateRow]:
     return rows
 
 
-def _pre_sleep_rest(user, night: Night) -> list[HeartRateRow]:
+def _pre_sleep_rest(user: UserModel, night: Night) -> list[HeartRateRow]:
     rng = stable_rng(user.seed, user.index, night.day, "hr-pre-sleep")
     rows = []
     moment = night.start - PRE_SLEEP_REST_SECONDS + rng.randint(0, 120)
@@ -67,7 +75,7 @@ def _pre_sleep_rest(user, night: Night) -> list[HeartRateRow]:
     return rows
 
 
-def _sleep_rows(user, plan: DayPlan, span: Span) -> list[HeartRateRow]:
+def _sleep_rows(user: UserModel, plan: DayPlan, span: Span) -> list[HeartRateRow]:
     core = user.sleep_core(plan.day, span.sequence)
     rng = stable_rng(user.seed, user.index, plan.day, "hr-sleep", span.sequence)
     source = "rest" if span.kind in ("rest", "deleted") else "sleep"
@@ -79,11 +87,13 @@ def _sleep_rows(user, plan: DayPlan, span: Span) -> list[HeartRateRow]:
     return rows
 
 
-def _workout_rows(user, plan: DayPlan, span: Span) -> list[HeartRateRow]:
+def _workout_rows(user: UserModel, plan: DayPlan, span: Span) -> list[HeartRateRow]:
     rng = stable_rng(user.seed, user.index, plan.day, "hr-workout", span.sequence)
     profile = user.profile
     peak = 208 - 0.7 * profile.age
-    target = profile.awake_hr + (peak - profile.awake_hr) * (0.55 + 0.35 * INTENSITY_LEVEL[span.detail["intensity"]])
+    target = profile.awake_hr + (peak - profile.awake_hr) * (
+        0.55 + 0.35 * INTENSITY_LEVEL[span.detail["intensity"]]
+    )
     bpm = float(profile.awake_hr)
     rows = []
     moment = span.start + rng.randint(0, 10)
@@ -95,10 +105,14 @@ def _workout_rows(user, plan: DayPlan, span: Span) -> list[HeartRateRow]:
     return rows
 
 
-def _awake_rows(user, plan: DayPlan, blocked: list[tuple[int, int]]) -> list[HeartRateRow]:
+def _awake_rows(
+    user: UserModel, plan: DayPlan, blocked: list[tuple[int, int]]
+) -> list[HeartRateRow]:
     rng = stable_rng(user.seed, user.index, plan.day, "hr-awake")
     random = rng.random  # hot loop: plain uniforms are several times cheaper than gauss/randint
-    base = user.profile.awake_hr + 3 * user.smooth("awake-hr")(plan.day) + (6 if plan.rest_mode else 0)
+    base = (
+        user.profile.awake_hr + 3 * user.smooth("awake-hr")(plan.day) + (6 if plan.rest_mode else 0)
+    )
     bpm = base
     boost = 0
     rows = []
@@ -113,7 +127,7 @@ def _awake_rows(user, plan: DayPlan, blocked: list[tuple[int, int]]) -> list[Hea
             if boost:
                 boost -= 1
             bpm += 0.25 * (target - bpm) + (random() + random() + random() - 1.5) * 6.0
-            rows.append((moment, round(48 if bpm < 48 else 160 if bpm > 160 else bpm), "awake"))
+            rows.append((moment, round(max(48.0, min(bpm, 160.0))), "awake"))
             if random() < 0.7:
                 moment += 1 + int(random() * 59)
             else:
@@ -122,7 +136,7 @@ def _awake_rows(user, plan: DayPlan, blocked: list[tuple[int, int]]) -> list[Hea
     return rows
 
 
-def battery_rows(user, day: int) -> list[BatteryRow]:
+def battery_rows(user: UserModel, day: int) -> list[BatteryRow]:
     """Ring battery rows of a local day: every 5-30 min, every 2-5 min in the charger."""
     plan = user.plan(day)
     rng = stable_rng(user.seed, user.index, day, "battery")

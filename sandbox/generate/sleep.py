@@ -11,24 +11,48 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from .plan import DayPlan, Span
 from .randomness import clamp, score, stable_rng
 from .timefmt import local_iso
 
+if TYPE_CHECKING:
+    from .user import UserModel
+
 EPOCH = 300
-SLEEP_WEIGHTS = {"total_sleep": 0.35, "efficiency": 0.10, "restfulness": 0.15, "rem_sleep": 0.10,
-                 "deep_sleep": 0.10, "latency": 0.10, "timing": 0.10}
-READINESS_WEIGHTS = {"activity_balance": 0.10, "body_temperature": 0.05, "hrv_balance": 0.15,
-                     "previous_day_activity": 0.10, "previous_night": 0.15, "recovery_index": 0.10,
-                     "resting_heart_rate": 0.15, "sleep_balance": 0.15, "sleep_regularity": 0.05}
-BASELINE_DAYS = 14             # days of history before balance/regularity contributors exist
+SLEEP_WEIGHTS = {
+    "total_sleep": 0.35,
+    "efficiency": 0.10,
+    "restfulness": 0.15,
+    "rem_sleep": 0.10,
+    "deep_sleep": 0.10,
+    "latency": 0.10,
+    "timing": 0.10,
+}
+READINESS_WEIGHTS = {
+    "activity_balance": 0.10,
+    "body_temperature": 0.05,
+    "hrv_balance": 0.15,
+    "previous_day_activity": 0.10,
+    "previous_night": 0.15,
+    "recovery_index": 0.10,
+    "resting_heart_rate": 0.15,
+    "sleep_balance": 0.15,
+    "sleep_regularity": 0.05,
+}
+BASELINE_DAYS = 14  # days of history before balance/regularity contributors exist
 _STAGE_HR = {"4": 7.0, "3": 3.0, "2": 1.0, "1": -1.5}
 _STAGE_HRV = {"4": -8.0, "3": -4.0, "2": 0.0, "1": 3.0}
 # Per 30-second stage: 256-entry tables turning one random byte into a movement code.
 _MOVEMENT = {
     stage: "".join("1" * a + "2" * b + "3" * c + "4" * (256 - a - b - c))
-    for stage, (a, b, c) in {"4": (90, 80, 64), "3": (240, 13, 3), "2": (236, 15, 5), "1": (250, 6, 0)}.items()
+    for stage, (a, b, c) in {
+        "4": (90, 80, 64),
+        "3": (240, 13, 3),
+        "2": (236, 15, 5),
+        "1": (250, 6, 0),
+    }.items()
 }
 
 
@@ -54,7 +78,7 @@ class SleepCore:
     analysis_reason: str
 
 
-def sleep_core(user, plan: DayPlan, span: Span) -> SleepCore:
+def sleep_core(user: UserModel, plan: DayPlan, span: Span) -> SleepCore:
     """Generate the hypnogram and 5-minute samples of a sleep period."""
     rng = stable_rng(user.seed, user.index, plan.day, "sleep-core", span.sequence)
     epochs = math.ceil((span.end - span.start) / EPOCH)
@@ -79,13 +103,22 @@ def sleep_core(user, plan: DayPlan, span: Span) -> SleepCore:
             gap -= 1
         elif rng.random() < 0.02:
             hrv[i] = None
-    reason = rng.choices(("background_created_foreground_updated", "foreground_sleep_analysis",
-                          "background_sleep_analysis", "bedtime_edit"), (70, 15, 10, 5))[0]
+    reason = rng.choices(
+        (
+            "background_created_foreground_updated",
+            "foreground_sleep_analysis",
+            "background_sleep_analysis",
+            "bedtime_edit",
+        ),
+        (70, 15, 10, 5),
+    )[0]
     return SleepCore(
         hypnogram=hypnogram,
         heart_rate=tuple(hr),
         hrv=None if span.kind == "rest" else tuple(hrv),
-        breath=None if span.kind == "deleted" else round((profile.breath_base + rng.gauss(0, 0.4)) * 8) / 8,
+        breath=None
+        if span.kind == "deleted"
+        else round((profile.breath_base + rng.gauss(0, 0.4)) * 8) / 8,
         analysis_reason="bedtime_edit" if span.kind == "deleted" else reason,
     )
 
@@ -97,7 +130,9 @@ def _hypnogram(rng, kind: str, epochs: int) -> str:
         stages[-1] = "4"
         return "".join(stages)
     main = kind == "long_sleep"
-    latency = max(1, min(epochs // 4, round(rng.lognormvariate(1.0, 0.5)))) if main else rng.randint(1, 2)
+    latency = (
+        max(1, min(epochs // 4, round(rng.lognormvariate(1.0, 0.5)))) if main else rng.randint(1, 2)
+    )
     tail = rng.choice((1, 1, 2)) if main else 1
     cycle = rng.uniform(17.0, 20.0)
     stages: list[str] = []
@@ -106,7 +141,13 @@ def _hypnogram(rng, kind: str, epochs: int) -> str:
             stages.append("4")
             continue
         prev = stages[-1]
-        if prev != "4" and rng.random() < 0.55 or prev == "4" and i > latency and rng.random() < 0.45:
+        if (
+            prev != "4"
+            and rng.random() < 0.55
+            or prev == "4"
+            and i > latency
+            and rng.random() < 0.45
+        ):
             stages.append(prev)
             continue
         frac = i / epochs
@@ -123,7 +164,15 @@ def _hypnogram(rng, kind: str, epochs: int) -> str:
         else:
             deep, rem = 0.0, 0.35 + 0.5 * frac
         u = rng.random()
-        stages.append("4" if u < awake else "1" if u < awake + deep else "3" if u < awake + deep + rem else "2")
+        stages.append(
+            "4"
+            if u < awake
+            else "1"
+            if u < awake + deep
+            else "3"
+            if u < awake + deep + rem
+            else "2"
+        )
     if "1" not in stages and "2" not in stages and "3" not in stages:
         stages[len(stages) // 2 if len(stages) > 1 else 0] = "2"
         stages[-1] = "4" if len(stages) > 1 else stages[-1]
@@ -167,10 +216,16 @@ def _smoothed(hypnogram: str) -> str:
 def _sample(items, start: int, offset: int) -> dict | None:
     if items is None:
         return None
-    return {"interval": float(EPOCH), "items": list(items), "timestamp": local_iso(start, offset, millis=True)}
+    return {
+        "interval": float(EPOCH),
+        "items": list(items),
+        "timestamp": local_iso(start, offset, millis=True),
+    }
 
 
-def sleep_document(user, plan: DayPlan, span: Span, core: SleepCore, revision: int) -> dict:
+def sleep_document(
+    user: UserModel, plan: DayPlan, span: Span, core: SleepCore, revision: int
+) -> dict:
     """A PublicModifiedSleepModel document (readiness filled in by `main_sleep`)."""
     rng = stable_rng(user.seed, user.index, plan.day, "sleep-doc", span.sequence, revision)
     hypnogram = _revised(core.hypnogram, rng, revision)
@@ -237,7 +292,9 @@ def sleep_contributors(doc: dict, plan: DayPlan) -> dict:
     else:
         latency = 100 - (latency_minutes - 12) * 1.4
     bed_start = (plan.night.start - plan.start) / 60
-    midpoint = bed_start + doc["time_in_bed"] / 120  # minutes after local midnight; ideal 00:00-03:00
+    midpoint = (
+        bed_start + doc["time_in_bed"] / 120
+    )  # minutes after local midnight; ideal 00:00-03:00
     return {
         "deep_sleep": score(100 - max(0.0, 85 - doc["deep_sleep_duration"] / 60) * 0.9),
         "efficiency": score(100 - (95 - doc["efficiency"]) * 1.8),
@@ -249,7 +306,9 @@ def sleep_contributors(doc: dict, plan: DayPlan) -> dict:
     }
 
 
-def readiness(user, plan: DayPlan, doc: dict, sleep_score: int | None, revision: int) -> dict | None:
+def readiness(
+    user, plan: DayPlan, doc: dict, sleep_score: int | None, revision: int
+) -> dict | None:
     """The PublicReadiness object of a main sleep (None during the first two days)."""
     days_in = plan.day - user.profile.history_start
     if days_in < 2:
@@ -258,7 +317,11 @@ def readiness(user, plan: DayPlan, doc: dict, sleep_score: int | None, revision:
     sick = plan.rest_mode is not None
     temperature = None
     if rng.random() >= 0.015:
-        temperature = rng.gauss(0, 0.16) + 0.12 * user.smooth("temperature")(plan.day) + (0.8 if sick else 0.0)
+        temperature = (
+            rng.gauss(0, 0.16)
+            + 0.12 * user.smooth("temperature")(plan.day)
+            + (0.8 if sick else 0.0)
+        )
     trend = None
     if temperature is not None and days_in >= 7:
         trend = 0.4 * temperature + rng.gauss(0, 0.05)
@@ -267,19 +330,31 @@ def readiness(user, plan: DayPlan, doc: dict, sleep_score: int | None, revision:
     lowest_at = hr.index(min(values)) / len(hr) if values else 0.5
     baseline = days_in >= BASELINE_DAYS
     contributors = {
-        "activity_balance": score(72 + 16 * user.smooth("activity_balance")(plan.day) + rng.gauss(0, 6)),
-        "body_temperature": None if temperature is None else score(100 - max(0.0, abs(temperature) - 0.15) * 70),
-        "hrv_balance": score(68 + 18 * user.smooth("hrv")(plan.day) + rng.gauss(0, 7) - (15 if sick else 0))
-        if baseline else None,
-        "previous_day_activity": score(76 + 14 * user.smooth("previous_day")(plan.day) + rng.gauss(0, 9)),
+        "activity_balance": score(
+            72 + 16 * user.smooth("activity_balance")(plan.day) + rng.gauss(0, 6)
+        ),
+        "body_temperature": None
+        if temperature is None
+        else score(100 - max(0.0, abs(temperature) - 0.15) * 70),
+        "hrv_balance": score(
+            68 + 18 * user.smooth("hrv")(plan.day) + rng.gauss(0, 7) - (15 if sick else 0)
+        )
+        if baseline
+        else None,
+        "previous_day_activity": score(
+            76 + 14 * user.smooth("previous_day")(plan.day) + rng.gauss(0, 9)
+        ),
         "previous_night": None if sleep_score is None else score(sleep_score + rng.gauss(0, 5)),
         "recovery_index": score(100 - max(0.0, lowest_at - 0.45) * 150 + rng.gauss(0, 4)),
-        "resting_heart_rate": None if doc["lowest_heart_rate"] is None else
-        score(92 - 6 * (doc["lowest_heart_rate"] - user.profile.resting_hr) + rng.gauss(0, 3)),
+        "resting_heart_rate": None
+        if doc["lowest_heart_rate"] is None
+        else score(92 - 6 * (doc["lowest_heart_rate"] - user.profile.resting_hr) + rng.gauss(0, 3)),
         "sleep_balance": score(66 + 18 * user.smooth("sleep_balance")(plan.day) + rng.gauss(0, 4))
-        if baseline else None,
+        if baseline
+        else None,
         "sleep_regularity": score(72 + 16 * user.smooth("regularity")(plan.day) + rng.gauss(0, 5))
-        if baseline else None,
+        if baseline
+        else None,
     }
     if revision < 3:
         shift = stable_rng(user.seed, user.index, plan.day, "readiness-rev", revision)
@@ -291,7 +366,9 @@ def readiness(user, plan: DayPlan, doc: dict, sleep_score: int | None, revision:
     return {
         "contributors": contributors,
         "score": weighted_score(contributors, READINESS_WEIGHTS),
-        "temperature_deviation": None if temperature is None else round(clamp(temperature, -2.5, 2.5), 2),
+        "temperature_deviation": None
+        if temperature is None
+        else round(clamp(temperature, -2.5, 2.5), 2),
         "temperature_trend_deviation": None if trend is None else round(trend, 2),
     }
 
@@ -300,12 +377,12 @@ def readiness(user, plan: DayPlan, doc: dict, sleep_score: int | None, revision:
 class DaySleep:
     """All sleep documents of a day plus what daily_sleep/daily_readiness need."""
 
-    documents: list[dict]      # sequence == period
+    documents: list[dict]  # sequence == period
     contributors: dict | None  # daily sleep contributors of the main sleep
     score: int | None
 
 
-def day_sleep(user, plan: DayPlan, revision: int) -> DaySleep:
+def day_sleep(user: UserModel, plan: DayPlan, revision: int) -> DaySleep:
     """Build every sleep document of a local day at a revision."""
     documents, contributors, total = [], None, None
     for span in plan.sleeps:
@@ -316,3 +393,47 @@ def day_sleep(user, plan: DayPlan, revision: int) -> DaySleep:
             doc["readiness"] = readiness(user, plan, doc, total, revision)
         documents.append(doc)
     return DaySleep(documents, contributors, total)
+
+
+def sleep_entries(user: UserModel, day: int, revision: int) -> list[tuple[int, int, dict]]:
+    """Sleep periods of a day, each available at its bedtime_end."""
+    plan = user.plan(day)
+    bundle = user.day_sleep(day, revision)
+    return [(span.sequence, span.end, doc) for span, doc in zip(plan.sleeps, bundle.documents)]
+
+
+def _main(bundle: DaySleep) -> dict | None:
+    return next((doc for doc in bundle.documents if doc["type"] == "long_sleep"), None)
+
+
+def daily_sleep_entries(user: UserModel, day: int, revision: int) -> list[tuple[int, int, dict]]:
+    """The day's sleep score, derived from its main sleep (none without one)."""
+    bundle = user.day_sleep(day, revision)
+    main = _main(bundle)
+    if main is None:
+        return []
+    document = {
+        "id": user.doc_id("daily_sleep", day, 0),
+        "contributors": dict(bundle.contributors),
+        "day": main["day"],
+        "score": bundle.score,
+        "timestamp": f"{main['day']}T00:00:00+00:00",
+    }
+    return [(0, user.plan(day).night.end, document)]
+
+
+def daily_readiness_entries(
+    user: UserModel, day: int, revision: int
+) -> list[tuple[int, int, dict]]:
+    """The day's readiness: the main sleep's readiness object as its own document."""
+    main = _main(user.day_sleep(day, revision))
+    if main is None or main["readiness"] is None:
+        return []
+    document = {
+        "id": user.doc_id("daily_readiness", day, 0),
+        **main["readiness"],
+        "contributors": dict(main["readiness"]["contributors"]),
+        "day": main["day"],
+        "timestamp": f"{main['day']}T00:00:00+00:00",
+    }
+    return [(0, user.plan(day).night.end, document)]

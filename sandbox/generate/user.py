@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import partial
 
+from .cache import SmallLRU
 from .catalog import COLLECTION_CODES
 from .ids import IdCodec
 from .plan import DayPlan, day_start, make_plan
 from .profile import Profile, Ring, make_profile, ring_on, utc_offset_minutes
 from .randomness import Smooth
-from .sleep import SleepCore, sleep_core
+from .sleep import DaySleep, SleepCore, day_sleep, sleep_core
 from .timefmt import DAY, EPOCH_ORDINAL
 
 CHARGE_PERCENT_PER_MINUTE = 1.5
+
+
+@dataclass
+class SharedCaches:
+    """Bounded caches shared by all users of a world, so memory stays flat for any user count."""
+
+    plans: SmallLRU = field(default_factory=lambda: SmallLRU(512))
+    sleep_cores: SmallLRU = field(default_factory=lambda: SmallLRU(256))
+    day_sleeps: SmallLRU = field(default_factory=lambda: SmallLRU(16))
 
 
 class UserModel:
@@ -22,17 +33,31 @@ class UserModel:
     Caches are small bounded LRUs, so memory stays flat however much history is read.
     """
 
-    def __init__(self, seed: int, index: int, history_start: date, codec: IdCodec) -> None:
+    def __init__(
+        self, seed: int, index: int, history_start: date, codec: IdCodec, caches: SharedCaches
+    ) -> None:
         self.seed = seed
         self.index = index
         self.profile: Profile = make_profile(seed, index, history_start)
         self._codec = codec
+        self._caches = caches
         self._smooth: dict[str, Smooth] = {}
-        self.plan = lru_cache(maxsize=192)(self._make_plan)
-        self.sleep_core = lru_cache(maxsize=128)(self._make_sleep_core)
 
-    def _make_plan(self, day: int) -> DayPlan:
-        return make_plan(self.profile, day)
+    def plan(self, day: int) -> DayPlan:
+        """The (cached) plan of a local day."""
+        return self._caches.plans.get((self.index, day), partial(make_plan, self.profile, day))
+
+    def sleep_core(self, day: int, sequence: int) -> SleepCore:
+        """The (cached) revision-independent core of a sleep period."""
+        return self._caches.sleep_cores.get(
+            (self.index, day, sequence), partial(self._make_sleep_core, day, sequence)
+        )
+
+    def day_sleep(self, day: int, revision: int) -> DaySleep:
+        """The (cached) sleep documents of a day; sleep, daily_sleep and readiness share it."""
+        return self._caches.day_sleeps.get(
+            (self.index, day, revision), partial(day_sleep, self, self.plan(day), revision)
+        )
 
     def _make_sleep_core(self, day: int, sequence: int) -> SleepCore:
         plan = self.plan(day)
