@@ -1,0 +1,28 @@
+{%- set contributors = oura.score_contributor_catalog()['sleep']['contributors'] -%}
+
+with raw_rows as (
+
+    select * from {{ source('oura', 'daily_sleep') }}
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as daily_sleep_id,
+        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        cast(day as date) as sleep_date,
+        cast({{ adapter.quote('timestamp') }} as {{ oura.type_instant() }}) as reported_at,
+        cast(timestamp_utc_offset as {{ dbt.type_string() }}) as reported_utc_offset,
+
+        cast(score as {{ dbt.type_bigint() }}) as sleep_score,
+        {%- for name in contributors %}
+        cast(contributors__{{ name }} as {{ dbt.type_bigint() }}) as contributor_{{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from raw_rows
+    where _oura_deleted is not true
+
+)
+
+select * from renamed

@@ -1,0 +1,25 @@
+with raw_rows as (
+
+    select * from {{ source('oura', 'rest_mode_period') }}
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as rest_mode_period_id,
+        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        cast(start_day as date) as start_date,
+        cast(end_day as date) as end_date,
+        cast(start_time as {{ oura.type_instant() }}) as started_at,
+        cast(start_time_utc_offset as {{ dbt.type_string() }}) as started_utc_offset,
+        cast(end_time as {{ oura.type_instant() }}) as ended_at,
+        cast(end_time_utc_offset as {{ dbt.type_string() }}) as ended_utc_offset,
+        episodes
+
+    from raw_rows
+    where _oura_deleted is not true
+
+)
+
+select * from renamed

@@ -1,0 +1,72 @@
+"""`refresh`: the nightly run. Every profile's recent days, then one `dbt build`.
+
+Each profile's load re-reads its lookback window (revisions, late ring syncs,
+deletions) and anything a crashed run left unsettled, retrying with backoff.
+Profiles fan out with bounded concurrency under one shared request budget. The
+`dbt build` runs once after the loads (never beside one: both hold the
+warehouse lock), even if some profiles failed, so the others' new data is
+modelled; the flow then fails naming the profiles that did not load. A failing
+dbt model or test fails the flow.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.cohort import CohortReport, build_and_check, fan_out, make_budget, outcomes, resolve_profiles
+from flows.tasks import dbt_build, load_window, retry_options
+from flows.warehouse import Target
+from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
+
+DEFAULT_MAX_PARALLEL = 2
+
+
+@flow(name="refresh", description="Load every profile's recent Oura days, then dbt build.")
+def refresh(
+    profiles: list[str] | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    destination: str = "duckdb",
+    duckdb_path: str | None = None,
+    api_base_url: str | None = None,
+    run_dbt: bool = True,
+    max_parallel: int = DEFAULT_MAX_PARALLEL,
+    rate_limit: str | None = None,
+    token_block: str | None = None,
+) -> CohortReport:
+    """Refresh profiles: load the lookback window (and whatever is still missing), then dbt build.
+
+    Args:
+        profiles: login profiles (default: every saved login).
+        lookback_days: trailing days fetched again (revisions, late syncs, deletions).
+        destination: "duckdb" or "bigquery".
+        duckdb_path: DuckDB file (default: `OURA_DUCKDB_PATH`, else `data/oura.duckdb`).
+        api_base_url: Oura API base URL (default: `OURA_API_BASE_URL`, else Oura's).
+        run_dbt: run `dbt build` after the loads.
+        max_parallel: profiles loading at once.
+        rate_limit: `"<requests>/<seconds>"` for the whole run (default:
+            `OURA_ELT_RATE_LIMIT`, else 90 % of Oura's per-application limit).
+        token_block: name of a Prefect Secret block holding an access token, for
+            workers without the token store (one profile only).
+
+    Returns:
+        The loads' summaries per profile and the dbt result.
+
+    Raises:
+        OuraEltError: a profile failed to load (after retries) or dbt failed.
+    """
+    target = Target.of(destination, duckdb_path)
+    names = resolve_profiles(profiles, token_block)
+    budget = make_budget(rate_limit)
+    load = load_window.with_options(**retry_options())
+    futures = fan_out(
+        lambda profile: load.submit(
+            profile, target=target, budget=budget, api_base_url=api_base_url,
+            lookback_days=lookback_days, chunk_days=DEFAULT_CHUNK_DAYS, token_block=token_block,
+        ),
+        names,
+        max_parallel,
+    )
+    results, failures = outcomes(futures)
+    report = CohortReport({profile: [summary] for profile, summary in results.items()})
+    build = (lambda: dbt_build(target)) if run_dbt else None
+    return build_and_check("refresh", report, failures, len(names), build)

@@ -1,0 +1,203 @@
+"""The flows' tasks: one load window of one profile, the history start, and `dbt build`.
+
+Each task calls one importable function (`pipelines.load.load`,
+`flows.history.history_start`, `oura_elt.transform.transform`) while holding
+the warehouse lock where it writes. Network tasks retry with exponential
+backoff, except for failures a retry cannot fix (a missing or revoked login, a
+lapsed membership, bad arguments). Tasks take live objects (the shared request
+budget), so they are never cached by their inputs (`NO_CACHE`): resumability is
+the loader's own progress record in the warehouse, not a Prefect cache.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run as current_task_run
+
+from flows.warehouse import Target, warehouse_lock
+from oura_elt.config import Endpoints
+from oura_elt.errors import OuraEltError, UsageError
+from pipelines.oura.extract import NullReporter
+
+RETRIES_ENV = "OURA_ELT_TASK_RETRIES"
+RETRY_DELAY_ENV = "OURA_ELT_TASK_RETRY_DELAY"  # seconds before the first retry; doubles
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_DELAY_SECONDS = 60.0
+
+
+class LoadIncomplete(OuraEltError):
+    """A load ran but some collections failed; what was committed stays (a retry resumes)."""
+
+
+def retry_options() -> dict[str, Any]:
+    """Task retries for network work: `OURA_ELT_TASK_RETRIES` (default 3) with delays
+    starting at `OURA_ELT_TASK_RETRY_DELAY` seconds (default 60) and doubling, +-30 % jitter.
+
+    Raises:
+        UsageError: a variable is not a number.
+    """
+    try:
+        retries = int(os.environ.get(RETRIES_ENV) or DEFAULT_RETRIES)
+        first = float(os.environ.get(RETRY_DELAY_ENV) or DEFAULT_RETRY_DELAY_SECONDS)
+    except ValueError:
+        raise UsageError(f"{RETRIES_ENV} must be an integer and {RETRY_DELAY_ENV} a number of seconds") from None
+    if retries < 0 or first < 0:
+        raise UsageError(f"{RETRIES_ENV} and {RETRY_DELAY_ENV} must not be negative")
+    return {
+        "retries": retries,
+        "retry_delay_seconds": [first * 2**attempt for attempt in range(retries)] or 0,
+        "retry_jitter_factor": 0.3 if first else None,
+    }
+
+
+def worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry unless the failure needs a person (login, membership, arguments)."""
+    from pipelines.auth import NotLoggedIn, ReloginRequired
+    from pipelines.oura.helpers import AuthRejected, MembershipLapsed
+
+    try:
+        state.result()
+    except (UsageError, NotLoggedIn, ReloginRequired, MembershipLapsed, AuthRejected):
+        return False
+    except BaseException:  # noqa: BLE001 - everything else is worth another try
+        return True
+    return True
+
+
+def endpoints_for(api_base_url: str | None) -> Endpoints:
+    """The environment's endpoints, with another API base URL if one is given."""
+    from dataclasses import replace
+
+    endpoints = Endpoints.from_env()
+    return replace(endpoints, api_base_url=api_base_url.rstrip("/")) if api_base_url else endpoints
+
+
+def provider_for(profile: str, endpoints: Endpoints, token_block: str | None) -> Any:
+    """The profile's token provider: its saved login, or an access token kept in a
+    Prefect `Secret` block (for workers without the token store). The token is read
+    here, inside the task, so it never becomes a parameter or a log line."""
+    from pipelines.auth import StaticTokenProvider, token_provider
+
+    if not token_block:
+        return token_provider(profile, endpoints)
+    from prefect.blocks.system import Secret
+
+    try:
+        token = Secret.load(token_block).get()
+    except ValueError:
+        raise UsageError(f"no Prefect Secret block named {token_block!r}; create it first") from None
+    if not isinstance(token, str) or not token.strip():
+        raise UsageError(f"Prefect Secret block {token_block!r} does not hold an access token")
+    return StaticTokenProvider(token.strip(), profile=profile)
+
+
+class RunLogReporter(NullReporter):
+    """Forwards the loader's notes and failures to the task run's log."""
+
+    def __init__(self, logger: Any) -> None:
+        self._log = logger
+
+    def failed(self, collection: str, message: str, skipped: bool) -> None:  # noqa: D102
+        (self._log.info if skipped else self._log.warning)(message)
+
+    def note(self, message: str) -> None:  # noqa: D102
+        self._log.info(message)
+
+
+def _load_run_name() -> str:
+    params = current_task_run.parameters
+    first, last = params.get("start_date"), params.get("end_date")
+    span = f" {first or '…'}..{last or '…'}" if first or last else ""
+    return f"load {params.get('profile')}{span}"
+
+
+@task(name="load", task_run_name=_load_run_name, cache_policy=NO_CACHE, retry_condition_fn=worth_retrying)
+def load_window(
+    profile: str,
+    *,
+    target: Target,
+    budget: Any,
+    api_base_url: str | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    lookback_days: int = 7,
+    chunk_days: int = 90,
+    token_block: str | None = None,
+) -> Any:
+    """Load one profile's days into the target (`pipelines.load.load`), holding its lock.
+
+    Returns:
+        The loader's `LoadSummary`.
+
+    Raises:
+        LoadIncomplete: some collections failed (the retry fetches only what is missing).
+    """
+    from pipelines.load import load
+
+    logger = get_run_logger()
+    endpoints = endpoints_for(api_base_url)
+    provider = provider_for(profile, endpoints, token_block)
+    with warehouse_lock(target):
+        summary = load(
+            profile,
+            start_date=start_date,
+            end_date=end_date,
+            lookback_days=lookback_days,
+            destination=target.destination,
+            duckdb_path=target.duckdb_path,
+            dataset_name=target.dataset,
+            endpoints=endpoints,
+            provider=provider,
+            budget=budget,
+            chunk_days=chunk_days,
+            reporter=RunLogReporter(logger),
+        )
+    logger.info(
+        "%s: %d documents, %d deleted, %d requests (%d retried), days %s..%s, %.1f s",
+        profile, summary.total_documents, sum(summary.deleted.values()), summary.requests,
+        summary.retries, summary.start, summary.end, summary.seconds,
+    )
+    if not summary.ok:
+        failed = "; ".join(summary.failed.values())
+        raise LoadIncomplete(f"profile '{profile}': {len(summary.failed)} collection(s) failed: {failed}")
+    return summary
+
+
+@task(name="find history start", task_run_name="find history start {profile}",
+      cache_policy=NO_CACHE, retry_condition_fn=worth_retrying)
+def find_history_start(profile: str, *, budget: Any, api_base_url: str | None = None,
+                       token_block: str | None = None) -> date:
+    """The first day of the profile's history (`flows.history.history_start`)."""
+    from flows.history import history_start
+    from pipelines.load import current_time
+
+    endpoints = endpoints_for(api_base_url)
+    first = history_start(endpoints, provider_for(profile, endpoints, token_block), budget, current_time())
+    get_run_logger().info("%s: history starts %s", profile, first)
+    return first
+
+
+@task(name="dbt build", task_run_name="dbt build", cache_policy=NO_CACHE)
+def dbt_build(target: Target) -> Any:
+    """`dbt build` on the target (`oura_elt.transform.transform`), holding its lock.
+
+    A failing model or test raises, so the flow fails.
+    """
+    from oura_elt.transform import transform
+
+    logger = get_run_logger()
+    with warehouse_lock(target):
+        summary = transform(
+            duckdb_path=target.duckdb_path, target=target.destination, raw_dataset=target.dataset,
+            progress=logger.debug,
+        )
+    logger.info(
+        "dbt build passed on %s: %d models, %d tests, %d unit tests, %.1f s",
+        target, summary.models, summary.tests, summary.unit_tests, summary.seconds,
+    )
+    return summary

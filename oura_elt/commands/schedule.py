@@ -1,0 +1,85 @@
+"""`oura-elt schedule`: serve the nightly refresh and the on-demand backfill with Prefect.
+
+Runs until interrupted. Uses the Prefect server named by `--api-url` or
+`PREFECT_API_URL` (or one already answering on `--port`); otherwise starts
+`prefect server start` with its own `PREFECT_HOME` under the oura-elt home and
+stops it on the way out. The deployments themselves are declared in
+`flows/schedule.py` (and, for work pools, in `prefect.yaml`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from oura_elt.console import console
+from oura_elt.errors import UsageError
+
+
+def schedule(
+    cron: str = typer.Option("30 5 * * *", "--cron", help="When the nightly refresh runs (cron, 5 fields)."),
+    timezone: Optional[str] = typer.Option(
+        None, "--timezone", help="IANA time zone of the cron, e.g. Europe/Helsinki (default: this machine's)."
+    ),
+    interval: Optional[float] = typer.Option(
+        None, "--interval", min=1, help="Refresh every SECONDS instead of the cron (for trying it out)."
+    ),
+    api_url: Optional[str] = typer.Option(
+        None, "--api-url", help="Prefect API of a running server (default: PREFECT_API_URL, else start a local one)."
+    ),
+    port: int = typer.Option(4200, "--port", help="Port of the local Prefect server this command starts."),
+    profiles: list[str] = typer.Option(
+        [], "--profile", help="Profile to refresh (repeatable; default: every saved login)."
+    ),
+    destination: str = typer.Option("duckdb", "--destination", help="duckdb or bigquery."),
+    duckdb_path: Optional[Path] = typer.Option(
+        None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
+    ),
+    lookback_days: int = typer.Option(
+        7, "--lookback-days", min=0, help="Trailing days the nightly refresh fetches again."
+    ),
+) -> None:
+    """Serve 'oura-nightly' (refresh + dbt build every night) and 'oura-backfill' with Prefect."""
+    from flows.server import prefect_server, prepare_prefect_env
+    from flows.warehouse import Target
+    from pipelines.auth import validate_profile
+
+    prepare_prefect_env()
+    from flows import schedule as schedules
+
+    zone = schedules.check_timezone(timezone)
+    if interval is None:
+        schedules.check_cron(cron)
+    for name in profiles:
+        validate_profile(name)
+    if duckdb_path is not None and destination != "duckdb":
+        raise UsageError("--duckdb only applies to --destination duckdb")
+    target = Target.of(destination, duckdb_path)  # absolute now: flow runs may start elsewhere
+    parameters = {"destination": destination, "lookback_days": lookback_days}
+    if target.duckdb_path is not None:
+        parameters["duckdb_path"] = str(target.duckdb_path)
+    if profiles:
+        parameters["profiles"] = list(profiles)
+
+    with prefect_server(api_url, port=port) as server:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        verb = "started" if server.started_here else "in use"
+        console.print(f"Prefect server {verb}: {server.api_url} (UI: {server.api_url.removesuffix('/api')})")
+        os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the flow-run processes
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            served = schedules.deployments(cron, zone, interval, parameters)
+            if interval is not None:
+                when = f"every {interval:g} s"
+            else:
+                when = f"'{cron}' in {zone}, next run {schedules.next_nightly_run(cron, zone):%Y-%m-%d %H:%M %Z}"
+            console.print(f"serving {schedules.NIGHTLY} (refresh, {when}) into {target}")
+            console.print(
+                f"and {schedules.BACKFILL} (on demand): PREFECT_API_URL={server.api_url} "
+                f"prefect deployment run 'backfill/{schedules.BACKFILL}' -p start_date=2024-01-01"
+            )
+            console.print("[dim]Ctrl+C stops serving (schedules are paused) and any server started here.[/]")
+            schedules.serve(served)

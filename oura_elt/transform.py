@@ -1,0 +1,466 @@
+"""`transform(...)`: `dbt build` of `dbt_project/` on the warehouse the loader wrote.
+
+The one entry point for the CLI (`oura-elt transform`, `oura-elt run`), Prefect flows
+and benchmarks. dbt runs in this process (`dbtRunner`) with the project's own
+`profiles.yml`; every model, data test and unit test is built or run, and the first
+failure becomes one `OuraEltError` line that names it.
+
+Before dbt runs on DuckDB, any raw table the loader never created (a collection not
+loaded yet, a scope the user did not grant) is created empty, with the columns the
+collection table in `pipelines.oura.settings` gives it, so staging always builds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from oura_elt import config
+from oura_elt.errors import OuraEltError, UsageError
+
+TARGETS = ("duckdb", "bigquery")
+# Schemas are `<base>_staging`, `<base>_intermediate` and `<base>_marts` (dbt's custom
+# schemas). Never a bare `oura`: in `oura.duckdb` that name is also the catalog's, and
+# `oura.daily_summary` would be ambiguous in every query tool.
+DEFAULT_SCHEMA = "oura"
+MARTS = (
+    "daily_summary",
+    "score_contributors",
+    "sleep_periods",
+    "sleep_epochs",
+    "heart_rate_samples",
+    "workouts",
+    "activity_minutes",
+    "sessions",
+    "tags",
+    "users",
+)
+
+# dbt reads its profile from the environment; invocations in one process take turns.
+_DBT_LOCK = threading.Lock()
+
+# DuckDB column types of the dlt data types used in `pipelines.oura.settings`.
+_DUCKDB_TYPES = {
+    "text": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "bigint": "BIGINT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "json": "JSON",
+}
+
+
+class TransformError(OuraEltError):
+    """`dbt build` failed: a model, a data test or a unit test, or dbt itself."""
+
+
+@dataclass
+class TransformSummary:
+    """What a `dbt build` did.
+
+    Attributes:
+        target: the dbt target ("duckdb" or "bigquery").
+        where: the DuckDB file, or "BigQuery".
+        models: models built.
+        tests: data tests passed (warnings included).
+        unit_tests: unit tests passed.
+        warnings: tests that ended in a warning (severity warn), by name.
+        created_raw_tables: raw tables created empty before the build.
+        seconds: wall time of the build.
+    """
+
+    target: str
+    where: str
+    models: int = 0
+    tests: int = 0
+    unit_tests: int = 0
+    warnings: list[str] = field(default_factory=list)
+    created_raw_tables: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def project_dir() -> Path:
+    """The dbt project (`dbt_project/` beside the packages)."""
+    return config.project_root() / "dbt_project"
+
+
+def transform(
+    duckdb_path: Path | str | None = None,
+    *,
+    target: str = "duckdb",
+    select: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    full_refresh: bool = False,
+    raw_dataset: str = "oura_raw",
+    schema: str = DEFAULT_SCHEMA,
+    target_path: Path | str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TransformSummary:
+    """Run `dbt build` (models, data tests, unit tests) on the warehouse.
+
+    Args:
+        duckdb_path: DuckDB file written by the loader (default: `OURA_DUCKDB_PATH`,
+            else `data/oura.duckdb`); made absolute before dbt sees it.
+        target: "duckdb" or "bigquery" (BigQuery reads `OURA_BIGQUERY_*`, see
+            `dbt_project/profiles.yml`).
+        select: dbt node selection (`--select`), e.g. ["daily_summary+"].
+        exclude: dbt node exclusion (`--exclude`). Unit tests are always excluded on
+            BigQuery: their fixtures are DuckDB SQL, and they test logic, not data.
+        full_refresh: rebuild incremental models from scratch.
+        raw_dataset: schema/dataset of the raw tables.
+        schema: base name of the model schemas/datasets: the marts go to `<schema>_marts`.
+        target_path: dbt's artifacts folder (default `dbt_project/target`, or
+            `DBT_TARGET_PATH`); dbt's log then goes to `<target_path>/logs`.
+        progress: called with one short line per finished node.
+
+    Returns:
+        The summary: models built, tests passed, warnings, seconds.
+
+    Raises:
+        UsageError: unknown target, or no warehouse file to transform.
+        TransformError: a model, test or unit test failed, or dbt could not run;
+            one line naming the failed node.
+    """
+    env, summary = _prepare(duckdb_path, target, raw_dataset, schema)
+    args = ["build", *_common_args(target, target_path)]
+    if select:
+        # Only tests whose every parent is selected: a relationships test into a model
+        # outside the selection may point at a table not built yet.
+        args += ["--select", *select, "--indirect-selection", "cautious"]
+    exclude = list(exclude or ())
+    if target == "bigquery":
+        # Unit tests are development checks with DuckDB fixtures; BigQuery runs the data tests.
+        exclude.append("resource_type:unit_test")
+    if exclude:
+        args += ["--exclude", *exclude]
+    if full_refresh:
+        args.append("--full-refresh")
+
+    started = time.monotonic()
+    result = run_dbt(args, env, progress)
+    summary.seconds = time.monotonic() - started
+    _count(result, summary)
+    return summary
+
+
+def generate_docs(
+    duckdb_path: Path | str | None = None,
+    *,
+    target: str = "duckdb",
+    raw_dataset: str = "oura_raw",
+    schema: str = DEFAULT_SCHEMA,
+    target_path: Path | str | None = None,
+) -> Path:
+    """Run `dbt docs generate` (after a build) and return the folder with `index.html`.
+
+    Serve it with `dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`,
+    or open the folder's `index.html` through any static file server.
+
+    Raises:
+        UsageError: unknown target, or no warehouse file.
+        TransformError: dbt failed.
+    """
+    env, _ = _prepare(duckdb_path, target, raw_dataset, schema)
+    run_dbt(["docs", "generate", *_common_args(target, target_path)], env)
+    return _target_dir(target_path)
+
+
+def compile_project(
+    duckdb_path: Path | str | None = None,
+    *,
+    target: str = "duckdb",
+    target_path: Path | str | None = None,
+    exclude: Sequence[str] | None = None,
+    raw_dataset: str = "oura_raw",
+    schema: str = DEFAULT_SCHEMA,
+) -> Path:
+    """Run `dbt compile` and return the folder of compiled SQL (`<target>/compiled/oura`).
+
+    Compiling reads no data, but dbt still looks up relations (`is_incremental()`), so the
+    target's connection settings must be valid.
+
+    Raises:
+        UsageError: unknown target, or no warehouse file (duckdb).
+        TransformError: dbt failed.
+    """
+    env, _ = _prepare(duckdb_path, target, raw_dataset, schema)
+    args = ["compile", *_common_args(target, target_path)]
+    if exclude:
+        args += ["--exclude", *exclude]
+    run_dbt(args, env)
+    return _target_dir(target_path) / "compiled" / "oura"
+
+
+def run_dbt(args: list[str], env: dict[str, str], progress: Callable[[str], None] | None = None) -> Any:
+    """Invoke dbt in-process with `env` set for the call; raise `TransformError` on failure.
+
+    Returns:
+        dbt's `dbtRunnerResult` of a successful invocation.
+    """
+    from dbt.cli.main import dbtRunner
+
+    callbacks = [_progress_callback(progress)] if progress else []
+    with _DBT_LOCK, _environment(env):
+        try:
+            result = dbtRunner(callbacks=callbacks).invoke(args)
+        finally:
+            _release_duckdb()
+        log_file = _log_file(args)
+    if result.exception is not None:
+        raise TransformError(
+            f"dbt {args[0]} could not run: {_describe_exception(result.exception)}; details in {log_file}"
+        )
+    if not result.success:
+        raise TransformError(_describe_failures(args[0], result.result, log_file))
+    return result
+
+
+def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = "oura_raw") -> list[str]:
+    """Create, empty, every raw table the loader has not created yet.
+
+    Columns and types come from `pipelines.oura.settings.COLLECTIONS` (plus `user_id`,
+    the `_utc_offset` of every instant, the tombstone flag and dlt's own columns), the
+    same table the loader's column hints come from. Existing tables are left alone.
+
+    Returns:
+        Names of the tables created.
+
+    Raises:
+        TransformError: the DuckDB file cannot be opened (another process holds it).
+    """
+    import duckdb
+
+    from pipelines.oura.settings import COLLECTIONS, DELETED, OFFSET_SUFFIX, USER_ID
+
+    try:
+        con = duckdb.connect(str(duckdb_path))
+    except duckdb.Error as exc:
+        raise TransformError(f"cannot open {duckdb_path}: {_describe_exception(exc)}") from None
+    created: list[str] = []
+    try:
+        existing = {
+            name for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [raw_dataset]
+            ).fetchall()
+        }
+        missing = [c for c in COLLECTIONS if c.name not in existing]
+        if not missing:
+            return created
+        con.execute(f'create schema if not exists "{raw_dataset}"')
+        for collection in missing:
+            columns = {USER_ID: "VARCHAR"}
+            for name, data_type in collection.columns.items():
+                columns[name] = _DUCKDB_TYPES[data_type]
+                if data_type == "timestamp":
+                    columns[name + OFFSET_SUFFIX] = "VARCHAR"
+            columns.update({DELETED: "BOOLEAN", "_dlt_load_id": "VARCHAR", "_dlt_id": "VARCHAR"})
+            ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+            con.execute(f'create table if not exists "{raw_dataset}"."{collection.name}" ({ddl})')
+            created.append(collection.name)
+    finally:
+        con.close()
+    return created
+
+
+def marts_schema(schema: str = DEFAULT_SCHEMA) -> str:
+    """The schema/dataset the marts are built in."""
+    return f"{schema}_marts"
+
+
+def mart_row_counts(duckdb_path: Path | str, schema: str = DEFAULT_SCHEMA) -> dict[str, int]:
+    """Rows per mart in a built DuckDB warehouse (marts not built are left out)."""
+    import duckdb
+
+    schema = marts_schema(schema)
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        built = {
+            name for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        }
+        return {
+            name: con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            for name in MARTS if name in built
+        }
+
+
+def recent_daily_summary(duckdb_path: Path | str, days: int = 7, schema: str = DEFAULT_SCHEMA) -> list[dict]:
+    """The last `days` days of `daily_summary` per user, newest first (for summaries)."""
+    import duckdb
+
+    schema = marts_schema(schema)
+    query = f"""
+        select user_id, summary_date, sleep_score, readiness_score, activity_score, steps,
+               total_sleep_seconds, average_hrv_ms, lowest_heart_rate_bpm, resilience_level
+        from "{schema}".daily_summary
+        qualify row_number() over (partition by user_id order by summary_date desc) <= ?
+        order by user_id, summary_date desc
+    """
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        cursor = con.execute(query, [days])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _prepare(
+    duckdb_path: Path | str | None, target: str, raw_dataset: str, schema: str
+) -> tuple[dict[str, str], TransformSummary]:
+    """The environment dbt's profile reads, and a summary naming the warehouse."""
+    if target not in TARGETS:
+        raise UsageError(f"unknown target {target!r}; use one of: {', '.join(TARGETS)}")
+    config.telemetry_off()
+    env = {"OURA_DBT_TARGET": target, "OURA_RAW_DATASET": raw_dataset, "OURA_DBT_SCHEMA": schema}
+    summary = TransformSummary(target=target, where="BigQuery")
+    if target == "duckdb":
+        path = Path(duckdb_path or config.default_duckdb_path()).expanduser().resolve()
+        if not path.exists():
+            raise UsageError(f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}")
+        summary.where = str(path)
+        summary.created_raw_tables = ensure_raw_tables(path, raw_dataset)
+        env["OURA_DUCKDB_PATH"] = str(path)
+    return env, summary
+
+
+def _target_dir(target_path: Path | str | None) -> Path:
+    folder = Path(target_path or os.environ.get("DBT_TARGET_PATH") or "target")
+    return folder if folder.is_absolute() else project_dir() / folder
+
+
+def _common_args(target: str, target_path: Path | str | None) -> list[str]:
+    args = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
+            "--target", target, "--log-level", "none"]
+    if target_path:
+        args += ["--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs")]
+    return args
+
+
+class _environment:
+    """Set environment variables for the duration of a block, then restore them."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for name, value in self.values.items():
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = value
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _progress_callback(progress: Callable[[str], None]) -> Callable[[Any], None]:
+    def on_event(event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node = event.data.node_info
+        progress(f"{node.resource_type} {node.node_name}: {node.node_status}")
+
+    return on_event
+
+
+def _results(run_result: Any) -> Iterator[Any]:
+    return iter(getattr(run_result, "results", None) or ())
+
+
+def _count(result: Any, summary: TransformSummary) -> None:
+    for item in _results(result.result):
+        kind = item.node.resource_type
+        status = str(item.status)
+        if kind in ("model", "seed", "snapshot") and status == "success":
+            summary.models += 1
+        elif kind == "test" and status in ("pass", "warn"):
+            summary.tests += 1
+            if status == "warn":
+                summary.warnings.append(item.node.name)
+        elif kind == "unit_test" and status == "pass":
+            summary.unit_tests += 1
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open after an invocation.
+
+    dbt-duckdb caches one database instance per process; left open, it holds the file's
+    lock and makes the next open in this process with other settings fail ("Can't open a
+    connection to same database file with a different configuration"): the loader's next
+    run in a long-lived worker, or a read-only summary right after the build.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if environment is not None:
+            environment.close()
+
+
+def _log_file(args: list[str]) -> Path:
+    """Where dbt wrote its log for this invocation (`--log-path`, DBT_LOG_PATH, or the project's)."""
+    if "--log-path" in args:
+        folder = Path(args[args.index("--log-path") + 1])
+    else:
+        folder = Path(os.environ.get("DBT_LOG_PATH") or project_dir() / "logs")
+    return folder / "dbt.log"
+
+
+def _describe_failures(command: str, run_result: Any, log_file: Path) -> str:
+    failed = [r for r in _results(run_result) if str(r.status) in ("error", "fail", "runtime error")]
+    if not failed:
+        return f"dbt {command} failed; details in {log_file}"
+    first = failed[0]
+    node = first.node
+    kind = {"unit_test": "unit test", "test": "test"}.get(str(node.resource_type), str(node.resource_type))
+    if str(first.status) == "fail" and kind == "test":
+        what = f"{first.failures} failing row(s)"
+        parent = _tested_model(node)
+        if parent:
+            what += f" in {parent}"
+    else:
+        what = _first_line(first.message or "failed")
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"dbt {command} failed: {kind} {node.name}: {what}{more}; details in {log_file}"
+
+
+def _tested_model(node: Any) -> str | None:
+    attached = getattr(node, "attached_node", None)
+    if attached:
+        return attached.split(".")[-1]
+    refs = getattr(node, "depends_on", None)
+    nodes = list(getattr(refs, "nodes", None) or ())
+    return nodes[0].split(".")[-1] if nodes else None
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = _first_line(str(exc))
+    if "Could not set lock on file" in text or "Conflicting lock" in text:
+        return "another process (a load or a query tool?) holds the DuckDB file; wait for it to finish and retry"
+    return text
+
+
+_HEADER = re.compile(r"^(runtime|database|compilation|parsing) error( in .*)?:?$", re.IGNORECASE)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    # dbt heads database errors with "Runtime Error in model x (path)": the node is named
+    # already, the useful part is the next line.
+    while len(lines) > 1 and _HEADER.match(lines[0]):
+        lines.pop(0)
+    line = lines[0] if lines else "unknown error"
+    return line if len(line) <= 300 else line[:297] + "..."

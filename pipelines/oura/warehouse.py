@@ -1,0 +1,230 @@
+"""The destination side: the dlt pipeline, what is already stored, and load progress.
+
+Progress lives in the warehouse itself (`_oura_load_progress`), written in the
+same load package as the data it describes, and is only believed for loads that
+completed (joined with dlt's `_dlt_loads`, status 0). So a crash at any point
+leaves either a finished package (the next run completes it first) or progress
+that does not count yet, and a fresh or wiped warehouse has no progress at all.
+The SQL is plain and portable (DuckDB and BigQuery), through dlt's sql client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterator
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from oura_elt import config
+from oura_elt.errors import OuraEltError
+from pipelines.oura.dates import DayRange, normalize
+from pipelines.oura.settings import (
+    PROGRESS_TABLE,
+    SERIES,
+    USER_ID,
+    Collection,
+)
+
+DESTINATIONS = ("duckdb", "bigquery")
+Stored = list[tuple[tuple[Hashable, ...], date | None]]
+
+
+class WarehouseError(OuraEltError):
+    """The destination could not be opened, read or written."""
+
+
+def pipeline_name(profile: str | None) -> str:
+    """`oura_<profile>` with anything but letters, digits and `_` replaced."""
+    return "oura_" + re.sub(r"[^0-9A-Za-z_]", "_", profile or "default")
+
+
+def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> tuple[Any, str, str]:
+    """A dlt destination, where it is (a DuckDB path or a BigQuery project), and a description.
+
+    Raises:
+        WarehouseError: unknown kind, or BigQuery support/credentials missing.
+    """
+    if kind == "duckdb":
+        path = Path(duckdb_path or config.default_duckdb_path()).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(credentials=str(path)), str(path), str(path)
+    if kind == "bigquery":
+        try:
+            import google.cloud.bigquery  # noqa: F401
+        except ImportError:
+            raise WarehouseError(
+                "BigQuery support is not installed; install it with: pip install 'oura-elt[bigquery]'"
+            ) from None
+        destination = dlt.destinations.bigquery()
+        project = _bigquery_project(destination, dataset_name)
+        return destination, f"bigquery:{project}", f"BigQuery project {project}"
+    raise WarehouseError(f"unknown destination {kind!r}; use one of: {', '.join(DESTINATIONS)}")
+
+
+def _bigquery_project(destination: Any, dataset_name: str) -> str:
+    """Resolve BigQuery credentials now (a missing one is one clear line up front); the project."""
+    from dlt.common.configuration.exceptions import ConfigurationException
+
+    try:
+        resolved = destination.configuration(destination.spec()._bind_dataset_name(dataset_name=dataset_name))
+    except ConfigurationException as exc:
+        missing = getattr(exc, "fields", None) or []
+        hint = f" (missing: {', '.join(missing)})" if missing else ""
+        raise WarehouseError(
+            "BigQuery credentials are not configured" + hint + "; set "
+            "DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID, __PRIVATE_KEY and __CLIENT_EMAIL, "
+            "or GOOGLE_APPLICATION_CREDENTIALS to a service-account file"
+        ) from None
+    return str(getattr(resolved.credentials, "project_id", None) or "default")
+
+
+def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, dataset_name: str) -> tuple[Any, str]:
+    """The dlt pipeline for a profile and destination, and the destination's description.
+
+    Its working folder is under `oura_elt.config.home()`, one per warehouse and
+    dataset, so state never lands in `~/.dlt` and two warehouses never share
+    pending load packages.
+    """
+    destination, where, description = make_destination(kind, duckdb_path, dataset_name)
+    key = hashlib.sha1(f"{kind}|{where}|{dataset_name}".encode()).hexdigest()[:12]
+    pipelines_dir = config.home() / "pipelines" / f"{kind}-{key}"
+    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name(profile),
+        destination=destination,
+        dataset_name=dataset_name,
+        pipelines_dir=str(pipelines_dir),
+    )
+    return pipeline, description
+
+
+def finish_pending(pipeline: Any) -> bool:
+    """Load packages a crashed run left behind; True if there were any."""
+    if not pipeline.has_pending_data:
+        return False
+    pipeline.run()
+    return True
+
+
+@contextmanager
+def reader(pipeline: Any) -> Iterator[Callable[..., list[tuple]]]:
+    """One connection for several queries: yields `query(sql, *args) -> rows`.
+
+    `{table:<name>}` in the SQL becomes the qualified table name and `{col:<name>}`
+    an escaped column name (portable across DuckDB and BigQuery); a missing table
+    or dataset gives no rows (nothing was loaded yet).
+    """
+    with pipeline.sql_client() as client:
+
+        def query(sql: str, *args: Any) -> list[tuple]:
+            rendered = re.sub(
+                r"\{(table|col):([A-Za-z0-9_]+)\}",
+                lambda m: (client.make_qualified_table_name(m.group(2)) if m.group(1) == "table"
+                           else client.escape_column_name(m.group(2))),
+                sql,
+            )
+            try:
+                with client.execute_query(rendered, *args) as cursor:
+                    return list(cursor.fetchall())
+            except DatabaseUndefinedRelation:
+                return []
+
+        yield query
+
+
+def settled_ranges(query: Callable[..., list[tuple]], user_id: str) -> dict[str, list[DayRange]]:
+    """Per collection, the day ranges already loaded for good (completed loads only)."""
+    rows = query(
+        "SELECT p.{col:collection}, p.{col:start_day}, p.{col:end_day} "
+        "FROM {table:" + PROGRESS_TABLE + "} AS p JOIN {table:_dlt_loads} AS l "
+        "ON l.{col:load_id} = p.{col:_dlt_load_id} WHERE p.{col:user_id} = %s AND l.{col:status} = 0",
+        user_id,
+    )
+    found: dict[str, list[DayRange]] = {}
+    for collection, start, end in rows:
+        found.setdefault(collection, []).append(DayRange(_as_date(start), _as_date(end)))
+    return {name: normalize(ranges) for name, ranges in found.items()}
+
+
+def oldest_open(query: Callable[..., list[tuple]], collections: list[Collection], user_id: str) -> dict[str, date]:
+    """Per collection with an `open_end` field, the oldest cursor day of a stored open document."""
+    found: dict[str, date] = {}
+    for collection in collections:
+        if not (collection.open_end and collection.cursor):
+            continue
+        rows = query(
+            f"SELECT MIN({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
+            f"WHERE {{col:{USER_ID}}} = %s AND {{col:{collection.open_end}}} IS NULL",
+            user_id,
+        )
+        if rows and rows[0][0] is not None:
+            found[collection.name] = _as_date(rows[0][0])
+    return found
+
+
+def stored_keys(query: Callable[..., list[tuple]], collection: Collection, user_id: str,
+                span: DayRange | None) -> Stored:
+    """Keys (without `user_id`) and cursor days of the user's stored rows in `span`.
+
+    `span` None means every row of the user (undated collections).
+    """
+    keys = [name for name in collection.primary_key if name != USER_ID]
+    cursor = collection.cursor
+    selected = keys + ([cursor] if cursor and cursor not in keys else [])
+    columns = ", ".join(f"{{col:{name}}}" for name in selected)
+    sql = f"SELECT {columns} FROM {{table:{collection.name}}} WHERE {{col:{USER_ID}}} = %s"
+    args: list[Any] = [user_id]
+    if span is not None and cursor:
+        if collection.kind == SERIES:
+            lo, hi = span.utc_bounds()
+            sql += f" AND {{col:{cursor}}} >= %s AND {{col:{cursor}}} < %s"
+            args += [lo, hi]
+        else:
+            sql += f" AND {{col:{cursor}}} >= %s AND {{col:{cursor}}} <= %s"
+            args += [span.start, span.end]
+    out: Stored = []
+    for record in query(sql, *args):
+        values = dict(zip(selected, record))
+        key = tuple(_key_value(values[name]) for name in keys)
+        out.append((key, _cursor_day(values[cursor]) if cursor else None))
+    return out
+
+
+def _key_value(value: Any) -> Hashable:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return value
+
+
+def _cursor_day(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).date()
+    return _as_date(value)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def describe_failure(exc: BaseException, where: str) -> str:
+    """One line for a failed load step, without stack traces or secrets."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    root: BaseException | None = exc
+    while root is not None:
+        message = str(root)
+        if "Could not set lock on file" in message or "Conflicting lock" in message:
+            return f"{where} is in use by another process (DuckDB allows one writer); try again when it finishes"
+        root = root.__cause__ or root.__context__
+    return f"loading into {where} failed: {text[:300]}"

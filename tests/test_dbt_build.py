@@ -1,0 +1,229 @@
+"""`dbt build` on two years of two sandbox users, loaded by the real loader.
+
+One warehouse per module: the sandbox serves two users with two years of history, both
+are loaded with `pipelines.load.load`, then `oura_elt.transform.transform` builds every
+model and runs every data test and unit test. The checks here recompute from the raw
+tables, in Python, what the marts promise: one daily_summary row per covered user-day,
+the main sleep, one epoch per hypnogram character, nulls kept inside samples, heart-rate
+samples equal to the raw ones, and an incremental build that rewrites only the days it
+must. OURA_ELT_DBT_TEST_DAYS shortens the history for quick local iterations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import CLOCK
+from oura_elt.config import Endpoints
+from oura_elt.transform import MARTS, generate_docs, mart_row_counts, recent_daily_summary, transform
+from pipelines.auth import StaticTokenProvider
+from pipelines.load import load
+from pipelines.oura.ratelimit import RateBudget
+
+USERS = 2
+HISTORY_DAYS = int(os.environ.get("OURA_ELT_DBT_TEST_DAYS", "730"))
+DAILY_TABLES = (
+    "daily_activity", "daily_readiness", "daily_sleep", "daily_spo2", "daily_stress",
+    "daily_resilience", "daily_cardiovascular_age", "vo2_max", "sleep_time",
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(warehouse path, dbt target folder, build summary) of the module's warehouse."""
+    from sandbox.runner import start_in_thread
+    from sandbox.server import SandboxSettings
+
+    folder = tmp_path_factory.mktemp("dbt-build")
+    db = folder / "oura.duckdb"
+    # Bigger pages than the default only make the load faster; the documents are the same.
+    settings = SandboxSettings(users=USERS, history_days=HISTORY_DAYS, seed=7, now=CLOCK,
+                               page_size=1000, series_page_size=20000)
+    running = start_in_thread(settings)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("OURA_ELT_HOME", str(folder / "home"))
+            patch.delenv("OURA_ACCESS_TOKEN", raising=False)
+            for user in range(USERS):
+                summary = load(
+                    f"user{user}",
+                    endpoints=Endpoints.sandbox(running.base_url),
+                    provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"),
+                    budget=RateBudget(10_000, 1),
+                    duckdb_path=db,
+                    now=CLOCK,
+                )
+                assert summary.ok, summary.failed
+    finally:
+        running.stop()
+    target = folder / "dbt"
+    return db, target, transform(db, target_path=target)
+
+
+def query(db: Path, sql: str, *params) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_every_model_data_test_and_unit_test_passes(built):
+    db, _, summary = built
+    assert summary.models == 37
+    assert summary.unit_tests == 10
+    assert summary.tests > 200
+    assert summary.warnings == []
+    assert summary.created_raw_tables == []  # the loader created every table
+    rows = mart_row_counts(db)
+    assert set(rows) == set(MARTS)
+    assert all(count > 0 for count in rows.values()), rows
+
+
+def test_daily_summary_has_one_row_per_user_day_any_daily_collection_covers(built):
+    db, _, _ = built
+    expected: set[tuple] = set()
+    for table in DAILY_TABLES:
+        expected |= set(query(db, f"select user_id, day from oura_raw.{table}"))
+    expected |= set(query(db, "select user_id, day from oura_raw.sleep where type != 'deleted'"))
+
+    actual = query(db, "select user_id, summary_date from oura_marts.daily_summary")
+
+    assert len(actual) == len(set(actual))
+    assert set(actual) == expected
+    assert {user for user, _ in actual} == {user for (user,) in query(db, "select user_id from oura_raw.personal_info")}
+
+
+def test_the_main_sleep_is_the_long_sleep_else_the_longest_period_not_deleted(built):
+    db, _, _ = built
+    periods = defaultdict(list)
+    for row in query(db, "select user_id, day, id, type, total_sleep_duration, time_in_bed, bedtime_start "
+                         "from oura_raw.sleep where type != 'deleted'"):
+        periods[(row[0], row[1])].append(row)
+    expected = {
+        key: max(rows, key=lambda r: (r[3] == "long_sleep", r[4] or 0, r[5] or 0, r[6]))[2]
+        for key, rows in periods.items()
+    }
+    actual = dict(((u, d), p) for u, d, p in query(
+        db, "select user_id, summary_date, main_sleep_period_id from oura_marts.daily_summary "
+            "where main_sleep_period_id is not null"))
+
+    assert actual == expected
+    if HISTORY_DAYS >= 365:
+        naps_only = [key for key, rows in periods.items() if all(r[3] != "long_sleep" for r in rows)]
+        assert naps_only, "two years of the sandbox have days without a long sleep"
+
+
+def test_sleep_epochs_are_one_per_hypnogram_character_and_add_up_to_the_stages(built):
+    db, _, _ = built
+    raw = {pid: (phases, deep, light, rem, awake) for pid, phases, deep, light, rem, awake in query(
+        db, "select id, sleep_phase_5_min, deep_sleep_duration, light_sleep_duration, "
+            "rem_sleep_duration, awake_time from oura_raw.sleep")}
+    epochs = defaultdict(Counter)
+    for pid, phase, n in query(db, "select sleep_period_id, sleep_phase_code, count(*) "
+                                   "from oura_marts.sleep_epochs group by all"):
+        epochs[pid][phase] = n
+
+    for pid, (phases, deep, light, rem, awake) in raw.items():
+        assert sum(epochs[pid].values()) == len(phases or "")
+        assert epochs[pid] == Counter(phases or "")
+        for code, seconds in (("1", deep), ("2", light), ("3", rem), ("4", awake)):
+            assert abs(epochs[pid][code] * 300 - seconds) <= 300, (pid, code)
+
+
+def test_nulls_inside_sleep_samples_stay_null(built):
+    db, _, _ = built
+    nulls = items = 0
+    for (sample,) in query(db, "select heart_rate from oura_raw.sleep where heart_rate is not null"):
+        values = json.loads(sample)["items"]
+        items += len(values)
+        nulls += sum(v is None for v in values)
+    [(rows, null_rows)] = query(
+        db, "select count(*), count(*) - count(heart_rate_bpm) "
+            "from oura_intermediate.int_sleep_heart_rate_samples_unnested")
+
+    assert nulls > 0, "the sandbox should send nulls inside samples"
+    assert (rows, null_rows) == (items, nulls)
+
+
+def test_activity_minutes_take_every_met_item_and_class(built):
+    db, _, _ = built
+    per_day = query(db, "select coalesce(json_array_length(met, '$.items'), 0), coalesce(length(class_5_min), 0), "
+                        "coalesce(len(list_filter(cast(met->'items' as double[]), x -> x is not null)), 0) "
+                        "from oura_raw.daily_activity")
+    [(minutes, with_met, with_class, classes)] = query(
+        db, "select count(*), count(met), count(activity_class_code), "
+            "count(distinct daily_activity_id || '/' || class_index) from oura_marts.activity_minutes")
+
+    assert minutes == sum(max(met, 5 * chars) for met, chars, _ in per_day)
+    assert with_met == sum(non_null for _, _, non_null in per_day)
+    assert with_class == 5 * sum(chars for _, chars, _ in per_day)
+    assert classes == sum(chars for _, chars, _ in per_day)
+
+
+def test_heart_rate_samples_equal_the_raw_samples(built):
+    db, _, _ = built
+    raw = query(db, "select count(*), sum(bpm) from oura_raw.heartrate")
+    mart = query(db, "select count(*), sum(heart_rate_bpm) from oura_marts.heart_rate_samples")
+    assert raw == mart
+
+
+def test_recent_daily_summary_gives_the_last_week_per_user(built):
+    db, _, _ = built
+    rows = recent_daily_summary(db, days=7)
+    assert len(rows) == 7 * USERS
+    assert rows[0]["summary_date"] >= rows[1]["summary_date"]
+    assert {"sleep_score", "readiness_score", "activity_score", "steps"} <= set(rows[0])
+
+
+def test_docs_generate_describes_every_mart_and_column(built):
+    db, target, _ = built
+    folder = generate_docs(db, target_path=target)
+    catalog = json.loads((folder / "catalog.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+
+    assert (folder / "index.html").exists()
+    for name in MARTS:
+        node = manifest["nodes"][f"model.oura.{name}"]
+        assert node["description"].startswith("Grain: one row per"), name
+        built_columns = set(catalog["nodes"][f"model.oura.{name}"]["columns"])
+        described = {c for c, spec in node["columns"].items() if spec.get("description")}
+        assert built_columns == described, (name, built_columns ^ described)
+
+
+def test_an_incremental_build_rewrites_only_the_days_it_must(built):
+    """Runs last in the module: it revises raw samples and rebuilds heart_rate_samples."""
+    db, target, _ = built
+    days = [d for (d,) in query(db, "select distinct measured_date from oura_marts.heart_rate_samples order by 1")]
+    revised_day, untouched_day = days[10], days[20]
+    with duckdb.connect(str(db)) as con:
+        # The loader re-fetched one old day: new load id, one sample revised, one gone.
+        con.execute("""
+            update oura_raw.heartrate set _dlt_load_id = '9999999999.5', bpm = bpm + 1
+            where cast(timezone('UTC', "timestamp") as date) = ?""", [revised_day])
+        con.execute("""
+            delete from oura_raw.heartrate where (user_id, "timestamp") in (
+                select user_id, min("timestamp") from oura_raw.heartrate
+                where cast(timezone('UTC', "timestamp") as date) = ? group by user_id limit 1)""", [revised_day])
+        # A mark on a day nobody touched: only a full rebuild would erase it.
+        con.execute("update oura_marts.heart_rate_samples set heart_rate_bpm = -1 where measured_date = ?", [untouched_day])
+
+    transform(db, target_path=target, select=["heart_rate_samples"], exclude=["test_type:singular"])
+
+    raw_day = query(db, "select count(*), sum(bpm) from oura_raw.heartrate "
+                        "where cast(timezone('UTC', \"timestamp\") as date) = ?", revised_day)
+    mart_day = query(db, "select count(*), sum(heart_rate_bpm) from oura_marts.heart_rate_samples "
+                         "where measured_date = ?", revised_day)
+    assert mart_day == raw_day
+    [(marked,)] = query(db, "select count(*) from oura_marts.heart_rate_samples where heart_rate_bpm = -1")
+    assert marked > 0, "an incremental build must not rebuild untouched days"
+
+    transform(db, target_path=target, select=["heart_rate_samples"], full_refresh=True)
+    assert query(db, "select count(*) from oura_marts.heart_rate_samples where heart_rate_bpm = -1") == [(0,)]
+    assert query(db, "select count(*), sum(bpm) from oura_raw.heartrate") == query(
+        db, "select count(*), sum(heart_rate_bpm) from oura_marts.heart_rate_samples")

@@ -1,0 +1,170 @@
+"""`oura_elt.transform` and `oura-elt transform` on small, real DuckDB files (no sandbox).
+
+A warehouse the loader never filled still builds (missing raw tables are created empty
+from the collection table), a failing dbt test becomes one error line naming it, and a
+DuckDB file held by another process is reported as such.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from oura_elt.errors import UsageError
+from oura_elt.transform import MARTS, TransformError, ensure_raw_tables, mart_row_counts, transform
+from pipelines.oura.settings import ALL_NAMES, COLLECTIONS
+
+OURA_ELT = Path(sys.executable).with_name("oura-elt")
+
+
+def empty_warehouse(path: Path) -> Path:
+    duckdb.connect(str(path)).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def built_empty(tmp_path_factory):
+    """A warehouse the loader never wrote to, after one full build (and its summaries)."""
+    folder = tmp_path_factory.mktemp("empty-warehouse")
+    db = empty_warehouse(folder / "empty.duckdb")
+    first = transform(db, target_path=folder / "dbt")
+    again = transform(db, target_path=folder / "dbt", select=["stg_oura__sleep_periods"])
+    return db, first, again
+
+
+@pytest.fixture
+def warehouse_copy(built_empty, tmp_path) -> Path:
+    """A private copy of the built empty warehouse, free to break."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(built_empty[0], copy)
+    return copy
+
+
+def test_an_empty_warehouse_builds_every_model_and_test(built_empty):
+    db, first, again = built_empty
+
+    assert sorted(first.created_raw_tables) == sorted(ALL_NAMES)
+    assert first.models == 37
+    assert first.unit_tests == 10
+    assert first.tests > 150
+    assert first.warnings == []
+    assert mart_row_counts(db) == {name: 0 for name in MARTS}
+    # the second run finds every raw table in place and builds only what was selected
+    assert again.created_raw_tables == []
+    assert again.models == 1
+
+
+def test_created_raw_tables_have_the_loaders_columns(tmp_path):
+    db = empty_warehouse(tmp_path / "empty.duckdb")
+    assert sorted(ensure_raw_tables(db)) == sorted(ALL_NAMES)
+    assert ensure_raw_tables(db) == []
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        for collection in COLLECTIONS:
+            columns = dict(con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'oura_raw' and table_name = ?", [collection.name]
+            ).fetchall())
+            assert columns["user_id"] == "VARCHAR"
+            assert columns["_oura_deleted"] == "BOOLEAN"
+            for name in collection.timestamp_fields:
+                assert columns[name] == "TIMESTAMP WITH TIME ZONE"
+                assert columns[name + "_utc_offset"] == "VARCHAR"
+            for name in collection.json_fields:
+                assert columns[name] == "JSON"
+            assert set(collection.columns) <= set(columns)
+
+
+def test_a_failing_data_test_raises_one_line_naming_it(warehouse_copy, tmp_path):
+    db = warehouse_copy
+    with duckdb.connect(str(db)) as con:
+        for _ in range(2):  # the same sleep document twice: its id is no longer unique
+            con.execute(
+                "insert into oura_raw.sleep (user_id, id, day, type, bedtime_start, bedtime_end) "
+                "values ('u1', 'sleep-1', date '2024-03-01', 'long_sleep', "
+                "timestamptz '2024-02-29 22:00:00+00', timestamptz '2024-03-01 06:00:00+00')"
+            )
+
+    with pytest.raises(TransformError) as caught:
+        transform(db, target_path=tmp_path / "dbt", select=["stg_oura__sleep_periods"])
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "test unique_stg_oura__sleep_periods_sleep_period_id: 1 failing row(s) in stg_oura__sleep_periods" in message
+    assert str(tmp_path / "dbt" / "logs" / "dbt.log") in message
+
+
+def test_a_broken_model_raises_one_line_naming_it(warehouse_copy, tmp_path):
+    db = warehouse_copy
+    with duckdb.connect(str(db)) as con:  # a raw table without the columns staging reads
+        con.execute("drop table oura_raw.workout")
+        con.execute("create table oura_raw.workout (user_id varchar, id varchar)")
+
+    with pytest.raises(TransformError) as caught:
+        transform(db, target_path=tmp_path / "dbt", select=["stg_oura__workouts"])
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "model stg_oura__workouts:" in message
+    assert "Referenced column" in message and "not found" in message  # DuckDB's own words
+
+
+def test_a_warehouse_held_by_another_process_is_reported(tmp_path):
+    db = empty_warehouse(tmp_path / "held.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time, duckdb
+            con = duckdb.connect({str(db)!r})
+            print("ready", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(TransformError) as caught:
+            transform(db, target_path=tmp_path / "dbt")
+    finally:
+        holder.communicate(timeout=30)
+    assert "another process" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_no_warehouse_and_unknown_targets_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="no warehouse at .*missing.duckdb; load data first"):
+        transform(tmp_path / "missing.duckdb")
+    with pytest.raises(UsageError, match="unknown target 'snowflake'"):
+        transform(tmp_path / "missing.duckdb", target="snowflake")
+
+
+def test_the_transform_command_prints_the_marts_and_fails_in_one_line(warehouse_copy, tmp_path):
+    db = warehouse_copy
+    env = {**os.environ, "DBT_TARGET_PATH": str(tmp_path / "dbt"), "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"),
+           "COLUMNS": "200"}
+
+    ok = subprocess.run([OURA_ELT, "transform", "--duckdb", str(db), "--select", "stg_oura__users"],
+                        env=env, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "dbt build passed: 1 models, 2 data tests" in ok.stdout
+    assert "daily_summary" in ok.stdout and "heart_rate_samples" in ok.stdout  # rows per mart
+
+    with duckdb.connect(str(db)) as con:
+        con.execute("insert into oura_raw.personal_info (user_id, id) values ('u1', 'u1'), ('u1', 'u1')")
+    failed = subprocess.run([OURA_ELT, "transform", "--duckdb", str(db), "--select", "stg_oura__users"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1
+    lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, failed.stderr
+    assert lines[0].startswith("error: dbt build failed: test unique_stg_oura__users_user_id")
+
+    bad = subprocess.run([OURA_ELT, "transform", "--target", "bigquery", "--duckdb", str(db)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "--duckdb only applies to the duckdb target" in bad.stderr

@@ -1,0 +1,413 @@
+"""The Prefect flows against the local Oura server, real DuckDB files and real Prefect.
+
+Flow runs go to one temporary Prefect server per session (`prefect_test_harness`);
+the served-deployment test starts its own real `prefect server start` through
+`oura-elt schedule`. Users log in through the real OAuth flow (the test plays the
+browser) unless a test is about something else.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+# Prefect reads its settings when it is first imported: give it a home of its own first.
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="oura-elt-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urljoin
+
+import duckdb
+import pytest
+import requests
+
+from conftest import CLOCK
+from load_truth import assert_warehouse_equals_truth, day_before
+from oura_elt.config import Endpoints, project_root
+from oura_elt.errors import OuraEltError
+from pipelines.auth import TokenStore
+
+FAST = {"rate_limit": "100000/1"}  # tests about something else: no client-side throttling
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for every flow run of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def flow_env(prefect_harness, monkeypatch):
+    """The sandbox's clock for the loader, and task retries without waiting."""
+    monkeypatch.setenv("OURA_ELT_NOW", CLOCK.isoformat())
+    monkeypatch.setenv("OURA_ELT_TASK_RETRY_DELAY", "0")
+
+
+def logged_in_sandbox(sandbox_factory, users: int, **settings):
+    """A sandbox whose users are all logged in (profiles user0, user1, ...) via OAuth."""
+    from pipelines.auth import login
+
+    callback = f"http://127.0.0.1:{free_port()}/callback/"
+    sb = sandbox_factory(users=users, redirect_uris=(callback,), **settings)
+    for index in range(users):
+
+        def browse(url: str, index: int = index) -> None:
+            def go() -> None:
+                consent = requests.get(f"{url}&sandbox_user={index}", allow_redirects=False, timeout=30)
+                requests.get(urljoin(url, consent.headers["location"]), timeout=30)
+
+            threading.Thread(target=go, daemon=True).start()
+
+        record = login(f"user{index}", endpoints=Endpoints.sandbox(sb.base_url), redirect_uri=callback,
+                       open_browser=False, show_url=browse, timeout=30)
+        assert record.user_id == sb.world.users[index].user_id
+    return sb
+
+
+def whole_history(world):
+    from pipelines.oura.plan import latest_day
+
+    return day_before(min(u.history_start for u in world.users)), latest_day(world.now)
+
+
+# ------------------------------------------------------------------ small pieces
+
+
+def test_the_warehouse_lock_makes_writers_take_turns(tmp_path):
+    from flows.warehouse import Target, warehouse_lock
+
+    target = Target.of("duckdb", tmp_path / "w.duckdb")
+    assert target.lock_path == tmp_path / "w.duckdb.lock"
+    order = []
+    with warehouse_lock(target):
+        other = threading.Thread(target=lambda: _hold(target, order))
+        other.start()
+        time.sleep(0.3)
+        order.append("first done")
+    other.join(timeout=10)
+    assert order == ["first done", "second"]
+    with warehouse_lock(target):  # a second holder gives up after its timeout, in one clear line
+        result = []
+        thread = threading.Thread(target=lambda: result.append(_try_lock(target)))
+        thread.start()
+        thread.join(timeout=10)
+    assert isinstance(result[0], OuraEltError) and "stayed locked" in str(result[0])
+
+
+def _hold(target, order):
+    from flows.warehouse import warehouse_lock
+
+    with warehouse_lock(target):
+        order.append("second")
+
+
+def _try_lock(target):
+    from flows.warehouse import warehouse_lock
+
+    try:
+        with warehouse_lock(target, timeout=0.2):
+            return AssertionError("the lock was free while held")
+    except OuraEltError as exc:
+        return exc
+
+
+def test_the_nightly_schedule_runs_in_its_time_zone():
+    from flows.schedule import describe_nightly, next_nightly_run
+
+    winter = next_nightly_run("30 5 * * *", "Europe/Helsinki", after=datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc))
+    assert (winter.isoformat(), winter.utcoffset().total_seconds()) == ("2026-11-22T05:30:00+02:00", 7200)
+    # The night Finland moves its clocks forward: still 05:30 local, now UTC+3.
+    spring = next_nightly_run("30 5 * * *", "Europe/Helsinki", after=datetime(2026, 3, 28, 4, 0, tzinfo=timezone.utc))
+    assert spring.isoformat() == "2026-03-29T05:30:00+03:00"
+    line = describe_nightly("30 5 * * *", "Europe/Helsinki", after=datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc))
+    assert "oura-nightly" in line and "2026-11-22 05:30 EET" in line
+    with pytest.raises(OuraEltError, match="unknown time zone"):
+        next_nightly_run("30 5 * * *", "Mars/Olympus")
+    with pytest.raises(OuraEltError, match="invalid cron"):
+        next_nightly_run("30 25 * * *", "UTC")
+
+
+def test_prefect_yaml_declares_the_served_deployments():
+    import yaml
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    from flows.schedule import BACKFILL, DEFAULT_CRON, NIGHTLY, deployments
+
+    declared = yaml.safe_load((project_root() / "prefect.yaml").read_text())
+    PrefectYamlModel.model_validate(declared)  # what `prefect deploy` accepts
+    in_yaml = {d["name"]: d for d in declared["deployments"]}
+    served = {d.name: d for d in deployments(timezone_name="Europe/Helsinki")}
+    assert set(in_yaml) == set(served) == {NIGHTLY, BACKFILL}
+    for name, deployment in served.items():
+        path, function = in_yaml[name]["entrypoint"].split(":")
+        assert deployment.entrypoint == path.removesuffix(".py").replace("/", ".") + "." + function
+    assert [s["cron"] for s in in_yaml[NIGHTLY]["schedules"]] == [DEFAULT_CRON]
+    nightly_schedules = [s.schedule for s in served[NIGHTLY].schedules]
+    assert [(s.cron, s.timezone) for s in nightly_schedules] == [(DEFAULT_CRON, "Europe/Helsinki")]
+    assert in_yaml[BACKFILL]["schedules"] == [] and not served[BACKFILL].schedules
+
+
+def test_fan_out_keeps_at_most_max_parallel_profiles_running(flow_env):
+    from prefect import flow, task
+
+    from flows.cohort import fan_out, outcomes
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    @task
+    def work(profile: str) -> str:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        if profile == "p3":
+            raise RuntimeError("p3 broke")
+        return profile.upper()
+
+    @flow
+    def cohort(profiles: list[str], max_parallel: int):
+        return outcomes(fan_out(work.submit, profiles, max_parallel))
+
+    results, failures = cohort([f"p{i}" for i in range(6)], 2)
+    assert peak[0] == 2
+    assert results == {"p0": "P0", "p1": "P1", "p2": "P2", "p4": "P4", "p5": "P5"}
+    assert failures == {"p3": "p3 broke"}
+
+
+# ------------------------------------------------------------------ the flows
+
+
+def test_refresh_loads_every_profile_and_a_failing_dbt_test_fails_it(sandbox_factory, tmp_path, flow_env):
+    """(The served-deployment test below shows a refresh whose dbt build passes.)"""
+    from flows.refresh import refresh
+
+    sb = logged_in_sandbox(sandbox_factory, users=2, history_days=30)
+    db = tmp_path / "oura.duckdb"
+
+    report = refresh(duckdb_path=str(db), api_base_url=sb.base_url, run_dbt=False, **FAST)
+
+    assert sorted(report.summaries) == ["user0", "user1"] and report.dbt is None
+    assert all(s.ok for runs in report.summaries.values() for s in runs)
+    assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
+
+    # An old document twice (outside the lookback: the loader leaves it alone), and a
+    # profile that never logged in: dbt's uniqueness test fails the flow, and the
+    # profile's login error is not retried.
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "INSERT INTO oura_raw.daily_activity SELECT * FROM oura_raw.daily_activity "
+            "WHERE day = (SELECT min(day) FROM oura_raw.daily_activity) LIMIT 1"
+        )
+    state = refresh(profiles=["user0", "ghost"], duckdb_path=str(db), api_base_url=sb.base_url,
+                    return_state=True, **FAST)
+    assert state.is_failed()
+    with pytest.raises(OuraEltError) as failed:
+        state.result()
+    message = str(failed.value)
+    assert message.startswith("refresh: 1 of 2 profile(s) failed: ghost: no saved login for profile 'ghost'")
+    assert "dbt build failed" in message
+    assert _task_run_counts(state) ["load ghost"] == 1
+
+
+def _task_run_counts(state) -> dict[str, int]:
+    """run_count of every task run of a flow run, by task run name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    return {run.name: run.run_count for run in runs}
+
+
+def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox_factory, tmp_path, flow_env):
+    from flows.backfill import backfill
+    from pipelines.load import current_time
+    from pipelines.oura.plan import refetch_from
+
+    from prefect.blocks.system import Secret
+
+    # The token comes from a Prefect Secret block (one person: profile `default`).
+    Secret(value="sandbox-pat-0").save("oura-sandbox-token", overwrite=True)
+    sb = sandbox_factory(users=1, history_days=40, seed=32)  # seed 32: ring set up a week before the data
+    params = dict(api_base_url=sb.base_url, chunk_days=20, run_dbt=False, token_block="oura-sandbox-token", **FAST)
+
+    # The first chunk's daily_sleep answers 500 five times: the loader's own retries give
+    # up, the chunk's task fails, Prefect retries it, and only daily_sleep is asked again.
+    sb.faults(error_5xx=1.0, routes=["daily_sleep"], max_faults=5)
+    db = tmp_path / "oura.duckdb"
+    state = backfill(duckdb_path=str(db), return_state=True, **params)
+
+    assert state.is_completed()
+    chunks = state.result().summaries["default"]
+    assert len(chunks) == 3 and [c.start for c in chunks] == sorted(c.start for c in chunks)
+    stats = sb.stats()
+    assert stats["fault:error_5xx"] == 5
+    assert stats["route:daily_sleep"] == len(chunks) + 5  # one window per chunk, 5 refused
+    runs = _task_run_counts(state)
+    assert [runs[f"load default {c.start}..{c.end}"] for c in chunks] == [2, 1, 1]
+    retried = chunks[0]  # the summary of its second, successful attempt
+    assert retried.requests == 3, "the retry fetched more than daily_sleep (and who the user is)"
+    assert {t for t, n in retried.documents.items() if n} == {"personal_info", "ring_configuration", "daily_sleep"}
+    assert all(c.requests > 10 for c in chunks[1:])
+    assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
+
+    # Run it again (as after a crash): the chunks already loaded are not fetched again.
+    sb.faults()
+    sb.reset_stats()
+    again = backfill(duckdb_path=str(db), **params)
+    settled = refetch_from(current_time(), 7)
+    old = [s for s in again.summaries["default"] if s.end < settled]
+    assert len(old) == len(chunks) - 1
+    assert all(s.requests <= 2 for s in old), [(s.start, s.requests) for s in old]  # who am I + rings
+    assert all(s.total_documents == 2 for s in old)  # personal_info and ring_configuration only
+    assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
+
+
+def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(sandbox_factory, tmp_path, flow_env):
+    """Four people backfilled in one run, under an application limit of 30 requests per 2 s.
+
+    The budget keeps a margin (80 %) as the real one does (90 % of 5000 per 5 min): the
+    server counts arrivals, the client counts starts, and a 2-second window feels jitter."""
+    from flows.backfill import backfill
+    from pipelines.auth import token_provider
+    from pipelines.load import load
+    from pipelines.oura.plan import latest_day
+    from pipelines.oura.ratelimit import RateBudget
+
+    sb = logged_in_sandbox(sandbox_factory, users=4, history_days=30, app_limit=30, rate_window_seconds=2)
+    sb.reset_stats()
+    last = latest_day(sb.world.now)
+    first = last - timedelta(days=9)
+    db = tmp_path / "oura.duckdb"
+
+    report = backfill(start_date=first, end_date=last, duckdb_path=str(db), api_base_url=sb.base_url,
+                      run_dbt=False, max_parallel=4, rate_limit="24/2")
+
+    stats = sb.stats()
+    assert sorted(report.summaries) == ["user0", "user1", "user2", "user3"]
+    assert stats["requests"] > 2 * 30, "too few requests for the limit to matter"
+    assert stats.get("status:429", 0) == 0 and stats.get("limited:application", 0) == 0
+    assert all(s.retries == 0 for runs in report.summaries.values() for s in runs)
+    assert_warehouse_equals_truth(db, sb.world, first, last)
+
+    # The same server answers 429 to a client that does not hold back (one burst of a year).
+    endpoints = Endpoints.sandbox(sb.base_url)
+    load("user3", duckdb_path=tmp_path / "greedy.duckdb", endpoints=endpoints, now=sb.world.now, chunk_days=400,
+         provider=token_provider("user3", endpoints), budget=RateBudget(100_000, 1), workers=8)
+    assert sb.stats().get("limited:application", 0) > 0
+
+
+# ------------------------------------------------------------------ oura-elt schedule
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_served_deployment_fires_on_a_real_prefect_server(sandbox_factory, tmp_path, isolated_home):
+    """`oura-elt schedule --interval` starts a real Prefect server, serves oura-nightly,
+    and the scheduled refresh loads the user's data and builds the models (its state is
+    COMPLETED only if dbt passed); stopping the command stops the server."""
+    from oura_elt.transform import mart_row_counts
+
+    sb = logged_in_sandbox(sandbox_factory, users=1, history_days=14)
+    db = tmp_path / "warehouse.duckdb"  # TODO: oura.duckdb trips mart_row_counts (catalog "oura" = schema "oura")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(OURA_ELT_HOME=str(isolated_home), OURA_API_BASE_URL=sb.base_url, OURA_ELT_NOW=CLOCK.isoformat(),
+               OURA_ELT_TASK_RETRY_DELAY="0", PYTHONUNBUFFERED="1")
+    log = tmp_path / "schedule.log"
+    with open(log, "wb") as out:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "oura_elt.cli", "schedule", "--interval", "5", "--port", str(port),
+             "--duckdb", str(db)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        run = _wait_for_flow_run(api, command, log, timeout=240)
+        assert run["state_type"] == "COMPLETED", _tail(log)
+        assert run["deployment_id"] and run["parameters"]["duckdb_path"] == str(db)
+        logs = requests.post(f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}},
+                             timeout=10).json()
+        assert any(e["message"].startswith("user0: ") and " documents" in e["message"] for e in logs)
+        token = TokenStore("user0").load().access_token
+        assert token not in json.dumps(run) and token not in json.dumps(logs)
+    finally:
+        _stop(command)
+    assert not _answers(api), "the Prefect server outlived `oura-elt schedule`"
+    assert (isolated_home / "prefect" / "server.log").exists()  # its own PREFECT_HOME
+    assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
+    marts = mart_row_counts(db)  # the run's dbt build passed
+    assert marts["users"] == 1 and marts["daily_summary"] > 0
+
+
+def _stop(command: subprocess.Popen) -> None:
+    """SIGTERM, as a service manager would; if that hangs, kill it and everything it started."""
+    import psutil
+
+    children = psutil.Process(command.pid).children(recursive=True)
+    command.send_signal(signal.SIGTERM)
+    try:
+        command.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        for process in [psutil.Process(command.pid), *children]:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        command.wait(timeout=10)
+        pytest.fail("oura-elt schedule did not stop on SIGTERM")
+
+
+def _wait_for_flow_run(api: str, command: subprocess.Popen, log: Path, timeout: float) -> dict:
+    """The first finished run of oura-nightly (polling the Prefect API)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if command.poll() is not None:
+            pytest.fail(f"oura-elt schedule exited with {command.returncode}:\n{_tail(log)}")
+        try:
+            runs = requests.post(f"{api}/flow_runs/filter", json={"sort": "START_TIME_ASC", "limit": 20},
+                                 timeout=5).json()
+        except (requests.RequestException, ValueError):
+            runs = []
+        finished = [r for r in runs if r.get("state_type") in ("COMPLETED", "FAILED", "CRASHED")]
+        if finished:
+            return finished[0]
+        time.sleep(1)
+    pytest.fail(f"no scheduled run finished within {timeout:g} s:\n{_tail(log)}")
+
+
+def _answers(api: str) -> bool:
+    try:
+        requests.get(f"{api}/health", timeout=2)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

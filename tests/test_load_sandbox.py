@@ -1,0 +1,179 @@
+"""`pipelines.load.load` against the real sandbox server, into real DuckDB files.
+
+Ground truth is the sandbox's `World`; every comparison is exact (every document
+once, identical values, nothing else).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from conftest import CLOCK
+from load_truth import assert_warehouse_equals_truth, day_before, read_table, snapshot
+from oura_elt.config import Endpoints
+from pipelines.auth import StaticTokenProvider
+from pipelines.load import load
+from pipelines.oura.helpers import RetryPolicy
+from pipelines.oura.plan import latest_day
+from pipelines.oura.ratelimit import RateBudget
+from pipelines.oura.settings import ALL_NAMES, BY_NAME, DAILY
+
+FAST_RETRIES = RetryPolicy(backoff_seconds=0.01, max_backoff_seconds=0.05, read_timeout=5)
+
+
+def run_load(sandbox, db, user=0, **kwargs):
+    """One user's load with a static sandbox token."""
+    kwargs.setdefault("now", sandbox.world.now)
+    kwargs.setdefault("policy", FAST_RETRIES)
+    kwargs.setdefault("provider", StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"))
+    kwargs.setdefault("budget", RateBudget(10_000, 1))
+    return load(f"user{user}", endpoints=Endpoints.sandbox(sandbox.base_url), duckdb_path=db, **kwargs)
+
+
+def truth_span(world):
+    """The whole history of every user, through the latest local today."""
+    start = day_before(min(u.history_start for u in world.users))
+    return start, latest_day(world.now)
+
+
+def test_full_load_of_two_users_equals_the_ground_truth(sandbox, tmp_path):
+    db = tmp_path / "oura.duckdb"
+    summaries = [run_load(sandbox, db, user) for user in (0, 1)]
+
+    counts = assert_warehouse_equals_truth(db, sandbox.world, *truth_span(sandbox.world))
+    assert counts["heartrate"] > 10_000 and counts["sleep"] > 60 and counts["ring_configuration"] >= 2
+    for user, summary in zip((0, 1), summaries):
+        assert summary.ok and not summary.skipped
+        assert summary.user_id == sandbox.world.users[user].user_id
+        assert summary.start <= sandbox.world.users[user].history_start
+    with duckdb.connect(str(db), read_only=True) as con:
+        types = dict(con.execute(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'oura_raw'"
+        ).fetchall())
+        tables = {t for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'oura_raw'").fetchall()}
+    assert set(ALL_NAMES) <= tables  # every collection has its table, even when empty
+    assert not any("__" in t for t in tables - {"_dlt_loads"})  # no child tables: one row per document
+    assert types["sleep.day"] == "DATE" and types["enhanced_tag.start_day"] == "DATE"
+    assert types["sleep.bedtime_start"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["sleep.bedtime_start_utc_offset"] == "VARCHAR"
+    assert types["heartrate.timestamp"] == "TIMESTAMP WITH TIME ZONE" and types["heartrate.bpm"] == "BIGINT"
+    assert types["sleep.heart_rate"] == "JSON" and types["tag.tags"] == "JSON"
+    assert types["daily_readiness.contributors__hrv_balance"] == "BIGINT"
+    assert types["sleep.average_heart_rate"] == "DOUBLE"
+
+
+def test_a_second_run_asks_about_once_per_collection_and_changes_nothing(sandbox_factory, tmp_path):
+    sandbox = sandbox_factory(users=1, history_days=25)
+    db = tmp_path / "oura.duckdb"
+    run_load(sandbox, db)
+    before = snapshot(db, ALL_NAMES)
+    sandbox.reset_stats()
+
+    summary = run_load(sandbox, db)
+
+    stats = sandbox.stats()
+    for collection in BY_NAME.values():
+        asked = stats.get(f"user:0:route:{collection.route}", 0)
+        if collection.kind == DAILY or collection.name in ("personal_info", "ring_configuration"):
+            assert asked == 1, f"{collection.name}: {asked} requests"
+        else:  # a week of samples: one window, a few pages
+            assert 1 <= asked <= 10, f"{collection.name}: {asked} requests"
+    assert summary.chunks == 1 and summary.requests == stats["requests"]
+    assert snapshot(db, ALL_NAMES) == before
+    assert not summary.deleted
+
+
+CHURNING = ("sleep", "workout", "tag", "enhanced_tag")
+
+
+def _doomed_documents(world, user, clock):
+    """Documents visible at `clock` that the sandbox deletes by two days later."""
+    world.set_now(clock)
+    today = world.local_today(user)
+    visible = {(c, d["id"]) for c in CHURNING for day in (today - timedelta(days=1), today)
+               for d in world.documents(user, c, day)}
+    world.set_now(clock + timedelta(days=2, hours=3))
+    later = {(c, d["id"]) for c in CHURNING for day in (today - timedelta(days=1), today)
+             for d in world.documents(user, c, day)}
+    world.set_now(clock)
+    return visible - later
+
+
+def test_revisions_late_documents_and_deletions_are_picked_up(sandbox, tmp_path):
+    world = sandbox.world
+    clock = next(CLOCK - timedelta(days=k) for k in range(40) if _doomed_documents(world, 0, CLOCK - timedelta(days=k)))
+    doomed = _doomed_documents(world, 0, clock)
+    sandbox.admin("clock", {"now": clock.isoformat()})
+    db = tmp_path / "oura.duckdb"
+    collections = [*CHURNING, "daily_activity"]
+    run_load(sandbox, db, collections=collections)
+    stored = {(t, r["id"]) for t in CHURNING for r in read_table(db, t)}
+    assert doomed <= stored
+    old_activity = {r["id"]: r["steps"] for r in read_table(db, "daily_activity")}
+
+    sandbox.advance(days=2, seconds=3 * 3600)
+    summary = run_load(sandbox, db, collections=collections)
+
+    assert_warehouse_equals_truth(db, world, *truth_span(world), users=[0], collections=collections)
+    stored = {(t, r["id"]) for t in CHURNING for r in read_table(db, t)}
+    assert not doomed & stored, "documents deleted at Oura are still in the warehouse"
+    assert sum(summary.deleted.values()) >= len(doomed)
+    new_activity = {r["id"]: r["steps"] for r in read_table(db, "daily_activity")}
+    revised = [i for i in old_activity if new_activity.get(i) != old_activity[i]]
+    assert revised, "recent daily_activity documents are revised by the sandbox; none changed"
+
+
+@pytest.mark.parametrize("hour", [1, 13, 23])
+def test_today_is_never_lost(sandbox_factory, tmp_path, hour):
+    """Whatever the hour and the user's offset, today's documents are loaded."""
+    clock = CLOCK.replace(hour=hour, minute=30)
+    sb = sandbox_factory(users=2, history_days=10, now=clock)
+    db = tmp_path / "oura.duckdb"
+    for user in (0, 1):
+        run_load(sb, db, user, collections=["daily_activity", "daily_stress", "heartrate"])
+    active = [u for u in (0, 1) if sb.world.users[u].history_start < sb.world.local_today(u)]
+    assert 0 in active
+    for user in active:
+        today = sb.world.local_today(user)
+        assert_warehouse_equals_truth(
+            db, sb.world, *truth_span(sb.world), users=[user], collections=["daily_activity", "daily_stress"],
+        )
+        days = {r["day"] for r in read_table(db, "daily_activity") if r["user_id"] == sb.world.users[user].user_id}
+        assert today in days
+        latest_hr = max(r["timestamp"] for r in read_table(db, "heartrate")
+                        if r["user_id"] == sb.world.users[user].user_id)
+        assert clock - latest_hr < timedelta(hours=1)
+
+
+def test_an_explicit_range_loads_exactly_that_range(sandbox, tmp_path):
+    db = tmp_path / "oura.duckdb"
+    start = CLOCK.date() - timedelta(days=20)
+    end = CLOCK.date() - timedelta(days=12)
+    summary = run_load(sandbox, db, start_date=start, end_date=end, collections=["sleep", "workout", "heartrate"])
+    assert (summary.start, summary.end) == (start, end)
+    assert_warehouse_equals_truth(db, sandbox.world, start, end, users=[0],
+                                  collections=["sleep", "workout", "heartrate"])
+
+
+@pytest.mark.parametrize("seed", [7, 3])  # seed 3: the ring's set-up time is unknown, so probe
+def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_path, seed):
+    from pipelines.load import history_start
+
+    sb = sandbox_factory(users=1, history_days=60, seed=seed)
+    rings = sb.world.ring_configurations(0)
+    first = history_start(Endpoints.sandbox(sb.base_url), StaticTokenProvider("sandbox-pat-0"),
+                          RateBudget(10_000, 1), sb.world.now)
+    actual = sb.world.users[0].history_start
+    if any(r["set_up_at"] is None for r in rings):
+        assert first == actual  # probing finds the oldest document itself
+    else:
+        assert actual - timedelta(days=301) <= first <= actual  # a day before the ring's set-up
+    summary = run_load(sb, tmp_path / "oura.duckdb", collections=["daily_activity"])
+    assert summary.start == first
+    assert_warehouse_equals_truth(tmp_path / "oura.duckdb", sb.world, *truth_span(sb.world),
+                                  collections=["daily_activity"])
