@@ -14,12 +14,12 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test bench chaos lock clean help
+.PHONY: setup demo test schedule lock clean help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on the local Oura-compatible server"
 	@echo "make test   - set up and run the offline test suite"
-	@echo "make bench  - benchmarks against baselines (see bench/README.md)"
+	@echo "make schedule - serve the nightly refresh on a local Prefect server (SCHEDULE_ARGS=...)"
 	@echo "make lock   - re-resolve uv.lock after editing pyproject.toml"
 	@echo "make clean  - remove the environment and local state (keeps data/)"
 
@@ -39,8 +39,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: setup
-	$(BIN)/python -m bench $(BENCH_ARGS)
+schedule: setup
+	$(BIN)/oura-elt schedule $(SCHEDULE_ARGS)
 
 lock: $(UV)
 	$(UV) lock --python $(PYTHON)

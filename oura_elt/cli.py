@@ -41,26 +41,25 @@ app.command("schedule")(schedule_commands.schedule)
 
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one line."""
+    import click  # typer re-exports click's exception types
+
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except OuraEltError as exc:
         error_line(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error_line("interrupted")
         sys.exit(130)
-    except typer.Exit as exc:
+    except (typer.Exit, click.exceptions.Exit) as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click's own usage errors and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            error_line("aborted")
-            sys.exit(1)
-        raise
+    except (click.exceptions.ClickException, typer.BadParameter) as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        error_line("aborted")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The CLI's printer. User-facing output goes through here, not `logging`."""
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -8,4 +9,4 @@ err_console = Console(stderr=True, highlight=False)
 
 def error_line(message: str) -> None:
     """Print one clear error line on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)

@@ -43,7 +43,7 @@ def demo(
     days: int = typer.Option(730, "--days", min=1, help="Days of history to load."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sandbox's generated world."),
 ) -> None:
-    """Start the sandbox, log in with OAuth2, load two years of a demo user into DuckDB."""
+    """Start the sandbox, log in with OAuth2, load two years of a demo user, build the marts."""
     from oura_elt import config
     from oura_elt.commands.load import ProgressReporter, print_summary
     from pipelines.auth import login
@@ -84,8 +84,26 @@ def demo(
             raise OuraEltError("the demo load failed: " + "; ".join(summary.failed.values()))
     finally:
         running.stop()
+
+    console.rule("[bold]4. dbt build: staging, intermediate, marts")
+    from rich.table import Table
+
+    from oura_elt.transform import mart_row_counts, recent_daily_summary, transform
+
+    result = transform(duckdb_path)
+    console.print(f"dbt build passed in {result.seconds:.0f} s")
+    counts = Table("mart", "rows", box=None)
+    for name, rows in sorted(mart_row_counts(duckdb_path).items()):
+        counts.add_row(name, f"{rows:,}")
+    console.print(counts)
+    week = recent_daily_summary(duckdb_path, days=7)
+    if week:
+        table = Table(*week[0].keys(), box=None, title="the last week of daily_summary")
+        for row in week:
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(table)
     console.rule("[bold green]done")
-    console.print(f"warehouse: {duckdb_path}  (schema oura_raw)")
+    console.print(f"warehouse: {duckdb_path}  (raw: oura_raw, marts: oura_marts)")
 
 
 def _free_port() -> int:
