@@ -98,9 +98,17 @@ def demo(
     console.print(counts)
     week = recent_daily_summary(duckdb_path, days=7)
     if week:
-        table = Table(*week[0].keys(), box=None, title="the last week of daily_summary")
+        columns = {  # daily_summary column -> short heading that fits a terminal
+            "summary_date": "day", "sleep_score": "sleep", "readiness_score": "ready",
+            "activity_score": "act.", "steps": "steps", "total_sleep_seconds": "slept s",
+            "average_hrv_ms": "HRV", "lowest_heart_rate_bpm": "low HR",
+            "resilience_level": "resilience",
+        }
+        table = Table(box=None, title="the last week of daily_summary")
+        for heading in columns.values():
+            table.add_column(heading, no_wrap=True)
         for row in week:
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
+            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
         console.print(table)
     console.rule("[bold green]done")
     console.print(f"warehouse: {duckdb_path}  (raw: oura_raw, marts: oura_marts)")
