@@ -16,8 +16,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.cohort import CohortReport, build_and_check, fan_out, make_budget, outcomes, resolve_profiles
-from flows.tasks import dbt_build, find_history_start, load_window, retry_options
+from flows.cohort import CohortReport, run_cohort
+from flows.tasks import find_history_start, load_window, retry_options
 from flows.warehouse import Target
 from oura_elt.errors import UsageError
 from pipelines.oura.dates import DayRange
@@ -115,19 +115,13 @@ def backfill(
         raise UsageError(f"start_date {start_date} is after end_date {end_date}")
     if chunk_days < 1:
         raise UsageError("chunk_days must be at least 1")
-    target = Target.of(destination, duckdb_path)
-    names = resolve_profiles(profiles, token_block)
-    budget = make_budget(rate_limit)
-    futures = fan_out(
-        lambda profile: backfill_profile.submit(
+    return run_cohort(
+        "backfill",
+        lambda profile, target, budget: backfill_profile.submit(
             profile, target=target, budget=budget, start_date=start_date, end_date=end_date,
             chunk_days=chunk_days, lookback_days=lookback_days, api_base_url=api_base_url,
             token_block=token_block,
         ),
-        names,
-        max_parallel,
+        profiles=profiles, token_block=token_block, destination=destination, duckdb_path=duckdb_path,
+        rate_limit=rate_limit, max_parallel=max_parallel, run_dbt=run_dbt,
     )
-    results, failures = outcomes(futures)
-    report = CohortReport(results)
-    build = (lambda: dbt_build(target)) if run_dbt else None
-    return build_and_check("backfill", report, failures, len(names), build)

@@ -3,8 +3,8 @@
 Oura's rate limit is per application (5000 requests per 5 minutes across all of
 its users), so a cohort shares ONE `RateBudget`, created once per flow run and
 handed to every load task. At most `max_parallel` profiles are in flight at once;
-one profile failing does not stop the others. Loads into the same warehouse take
-turns on its lock (`flows.warehouse`), because `load()` commits as it fetches; the
+one profile failing does not stop the others. Loads into the same warehouse fetch
+at the same time and take turns only for their commits (`pipelines.locks`); the
 shared budget is what keeps any mix of concurrent loads under the limit.
 """
 
@@ -122,6 +122,44 @@ def build_and_check(kind: str, report: "CohortReport", failures: dict[str, str],
     if problems:
         raise OuraEltError(f"{kind}: " + "; ".join(problems))
     return report
+
+
+def run_cohort(
+    kind: str,
+    submit: Callable[[str, Any, Any], Any],
+    *,
+    profiles: Iterable[str] | None,
+    token_block: str | None,
+    destination: str,
+    duckdb_path: str | None,
+    rate_limit: str | None,
+    max_parallel: int,
+    run_dbt: bool,
+) -> "CohortReport":
+    """The shape every cohort flow shares: resolve the profiles and the target, fan out
+    `submit(profile, target, budget)` under one budget, then dbt build and report.
+
+    Args:
+        kind: the flow's name, for the failure line.
+        submit: starts one profile's work and returns its Prefect future, whose result
+            is a `LoadSummary` or a list of them.
+        profiles, token_block, destination, duckdb_path, rate_limit, max_parallel,
+            run_dbt: the flow's parameters of the same names.
+
+    Raises:
+        OuraEltError: a profile failed (after its retries) or dbt failed.
+    """
+    from flows.tasks import dbt_build
+    from flows.warehouse import Target
+
+    target = Target.of(destination, duckdb_path)
+    names = resolve_profiles(profiles, token_block)
+    budget = make_budget(rate_limit)
+    futures = fan_out(lambda profile: submit(profile, target, budget), names, max_parallel)
+    results, failures = outcomes(futures)
+    report = CohortReport({p: r if isinstance(r, list) else [r] for p, r in results.items()})
+    build = (lambda: dbt_build(target)) if run_dbt else None
+    return build_and_check(kind, report, failures, len(names), build)
 
 
 @dataclass

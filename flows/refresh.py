@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.cohort import CohortReport, build_and_check, fan_out, make_budget, outcomes, resolve_profiles
-from flows.tasks import dbt_build, load_window, retry_options
-from flows.warehouse import Target
+from flows.cohort import CohortReport, run_cohort
+from flows.tasks import load_window, retry_options
 from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
 DEFAULT_MAX_PARALLEL = 2
@@ -54,19 +53,13 @@ def refresh(
     Raises:
         OuraEltError: a profile failed to load (after retries) or dbt failed.
     """
-    target = Target.of(destination, duckdb_path)
-    names = resolve_profiles(profiles, token_block)
-    budget = make_budget(rate_limit)
     load = load_window.with_options(**retry_options())
-    futures = fan_out(
-        lambda profile: load.submit(
+    return run_cohort(
+        "refresh",
+        lambda profile, target, budget: load.submit(
             profile, target=target, budget=budget, api_base_url=api_base_url,
             lookback_days=lookback_days, chunk_days=DEFAULT_CHUNK_DAYS, token_block=token_block,
         ),
-        names,
-        max_parallel,
+        profiles=profiles, token_block=token_block, destination=destination, duckdb_path=duckdb_path,
+        rate_limit=rate_limit, max_parallel=max_parallel, run_dbt=run_dbt,
     )
-    results, failures = outcomes(futures)
-    report = CohortReport({profile: [summary] for profile, summary in results.items()})
-    build = (lambda: dbt_build(target)) if run_dbt else None
-    return build_and_check("refresh", report, failures, len(names), build)

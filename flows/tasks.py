@@ -1,7 +1,7 @@
 """The flows' tasks: one load window of one profile, the history start, and `dbt build`.
 
 Each task calls one importable function (`pipelines.load.load`,
-`flows.history.history_start`, `oura_elt.transform.transform`) while holding
+`pipelines.load.history_start`, `oura_elt.transform.transform`) while holding
 the warehouse lock where it writes. Network tasks retry with exponential
 backoff, except for failures a retry cannot fix (a missing or revoked login, a
 lapsed membership, bad arguments). Tasks take live objects (the shared request
@@ -129,7 +129,8 @@ def load_window(
     chunk_days: int = 90,
     token_block: str | None = None,
 ) -> Any:
-    """Load one profile's days into the target (`pipelines.load.load`), holding its lock.
+    """Load one profile's days into the target (`pipelines.load.load`), which holds the
+    target's lock only while it writes, so loads of a cohort fetch at the same time.
 
     Returns:
         The loader's `LoadSummary`.
@@ -142,21 +143,21 @@ def load_window(
     logger = get_run_logger()
     endpoints = endpoints_for(api_base_url)
     provider = provider_for(profile, endpoints, token_block)
-    with warehouse_lock(target):
-        summary = load(
-            profile,
-            start_date=start_date,
-            end_date=end_date,
-            lookback_days=lookback_days,
-            destination=target.destination,
-            duckdb_path=target.duckdb_path,
-            dataset_name=target.dataset,
-            endpoints=endpoints,
-            provider=provider,
-            budget=budget,
-            chunk_days=chunk_days,
-            reporter=RunLogReporter(logger),
-        )
+    summary = load(
+        profile,
+        start_date=start_date,
+        end_date=end_date,
+        lookback_days=lookback_days,
+        destination=target.destination,
+        duckdb_path=target.duckdb_path,
+        dataset_name=target.dataset,
+        endpoints=endpoints,
+        provider=provider,
+        budget=budget,
+        chunk_days=chunk_days,
+        reporter=RunLogReporter(logger),
+        warehouse_lock=lambda: warehouse_lock(target),
+    )
     logger.info(
         "%s: %d documents, %d deleted, %d requests (%d retried), days %s..%s, %.1f s",
         profile, summary.total_documents, sum(summary.deleted.values()), summary.requests,
@@ -172,12 +173,11 @@ def load_window(
       cache_policy=NO_CACHE, retry_condition_fn=worth_retrying)
 def find_history_start(profile: str, *, budget: Any, api_base_url: str | None = None,
                        token_block: str | None = None) -> date:
-    """The first day of the profile's history (`flows.history.history_start`)."""
-    from flows.history import history_start
-    from pipelines.load import current_time
+    """The first day of the profile's history (`pipelines.load.history_start`)."""
+    from pipelines.load import history_start
 
     endpoints = endpoints_for(api_base_url)
-    first = history_start(endpoints, provider_for(profile, endpoints, token_block), budget, current_time())
+    first = history_start(endpoints, provider_for(profile, endpoints, token_block), budget)
     get_run_logger().info("%s: history starts %s", profile, first)
     return first
 

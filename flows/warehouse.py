@@ -1,35 +1,21 @@
 """Where a flow writes (`Target`), and the lock that keeps writers of one warehouse in turn.
 
-DuckDB allows one writing process per file, and two dlt pipelines merging into
-the same dataset at once clash on their staging tables, so every load and every
-`dbt build` of a flow holds `warehouse_lock(target)` while it touches the
-warehouse. It is a file lock (`filelock`), so it also orders separate processes
-on this machine: a nightly refresh that starts during a long backfill waits for
-it instead of failing. Each holder opens its own lock file handle, so threads of
-one process exclude each other too.
+The lock itself is `pipelines.locks` (the loader takes it around its own writes);
+flows take it around `dbt build`, so a load and a build never overlap on one file,
+and a nightly refresh that starts during a long backfill waits instead of failing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
-
 from oura_elt import config
-from oura_elt.errors import OuraEltError, UsageError
+from oura_elt.errors import UsageError
+from pipelines import locks
 from pipelines.oura.settings import DATASET_NAME
 
 DESTINATIONS = ("duckdb", "bigquery")
-LOCK_SUFFIX = ".lock"
-LOCK_NOTICE_SECONDS = 2.0  # wait this long quietly before saying that we are waiting
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,40 +55,13 @@ class Target:
     @property
     def lock_path(self) -> Path:
         """The lock file: next to the DuckDB file, else under `<home>/locks/`."""
-        if self.duckdb_path is not None:
-            return self.duckdb_path.with_name(self.duckdb_path.name + LOCK_SUFFIX)
-        digest = hashlib.sha1(f"{self.destination}:{self.dataset}".encode()).hexdigest()[:12]
-        return config.home() / "locks" / f"{self.destination}-{digest}{LOCK_SUFFIX}"
+        return locks.warehouse_lock_path(self.destination, self.duckdb_path, self.dataset)
 
 
-@contextmanager
-def warehouse_lock(target: Target, timeout: float | None = None) -> Iterator[None]:
-    """Hold the target's write lock (waiting for the current holder, if any).
-
-    Args:
-        target: the warehouse.
-        timeout: seconds to wait at most (None: as long as it takes).
+def warehouse_lock(target: Target, timeout: float | None = None):
+    """Hold the target's write lock, waiting for the current holder (`pipelines.locks.hold`).
 
     Raises:
         OuraEltError: the lock was not free within `timeout`.
     """
-    path = target.lock_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path), thread_local=False, is_singleton=False)
-    started = time.monotonic()
-    try:
-        lock.acquire(timeout=LOCK_NOTICE_SECONDS if timeout is None else min(timeout, LOCK_NOTICE_SECONDS))
-    except filelock.Timeout:
-        log.info("waiting for %s: another load or dbt build is writing to it", target)
-        remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
-        try:
-            lock.acquire(timeout=-1 if remaining is None else remaining)
-        except filelock.Timeout:
-            raise OuraEltError(
-                f"{target} stayed locked by another load or dbt build for {timeout:g} s "
-                f"(lock file {path}); try again when it has finished"
-            ) from None
-    try:
-        yield
-    finally:
-        lock.release()
+    return locks.warehouse_lock(target.destination, target.duckdb_path, target.dataset, timeout)

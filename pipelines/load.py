@@ -21,10 +21,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Sequence
 
+from oura_elt import config
 from oura_elt.config import Endpoints
 from oura_elt.errors import OuraEltError, UsageError
+from pipelines import locks
 from pipelines.auth import TokenProvider, token_provider
 from pipelines.oura import history, oura_source
 from pipelines.oura.dates import DayRange
@@ -114,6 +116,29 @@ class LoadSummary:
         """Rows written over all tables."""
         return sum(self.documents.values())
 
+    @classmethod
+    def combined(cls, parts: Sequence["LoadSummary"]) -> "LoadSummary":
+        """One summary for consecutive loads of one user (a backfill's chunks)."""
+        if not parts:
+            raise ValueError("no load summaries to combine")
+        first = parts[0]
+        total = cls(first.user_id, first.profile, first.destination, first.dataset)
+        starts = [p.start for p in parts if p.start]
+        ends = [p.end for p in parts if p.end]
+        total.start, total.end = (min(starts) if starts else None), (max(ends) if ends else None)
+        for part in parts:
+            for mine, theirs in ((total.documents, part.documents), (total.deleted, part.deleted)):
+                for name, count in theirs.items():
+                    mine[name] = mine.get(name, 0) + count
+            total.requests += part.requests
+            total.retries += part.retries
+            total.chunks += part.chunks
+            total.seconds += part.seconds
+            total.skipped.update(part.skipped)
+            total.failed.update(part.failed)
+            total.resumed = total.resumed or part.resumed
+        return total
+
 
 def resolve_collections(names: Iterable[str] | None) -> list[Collection]:
     """Collections by table or route name (case-insensitive, `vO2_max` == `vo2_max`).
@@ -178,8 +203,14 @@ def load(
     now: datetime | None = None,
     policy: RetryPolicy | None = None,
     reporter: Reporter | None = None,
+    warehouse_lock: Callable[[], ContextManager[Any]] | None = None,
 ) -> LoadSummary:
     """Load one user's Oura collections into the warehouse.
+
+    Fetching runs without holding the warehouse: the warehouse lock is taken only
+    around each read of load progress and each commit, so loads of several people
+    into one warehouse fetch at the same time and write in turn. Two loads of the
+    same profile into the same warehouse run one after the other.
 
     Args:
         profile: token profile (`oura-elt auth login --profile`); `OURA_ACCESS_TOKEN`
@@ -199,6 +230,8 @@ def load(
         now: the current instant (default: the clock, or `OURA_ELT_NOW`).
         policy: `RetryPolicy` of the HTTP client.
         reporter: progress callbacks (`pipelines.oura.extract.Reporter`).
+        warehouse_lock: makes the context manager held around every warehouse access
+            (default: the `pipelines.locks.warehouse_lock` of the destination).
 
     Returns:
         The summary: documents per table, date range, requests, time, failures.
@@ -228,6 +261,11 @@ def load(
         raise UsageError(str(exc)) from None
     provider = provider or token_provider(profile, endpoints)
     profile_name = getattr(provider, "profile", None) or profile or "default"
+    if duckdb_path is None and destination == "duckdb":
+        duckdb_path = config.default_duckdb_path()
+    if warehouse_lock is None:
+        lock_target = (destination, Path(duckdb_path) if duckdb_path else None, dataset_name)
+        warehouse_lock = lambda: locks.warehouse_lock(*lock_target)  # noqa: E731
     client = OuraClient(endpoints.api_base_url, provider, budget, policy, pool_size=workers)
     try:
         run = _Run(
@@ -242,6 +280,7 @@ def load(
             now=now,
             reporter=reporter or NullReporter(),
             started=started,
+            writing=warehouse_lock,
         )
         return run.run(destination, Path(duckdb_path) if duckdb_path else None, dataset_name)
     finally:
@@ -306,11 +345,12 @@ def _first_day(client: OuraClient, rings: list[dict], user_id: str, last: date) 
     return first
 
 
-def _stored(pipeline: Any, wanted: list[tuple[Collection, DayRange | None]], user_id: str) -> dict[str, list]:
+def _stored(pipeline: Any, wanted: list[tuple[Collection, DayRange | None]], user_id: str,
+            writing: Callable[[], ContextManager[Any]]) -> dict[str, list]:
     """Stored keys of each (collection, span), over one warehouse connection."""
     if not wanted:
         return {}
-    with reader(pipeline) as query:
+    with writing(), reader(pipeline) as query:
         return {c.name: stored_keys(query, c, user_id, span) for c, span in wanted}
 
 
@@ -329,13 +369,20 @@ class _Run:
     now: datetime
     reporter: Reporter
     started: float
+    writing: Callable[[], ContextManager[Any]]
     where: str = ""
     personal_info: dict = field(default_factory=dict)
 
     def run(self, destination: str, duckdb_path: Path | None, dataset_name: str) -> LoadSummary:
         """Load everything planned; the summary of what happened."""
         pipeline, self.where = make_pipeline(self.profile, destination, duckdb_path, dataset_name)
-        resumed = self._step(finish_pending, pipeline)
+        own_folder = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}{locks.LOCK_SUFFIX}"
+        with locks.hold(own_folder, f"profile '{self.profile}' (another load of it into {self.where})"):
+            return self._run(pipeline, dataset_name)
+
+    def _run(self, pipeline: Any, dataset_name: str) -> LoadSummary:
+        with self.writing():
+            resumed = self._step(finish_pending, pipeline)
         user_id = self._who_is_it()
         summary = LoadSummary(user_id, self.profile, self.where, dataset_name, resumed=resumed)
         head = ChunkBatch(user_id)
@@ -348,7 +395,7 @@ class _Run:
         chunks: list = []
         if span is not None and dated:
             self.reporter.note("planning: reading load progress")
-            with reader(pipeline) as query:
+            with self.writing(), reader(pipeline) as query:
                 settled = settled_ranges(query, user_id)
                 still_open = oldest_open(query, dated, user_id)
             todo = days_to_fetch(dated, span, settled, refetch_from(self.now, self.lookback_days), still_open)
@@ -360,7 +407,7 @@ class _Run:
         fetcher = ChunkFetcher(
             self.client,
             user_id,
-            lambda wanted: _stored(pipeline, wanted, user_id),
+            lambda wanted: _stored(pipeline, wanted, user_id, self.writing),
             self.workers,
             self.reporter,
             settled_through(self.now, self.lookback_days),
@@ -425,7 +472,8 @@ class _Run:
                 self._record_failure(summary, ring.name, exc)
             return []
         if wants_rings:
-            add_tombstones(part, _stored(pipeline, [(ring, None)], user_id)[ring.name], user_id, whole=True)
+            stored = _stored(pipeline, [(ring, None)], user_id, self.writing)[ring.name]
+            add_tombstones(part, stored, user_id, whole=True)
             head.parts[ring.name] = part
             self.reporter.window_done(ring.name, len(part.rows))
         return part.rows
@@ -442,7 +490,8 @@ class _Run:
 
     def _commit(self, pipeline: Any, batch: ChunkBatch, summary: LoadSummary) -> None:
         """One dlt run: the batch's rows, tombstones and progress, committed together."""
-        self._step(pipeline.run, oura_source(batch))
+        with self.writing():
+            self._step(pipeline.run, oura_source(batch))
         summary.chunks += 1
         for name, part in batch.parts.items():
             summary.documents[name] = summary.documents.get(name, 0) + len(part.rows)

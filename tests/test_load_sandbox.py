@@ -7,6 +7,7 @@ once, identical values, nothing else).
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -177,3 +178,70 @@ def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_pa
     assert summary.start == first
     assert_warehouse_equals_truth(tmp_path / "oura.duckdb", sb.world, *truth_span(sb.world),
                                   collections=["daily_activity"])
+
+
+def test_loads_into_one_warehouse_fetch_outside_its_lock_and_commit_in_turn(sandbox, tmp_path):
+    """Two people's loads at once into one DuckDB file: they fetch while the other holds
+    the warehouse lock, write in turn, and the warehouse equals the ground truth."""
+    import threading
+    from contextlib import contextmanager
+
+    from pipelines import locks
+    from pipelines.oura.extract import NullReporter
+
+    db = tmp_path / "oura.duckdb"
+    holder: list[str] = []  # who holds the warehouse lock right now
+    overlaps: dict[str, int] = {"user0": 0, "user1": 0}
+
+    def lock_for(name):
+        @contextmanager
+        def hold():
+            with locks.warehouse_lock("duckdb", db, "oura_raw"):
+                holder.append(name)
+                try:
+                    yield
+                finally:
+                    holder.remove(name)
+        return hold
+
+    class Watch(NullReporter):
+        def __init__(self, name):
+            self.name = name
+
+        def window_done(self, collection, documents):
+            if holder and self.name not in holder:
+                overlaps[self.name] += 1  # fetched while the other load held the warehouse
+
+    results = {}
+
+    def run(user):
+        name = f"user{user}"
+        results[name] = run_load(sandbox, db, user, chunk_days=10, warehouse_lock=lock_for(name),
+                                 reporter=Watch(name))
+
+    threads = [threading.Thread(target=run, args=(u,)) for u in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert all(results[f"user{u}"].ok for u in (0, 1)), results
+    assert sum(overlaps.values()) > 0, overlaps
+    assert_warehouse_equals_truth(db, sandbox.world, *truth_span(sandbox.world))
+
+
+def test_a_second_load_of_the_same_profile_waits_for_the_first(sandbox, tmp_path):
+    from pipelines import locks
+    from pipelines.oura.warehouse import make_pipeline
+
+    db = tmp_path / "oura.duckdb"
+    pipeline, _ = make_pipeline("user0", "duckdb", db, "oura_raw")
+    folder_lock = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}{locks.LOCK_SUFFIX}"
+    import threading
+
+    done = threading.Event()
+    with locks.hold(folder_lock, "test"):
+        thread = threading.Thread(target=lambda: (run_load(sandbox, db, 0, collections=["daily_sleep"]), done.set()))
+        thread.start()
+        assert not done.wait(3), "the load ran while another load of its profile held the folder"
+    thread.join(timeout=120)
+    assert done.is_set()

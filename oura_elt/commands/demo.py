@@ -1,8 +1,8 @@
 """`oura-elt demo`: the whole pipeline on the local Oura-compatible server.
 
 Nothing here is special-cased for the demo: it starts the sandbox, logs in through
-the real OAuth2 flow (the demo acts as the browser), and runs the same load as
-`oura-elt load`. Everything it writes lives under `data/demo/` (its own warehouse,
+the real OAuth2 flow (the demo acts as the browser), and loads through the same
+Prefect `backfill` flow a scheduled run uses (chunked, resumable, then `dbt build`). Everything it writes lives under `data/demo/` (its own warehouse,
 token store and pipeline state), so it never touches your real data, and every run
 starts from nothing.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import typer
+from rich.markup import escape
 
 from oura_elt.console import console
 from oura_elt.errors import OuraEltError
@@ -45,9 +46,10 @@ def demo(
 ) -> None:
     """Start the sandbox, log in with OAuth2, load two years of a demo user, build the marts."""
     from oura_elt import config
-    from oura_elt.commands.load import ProgressReporter, print_summary
+    from flows.run import nightly_preview, run_backfill
+    from oura_elt.commands.load import print_summary
     from pipelines.auth import login
-    from pipelines.load import current_time, load
+    from pipelines.load import LoadSummary, current_time
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
 
@@ -74,24 +76,24 @@ def demo(
         )
         console.print(f"logged in as {record.user_id}; scopes: {', '.join(sorted(record.scopes))}")
 
-        console.rule(f"[bold]3. load {days} days into {duckdb_path}")
+        console.rule(f"[bold]3. the Prefect backfill flow: {days} days, then dbt build")
+        console.print(f"into {duckdb_path}")
         start = (current_time() - timedelta(days=days - 1)).date()
-        with ProgressReporter() as reporter:
-            summary = load(PROFILE, start_date=start, duckdb_path=duckdb_path,
-                           endpoints=endpoints, reporter=reporter)
-        print_summary(summary)
-        if not summary.ok:
-            raise OuraEltError("the demo load failed: " + "; ".join(summary.failed.values()))
+        os.environ["OURA_API_BASE_URL"] = running.base_url  # refreshes go to the sandbox too
+        report = run_backfill(PROFILE, start_date=start, duckdb_path=duckdb_path,
+                              api_base_url=running.base_url)
+        print_summary(LoadSummary.combined(report.summaries[PROFILE]))
     finally:
         running.stop()
 
-    console.rule("[bold]4. dbt build: staging, intermediate, marts")
+    console.rule("[bold]4. the marts (dbt build: staging, intermediate, marts)")
     from rich.table import Table
 
-    from oura_elt.transform import mart_row_counts, recent_daily_summary, transform
+    from oura_elt.transform import mart_row_counts, recent_daily_summary
 
-    result = transform(duckdb_path)
-    console.print(f"dbt build passed in {result.seconds:.0f} s")
+    if report.dbt is not None:
+        console.print(f"dbt build passed in {report.dbt.seconds:.0f} s: {report.dbt.models} models, "
+                      f"{report.dbt.tests} tests, {report.dbt.unit_tests} unit tests")
     counts = Table("mart", "rows", box=None)
     for name, rows in sorted(mart_row_counts(duckdb_path).items()):
         counts.add_row(name, f"{rows:,}")
@@ -110,6 +112,10 @@ def demo(
         for row in week:
             table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
         console.print(table)
+
+    console.rule("[bold]5. every night")
+    console.print(escape(nightly_preview()), soft_wrap=True)
+    console.print("to serve it: make schedule   (or: oura-elt schedule --timezone Europe/Helsinki)")
     console.rule("[bold green]done")
     console.print(f"warehouse: {duckdb_path}  (raw: oura_raw, marts: oura_marts)")
 

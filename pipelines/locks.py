@@ -1,0 +1,80 @@
+"""File locks that make writers of one warehouse, and loads of one profile, take turns.
+
+DuckDB lets one process at a time open a file for writing, and two dlt pipelines
+merging into one dataset at once clash on their staging tables. So every write to
+a warehouse (a load's commit, a `dbt build`, an erasure) holds `warehouse_lock`,
+and a load holds it only while it touches the warehouse: loads of several people
+fetch at the same time and commit in turn. A load also holds `profile_lock` for its
+whole run, because one profile's dlt working folder is not safe to share.
+
+They are `filelock` locks, so they order separate processes on this machine too,
+and each holder opens its own handle, so threads of one process exclude each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import filelock
+
+from oura_elt import config
+from oura_elt.errors import OuraEltError
+
+LOCK_SUFFIX = ".lock"
+NOTICE_AFTER_SECONDS = 2.0  # wait this long quietly before saying that we are waiting
+
+log = logging.getLogger(__name__)
+
+
+def warehouse_lock_path(destination: str, duckdb_path: Path | None, dataset: str) -> Path:
+    """The lock file of a warehouse: next to the DuckDB file, else under `<home>/locks/`."""
+    if duckdb_path is not None:
+        path = Path(duckdb_path).expanduser().resolve()
+        return path.with_name(path.name + LOCK_SUFFIX)
+    digest = hashlib.sha1(f"{destination}:{dataset}".encode()).hexdigest()[:12]
+    return config.home() / "locks" / f"{destination}-{digest}{LOCK_SUFFIX}"
+
+
+@contextmanager
+def hold(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold the lock file `path`, waiting for its current holder (saying so after a moment).
+
+    Args:
+        path: the lock file (its folder is created).
+        what: what the lock guards, for the messages (e.g. "the warehouse x.duckdb").
+        timeout: seconds to wait at most (None: as long as it takes).
+
+    Raises:
+        OuraEltError: the lock was not free within `timeout`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path), thread_local=False, is_singleton=False)
+    started = time.monotonic()
+    try:
+        lock.acquire(timeout=NOTICE_AFTER_SECONDS if timeout is None else min(timeout, NOTICE_AFTER_SECONDS))
+    except filelock.Timeout:
+        log.info("waiting for %s: another oura-elt process is using it", what)
+        remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+        try:
+            lock.acquire(timeout=-1 if remaining is None else remaining)
+        except filelock.Timeout:
+            raise OuraEltError(
+                f"{what} stayed locked by another load or dbt build for {timeout:g} s "
+                f"(lock file {path}); try again when it has finished"
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def warehouse_lock(destination: str, duckdb_path: Path | None, dataset: str,
+                   timeout: float | None = None):
+    """Hold a warehouse's write lock (see `hold`)."""
+    where = f"the warehouse {duckdb_path}" if duckdb_path is not None else f"the {destination} dataset {dataset}"
+    return hold(warehouse_lock_path(destination, duckdb_path, dataset), where, timeout)
