@@ -14,11 +14,13 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test schedule lock clean help
+.PHONY: setup demo test bench chaos browser schedule lock clean help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on the local Oura-compatible server"
 	@echo "make test   - set up and run the offline test suite"
+	@echo "make bench  - benchmarks against a naive loader and DuckDB's own ingest (BENCH_ARGS=--quick)"
+	@echo "make chaos  - the fault-injection suite: many seeded trials per fault (CHAOS_ARGS=...)"
 	@echo "make schedule - serve the nightly refresh on a local Prefect server (SCHEDULE_ARGS=...)"
 	@echo "make lock   - re-resolve uv.lock after editing pyproject.toml"
 	@echo "make clean  - remove the environment and local state (keeps data/)"
@@ -36,8 +38,23 @@ setup: $(VENV)/.synced
 demo: setup
 	$(BIN)/oura-elt demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+chaos: setup
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# The report's browser test drives Debian's chromium; install it when missing (needs
+# root or sudo). If that is impossible the test says why it skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the report's browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium; the browser test will be skipped"; }
 
 schedule: setup
 	$(BIN)/oura-elt schedule $(SCHEDULE_ARGS)

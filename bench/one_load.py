@@ -1,0 +1,47 @@
+"""One load in this process, for `bench.harness.child_load` (prints its summary as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import timedelta
+
+from oura_elt import config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--user", type=int, default=0)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--collection", action="append")
+    args = parser.parse_args()
+    config.telemetry_off()
+
+    from pipelines.auth import StaticTokenProvider
+    from pipelines.load import DEFAULT_WORKERS, current_time, load
+    from pipelines.oura.ratelimit import RateBudget
+
+    now = current_time()
+    start = (now - timedelta(days=args.days - 1)).date() if args.days else None
+    summary = load(
+        f"user{args.user}",
+        collections=args.collection,
+        start_date=start,
+        endpoints=config.Endpoints.sandbox(args.base_url),
+        provider=StaticTokenProvider(f"sandbox-pat-{args.user}", profile=f"user{args.user}"),
+        budget=RateBudget(100_000, 1),
+        duckdb_path=args.db,
+        workers=args.workers or DEFAULT_WORKERS,
+        now=now,
+    )
+    if not summary.ok:
+        raise SystemExit(f"load failed: {summary.failed}")
+    print(json.dumps({"documents": summary.total_documents, "requests": summary.requests,
+                      "seconds": summary.seconds, "heartrate": summary.documents.get("heartrate", 0)}))
+
+
+if __name__ == "__main__":
+    main()
