@@ -184,18 +184,17 @@ def find_history_start(profile: str, *, budget: Any, api_base_url: str | None = 
 
 @task(name="dbt build", task_run_name="dbt build", cache_policy=NO_CACHE)
 def dbt_build(target: Target) -> Any:
-    """`dbt build` on the target (`oura_elt.transform.transform`), holding its lock.
+    """`dbt build` on the target (`oura_elt.transform.transform`, which holds its lock).
 
     A failing model or test raises, so the flow fails.
     """
     from oura_elt.transform import transform
 
     logger = get_run_logger()
-    with warehouse_lock(target):
-        summary = transform(
-            duckdb_path=target.duckdb_path, target=target.destination, raw_dataset=target.dataset,
-            progress=logger.debug,
-        )
+    summary = transform(  # holds the warehouse lock itself
+        duckdb_path=target.duckdb_path, target=target.destination, raw_dataset=target.dataset,
+        progress=logger.debug,
+    )
     logger.info(
         "dbt build passed on %s: %d models, %d tests, %d unit tests, %.1f s",
         target, summary.models, summary.tests, summary.unit_tests, summary.seconds,

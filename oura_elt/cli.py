@@ -14,9 +14,12 @@ import typer
 from oura_elt import config
 from oura_elt.commands import auth as auth_commands
 from oura_elt.commands import demo as demo_commands
+from oura_elt.commands import export as export_commands
 from oura_elt.commands import load as load_commands
+from oura_elt.commands import report as report_commands
 from oura_elt.commands import sandbox as sandbox_commands
 from oura_elt.commands import transform as transform_commands
+from oura_elt.commands import users as users_commands
 from oura_elt.commands import schedule as schedule_commands
 from oura_elt.console import error_line
 from oura_elt.errors import OuraEltError
@@ -32,9 +35,12 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
 app.add_typer(auth_commands.app, name="auth")
+app.add_typer(users_commands.app, name="users")
 app.command("load")(load_commands.load)
 app.command("transform")(transform_commands.transform)
 app.command("run")(transform_commands.run)
+app.command("report")(report_commands.report)
+app.command("export")(export_commands.export)
 app.command("demo")(demo_commands.demo)
 app.command("schedule")(schedule_commands.schedule)
 

@@ -102,7 +102,8 @@ def transform(
     target_path: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TransformSummary:
-    """Run `dbt build` (models, data tests, unit tests) on the warehouse.
+    """Run `dbt build` (models, data tests, unit tests) on the warehouse, holding its
+    write lock (`pipelines.locks`) so that no load commits beside it.
 
     Args:
         duckdb_path: DuckDB file written by the loader (default: `OURA_DUCKDB_PATH`,
@@ -142,8 +143,12 @@ def transform(
     if full_refresh:
         args.append("--full-refresh")
 
+    from pipelines import locks
+
     started = time.monotonic()
-    result = run_dbt(args, env, progress)
+    path = Path(duckdb_path or config.default_duckdb_path()) if target == "duckdb" else None
+    with locks.warehouse_lock(target, path, raw_dataset):  # never beside a load's commit
+        result = run_dbt(args, env, progress)
     summary.seconds = time.monotonic() - started
     _count(result, summary)
     return summary

@@ -44,5 +44,8 @@ def test_the_demo_loads_through_the_backfill_flow_and_builds_the_marts(tmp_path)
     with duckdb.connect(str(db), read_only=True) as con:
         newest = con.sql("select max(summary_date) from oura_marts.daily_summary").fetchone()[0]
     assert str(newest) in out
+    report = tmp_path / "data" / "demo" / "oura-report.html"
+    assert f"report: {report}" in out.replace("\n", "") or "oura-report.html" in out
+    assert report.stat().st_size > 100_000 and "<html" in report.read_text()[:2000].lower()
     # Everything the demo wrote stays under data/demo.
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["demo"]

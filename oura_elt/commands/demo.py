@@ -116,6 +116,11 @@ def demo(
     console.rule("[bold]5. every night")
     console.print(escape(nightly_preview()), soft_wrap=True)
     console.print("to serve it: make schedule   (or: oura-elt schedule --timezone Europe/Helsinki)")
+    console.rule("[bold]6. the report")
+    from oura_elt.report import write_report
+
+    page = write_report(duckdb_path)
+    console.print(f"report: {page}  (open it in a browser; no network needed)")
     console.rule("[bold green]done")
     console.print(f"warehouse: {duckdb_path}  (raw: oura_raw, marts: oura_marts)")
 

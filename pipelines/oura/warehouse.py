@@ -11,6 +11,7 @@ The SQL is plain and portable (DuckDB and BigQuery), through dlt's sql client.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -90,6 +91,10 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     dataset, so state never lands in `~/.dlt` and two warehouses never share
     pending load packages.
     """
+    # Loaded packages and the staging dataset would keep second copies of health data
+    # (and of an erased person's rows): drop them once a load has committed.
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
+    os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     destination, where, description = make_destination(kind, duckdb_path, dataset_name)
     key = hashlib.sha1(f"{kind}|{where}|{dataset_name}".encode()).hexdigest()[:12]
     pipelines_dir = config.home() / "pipelines" / f"{kind}-{key}"

@@ -1,0 +1,55 @@
+"""`oura-elt report`: one self-contained HTML page of charts from the marts."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from oura_elt.console import console
+from oura_elt.errors import UsageError
+
+
+def report(
+    profile: Optional[str] = typer.Option(
+        None,
+        "--profile",
+        help="Only this profile (or Oura user id); default: everyone in the warehouse.",
+    ),
+    days: int = typer.Option(
+        90, "--days", help="Days shown, ending on the latest day with data (7 or more)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="HTML file, or a folder for oura-report.html (default: beside the warehouse).",
+    ),
+    night: Optional[str] = typer.Option(
+        None,
+        "--night",
+        help="Night whose hypnogram to show, as its wake-up day YYYY-MM-DD (default: the latest).",
+    ),
+    duckdb_path: Optional[Path] = typer.Option(
+        None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
+    ),
+) -> None:
+    """Write an HTML report: score trends, HRV, sleep timing, a night's hypnogram, weekly summaries.
+
+    The page is one file that needs no network (open it on a phone, attach it to a
+    mail). It reads only the marts, so run `oura-elt transform` after loading.
+    With several people in the warehouse it opens with an overview of everyone.
+    """
+    from oura_elt.report import write_report
+
+    wanted = None
+    if night is not None:
+        try:
+            wanted = date.fromisoformat(night.strip())
+        except ValueError:
+            raise UsageError(f"--night {night!r} is not a date; use YYYY-MM-DD") from None
+    with console.status("writing the report"):
+        path = write_report(duckdb_path, out, profile=profile, days=days, night=wanted)
+    size = path.stat().st_size / 1_000_000
+    console.print(f"report written: {path} ({size:.1f} MB); open it in a browser", soft_wrap=True)

@@ -1,0 +1,87 @@
+"""`export_marts(...)`: every mart of a DuckDB warehouse to Parquet or CSV files.
+
+One file per mart, `<out_dir>/<mart>.<format>`, written by DuckDB's `COPY ... TO`
+(streamed, so millions of heart-rate samples never sit in Python memory). Each file is
+written beside its final name and renamed over it, so a reader never sees half a file
+and a failed export leaves the previous file in place. Other files in the folder are
+left alone. Instants are written in UTC (Parquet: UTC-adjusted timestamps; CSV:
+`+00` suffixes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from oura_elt.errors import OuraEltError, UsageError
+from oura_elt.report.marts import SCHEMA, built_marts, open_marts, resolve_warehouse
+
+FORMATS = {
+    "parquet": "(FORMAT parquet, COMPRESSION zstd)",
+    "csv": "(FORMAT csv, HEADER true)",
+}
+EXPORT_FOLDER = "export"
+
+
+def default_out_dir(duckdb_path: Path) -> Path:
+    """`export/` beside the warehouse file."""
+    return duckdb_path.parent / EXPORT_FOLDER
+
+
+def export_marts(
+    duckdb_path: Path | str | None, out_dir: Path | str | None = None, fmt: str = "parquet"
+) -> dict[str, int]:
+    """Write every built mart to `<out_dir>/<mart>.<fmt>`.
+
+    Args:
+        duckdb_path: the DuckDB warehouse (default: `OURA_DUCKDB_PATH`, else
+            `data/oura.duckdb`).
+        out_dir: the folder (created if missing; default `export/` beside the warehouse).
+        fmt: "parquet" or "csv".
+
+    Returns:
+        Rows written per mart, in `oura_elt.transform.MARTS` order (marts the warehouse
+        has not built are left out).
+
+    Raises:
+        UsageError: unknown format, no warehouse, `out_dir` is a file.
+        OuraEltError: marts not built, the warehouse unreadable, a file not writable.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    where = resolve_warehouse(duckdb_path)
+    folder = Path(out_dir).expanduser() if out_dir is not None else default_out_dir(where)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder} is a file; give a folder for the {fmt} files")
+
+    with open_marts(where) as con:
+        marts = built_marts(con)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OuraEltError(
+                f"cannot create {folder}: {exc.strerror or exc}; choose another --out"
+            ) from None
+        counts = {}
+        for mart in marts:
+            counts[mart] = _copy(con, mart, folder / f"{mart}.{fmt}", FORMATS[fmt])
+    return counts
+
+
+def _copy(con, mart: str, target: Path, options: str) -> int:
+    import duckdb
+
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    quoted = str(temporary).replace("'", "''")
+    try:
+        (rows,) = con.execute(
+            f"COPY (SELECT * FROM {SCHEMA}.{mart}) TO '{quoted}' {options}"
+        ).fetchone()
+        os.replace(temporary, target)
+    except (duckdb.Error, OSError) as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise OuraEltError(f"cannot write {target}: {reason}; choose another --out") from None
+    return int(rows)

@@ -1,0 +1,69 @@
+"""A small built warehouse shared by the report, export and browser tests.
+
+Two sandbox users ("user0", "user1") with 90 days of history are loaded by the real
+loader (`pipelines.load.load`, one dlt pipeline per profile) and the marts are built
+by the real `dbt build` (`oura_elt.transform.transform`, models only). The build runs once per test
+session, whichever of the modules asks first; the tests only read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import CLOCK
+
+USERS = 2
+HISTORY_DAYS = 90
+PROFILES = tuple(f"user{n}" for n in range(USERS))
+
+_built: dict[str, Path] = {}
+
+
+def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The DuckDB file with raw tables and marts of `PROFILES` (built on first use)."""
+    if "db" not in _built:
+        _built["db"] = _build(tmp_path_factory.mktemp("marts"))
+    return _built["db"]
+
+
+def _build(folder: Path) -> Path:
+    from oura_elt.config import Endpoints
+    from oura_elt.transform import transform
+    from pipelines.auth import StaticTokenProvider
+    from pipelines.load import load
+    from pipelines.oura.ratelimit import RateBudget
+    from sandbox.runner import start_in_thread
+    from sandbox.server import SandboxSettings
+
+    db = folder / "oura.duckdb"
+    settings = SandboxSettings(
+        users=USERS,
+        history_days=HISTORY_DAYS,
+        seed=7,
+        now=CLOCK,
+        page_size=1000,
+        series_page_size=20000,
+    )
+    running = start_in_thread(settings)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("OURA_ELT_HOME", str(folder / "home"))
+            patch.delenv("OURA_ACCESS_TOKEN", raising=False)
+            for user, profile in enumerate(PROFILES):
+                summary = load(
+                    profile,
+                    endpoints=Endpoints.sandbox(running.base_url),
+                    provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=profile),
+                    budget=RateBudget(10_000, 1),
+                    duckdb_path=db,
+                    now=CLOCK,
+                )
+                assert summary.ok, summary.failed
+    finally:
+        running.stop()
+    # Models only: their data and unit tests run in test_dbt_build; here they would only add time.
+    transform(
+        db, target_path=folder / "dbt", exclude=["resource_type:test", "resource_type:unit_test"]
+    )
+    return db

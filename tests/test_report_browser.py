@@ -1,0 +1,164 @@
+"""The report in a real browser: headless Chromium (Debian's `chromium`) through playwright.
+
+The page is opened from a file:// URL with every other request aborted, so it can only
+work if it is self-contained. The tests assert no console errors and no page errors,
+that every chart drew an SVG of non-zero size with the marts' data, that a number on
+the page equals the mart's value, and that a phone-width screen needs no sideways
+scrolling.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pytest
+from marts_fixture import built_marts
+
+from oura_elt.report import write_report
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        reason = (
+            "chromium is not installed: `make test` installs Debian's chromium package "
+            "(or: apt-get install chromium)"
+        )
+        print(reason)
+        pytest.skip(reason)
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright missing: run `make setup`"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, Path]:
+    """(warehouse, report of everyone in it)."""
+    db = built_marts(tmp_path_factory)
+    return db, write_report(db, tmp_path_factory.mktemp("browser") / "report.html")
+
+
+class Visit:
+    """One page load: what the page logged, threw, and tried to fetch."""
+
+    def __init__(self, browser: Any, url: str, width: int, height: int = 900) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.blocked: list[str] = []
+        self.page.on(
+            "console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text)
+        )
+        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+        self.context.route("**/*", self._route)
+        self.page.goto(url, wait_until="load")
+        # Plotly draws synchronously in newPlot, but give late errors a chance to surface.
+        self.page.wait_for_function(
+            "document.querySelectorAll('figure.chart .main-svg').length > 0"
+        )
+        self.page.wait_for_timeout(200)
+
+    def _route(self, route: Any) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def laptop(browser, report) -> Iterator[Visit]:
+    visit = Visit(browser, report[1].resolve().as_uri(), width=1280)
+    yield visit
+    visit.close()
+
+
+def test_the_page_loads_offline_without_errors(laptop):
+    assert laptop.console_errors == []
+    assert laptop.page_errors == []
+    assert laptop.blocked == []  # nothing but the file itself was requested
+    assert laptop.page.title() == "Oura report"
+
+
+def test_every_chart_rendered_an_svg_of_nonzero_size(laptop, report):
+    html = report[1].read_text()
+    expected = html.count('<figure class="chart"')
+    charts = laptop.page.evaluate("""() => [...document.querySelectorAll('figure.chart')].map(fig => {
+        const svg = fig.querySelector('.main-svg');
+        const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+        const gd = fig.querySelector('.plotly-graph-div');
+        return {id: gd && gd.id, width: box.width, height: box.height,
+                traces: gd && gd.data ? gd.data.length : 0,
+                points: gd && gd.data ? gd.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0};
+    })""")
+    assert len(charts) == expected > 10
+    for chart in charts:
+        assert chart["width"] > 200 and chart["height"] > 150, chart
+        assert chart["traces"] > 0 and chart["points"] > 0, chart
+
+
+def test_the_hypnogram_plots_every_epoch_of_the_night(laptop, report):
+    db, _ = report
+    night = laptop.page.get_attribute("#person-1 [data-night]", "data-night")
+    user_id = laptop.page.get_attribute("#person-1", "data-user-id")
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(epochs,)] = con.execute(
+            "select epoch_count from oura_marts.sleep_periods "
+            "where user_id = ? and sleep_date = ? and is_main_sleep",
+            [user_id, night],
+        ).fetchall()
+    # The step line has one point per epoch, plus the end of the last one.
+    plotted = laptop.page.evaluate("document.getElementById('person-1-hypnogram').data[0].x.length")
+    assert plotted == epochs + 1
+
+
+def test_a_number_on_the_page_equals_the_marts_value(laptop, report):
+    db, _ = report
+    for section in laptop.page.query_selector_all("section.person"):
+        user_id = section.get_attribute("data-user-id")
+        metric = section.query_selector('[data-metric="latest-readiness-score"]')
+        shown = int(metric.query_selector(".value").inner_text())
+        day = metric.get_attribute("data-date")
+        with duckdb.connect(str(db), read_only=True) as con:
+            [(readiness,)] = con.execute(
+                "select readiness_score from oura_marts.daily_summary "
+                "where user_id = ? and summary_date = ?",
+                [user_id, day],
+            ).fetchall()
+            [(latest,)] = con.execute(
+                "select max(summary_date) from oura_marts.daily_summary where user_id = ? "
+                "and readiness_score is not null",
+                [user_id],
+            ).fetchall()
+        assert shown == readiness
+        assert day == latest.isoformat()
+
+
+def test_a_phone_screen_needs_no_sideways_scrolling(browser, report):
+    phone = Visit(browser, report[1].resolve().as_uri(), width=390, height=844)
+    try:
+        assert phone.console_errors == [] and phone.page_errors == []
+        overflow = phone.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        widths = phone.page.evaluate(
+            "[...document.querySelectorAll('figure.chart .main-svg')]"
+            ".map(s => s.getBoundingClientRect().width)"
+        )
+        assert widths and all(0 < w <= 390 for w in widths)
+    finally:
+        phone.close()
