@@ -30,7 +30,7 @@ $(UV):
 	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON) --all-extras
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --all-extras
 	@touch $@
 
 setup: $(VENV)/.synced
