@@ -22,6 +22,8 @@ from oura_elt.errors import UsageError
 
 NIGHTLY = "oura-nightly"
 BACKFILL = "oura-backfill"
+RENEW_WEBHOOKS = "oura-renew-webhooks"
+RENEW_CRON = "15 5 * * *"
 DEFAULT_CRON = "30 5 * * *"
 TAGS = ["oura"]
 NIGHTLY_DESCRIPTION = "Every night: each profile's recent Oura days (lookback window), then dbt build."
@@ -98,8 +100,9 @@ def nightly_schedule(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
 
 def deployments(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
                 interval_seconds: float | None = None,
-                parameters: dict[str, Any] | None = None) -> list[Any]:
-    """`oura-nightly` (scheduled `refresh`) and `oura-backfill` (unscheduled `backfill`).
+                parameters: dict[str, Any] | None = None, webhooks: bool = False) -> list[Any]:
+    """`oura-nightly` (scheduled `refresh`) and `oura-backfill` (unscheduled `backfill`),
+    and with `webhooks`, `oura-renew-webhooks` (daily `renew_webhooks`).
 
     Args:
         cron: when the nightly refresh runs.
@@ -107,6 +110,8 @@ def deployments(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
         interval_seconds: run every this many seconds instead of the cron (testing).
         parameters: default parameters of both flows (profiles, duckdb_path, ...);
             never secrets.
+        webhooks: also renew the application's webhook subscriptions every day
+            (needs `OURA_CLIENT_ID` and `OURA_CLIENT_SECRET` where the flow runs).
     """
     from prefect.types.entrypoint import EntrypointType
 
@@ -129,7 +134,20 @@ def deployments(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
         tags=TAGS,
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
-    return [nightly, on_demand]
+    served = [nightly, on_demand]
+    if webhooks:
+        from prefect.schedules import Cron
+
+        from flows.webhooks import renew_webhooks
+
+        served.append(renew_webhooks.to_deployment(
+            RENEW_WEBHOOKS,
+            schedules=[Cron(RENEW_CRON, timezone=check_timezone(timezone_name))],
+            description="Every day: renew Oura webhook subscriptions that expire within 7 days.",
+            tags=TAGS,
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ))
+    return served
 
 
 def _parameter_names(flow: Any) -> set[str]:

@@ -20,6 +20,7 @@ from oura_elt.commands import report as report_commands
 from oura_elt.commands import sandbox as sandbox_commands
 from oura_elt.commands import transform as transform_commands
 from oura_elt.commands import users as users_commands
+from oura_elt.commands import webhooks as webhooks_commands
 from oura_elt.commands import schedule as schedule_commands
 from oura_elt.console import error_line
 from oura_elt.errors import OuraEltError
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(sandbox_commands.app, name="sandbox")
 app.add_typer(auth_commands.app, name="auth")
 app.add_typer(users_commands.app, name="users")
+app.add_typer(webhooks_commands.app, name="webhooks")
 app.command("load")(load_commands.load)
 app.command("transform")(transform_commands.transform)
 app.command("run")(transform_commands.run)

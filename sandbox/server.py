@@ -36,6 +36,7 @@ from sandbox.params import (
     parse_fields,
 )
 from sandbox.ratelimit import RateLimiter
+from sandbox.webhooks import WebhookSettings, Webhooks
 from sandbox.routes import ALWAYS_RETURNED, CONFIG, DOCUMENTS, LOCAL, PERSONAL, ROUTES, SERIES
 from sandbox.routes import Route, scope_satisfied
 from sandbox.world import World
@@ -65,6 +66,7 @@ class SandboxSettings:
     lapsed_users: frozenset[int] = frozenset()
     redirect_uris: tuple[str, ...] = ()
     faults: FaultPlan = field(default_factory=FaultPlan)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 class Sandbox:
@@ -97,6 +99,8 @@ class Sandbox:
         self.lapsed: set[int] = set(settings.lapsed_users)
         self.lock = threading.RLock()  # guards the world's clock against concurrent moves
         self.stats: Counter[str] = Counter()
+        # Webhook subscriptions and deliveries (sandbox.webhooks); events fire when the clock moves.
+        self.webhooks = Webhooks(settings.webhooks, self.world, self.oauth.clients, self.lock)
 
     def count(self, *keys: str) -> None:
         """Add one to each counter in `keys`."""
@@ -438,12 +442,14 @@ async def admin_clock(request: Request) -> Response:
     if isinstance(body, Response):
         return body
     with sb.lock:
+        before = sb.world.now
         if "now" in body:
             now = _parse_instant(body["now"])
             sb.world.set_now(now if now.tzinfo else now.replace(tzinfo=timezone.utc))
         delta = timedelta(days=body.get("advance_days", 0), seconds=body.get("advance_seconds", 0))
         if delta:
             sb.world.advance(delta)
+        sb.webhooks.clock_moved(before)  # documents revised, added or deleted -> webhook events
         return oura_json({"now": sb.world.now.isoformat()})
 
 
@@ -523,6 +529,7 @@ def create_app(settings: SandboxSettings | None = None) -> Starlette:
         HttpRoute(f"{V2}/{{name}}", collection, methods=["GET"]),
         HttpRoute(f"{V2}/{{name}}/{{document_id}}", document, methods=["GET"]),
         *sandbox.oauth.routes(),
+        *sandbox.webhooks.routes(),
         HttpRoute("/_sandbox/state", admin_state, methods=["GET"]),
         HttpRoute("/_sandbox/clock", admin_clock, methods=["POST"]),
         HttpRoute("/_sandbox/faults", admin_faults, methods=["GET", "POST"]),

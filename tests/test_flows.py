@@ -152,13 +152,15 @@ def test_prefect_yaml_declares_the_served_deployments():
     import yaml
     from prefect.cli.deploy._models import PrefectYamlModel
 
-    from flows.schedule import BACKFILL, DEFAULT_CRON, NIGHTLY, deployments
+    from flows.schedule import BACKFILL, DEFAULT_CRON, NIGHTLY, RENEW_CRON, RENEW_WEBHOOKS, deployments
 
     declared = yaml.safe_load((project_root() / "prefect.yaml").read_text())
     PrefectYamlModel.model_validate(declared)  # what `prefect deploy` accepts
     in_yaml = {d["name"]: d for d in declared["deployments"]}
-    served = {d.name: d for d in deployments(timezone_name="Europe/Helsinki")}
-    assert set(in_yaml) == set(served) == {NIGHTLY, BACKFILL}
+    served = {d.name: d for d in deployments(timezone_name="Europe/Helsinki", webhooks=True)}
+    assert set(in_yaml) == set(served) == {NIGHTLY, BACKFILL, RENEW_WEBHOOKS}
+    assert {d.name for d in deployments(timezone_name="Europe/Helsinki")} == {NIGHTLY, BACKFILL}
+    assert [s["cron"] for s in in_yaml[RENEW_WEBHOOKS]["schedules"]] == [RENEW_CRON]
     for name, deployment in served.items():
         path, function = in_yaml[name]["entrypoint"].split(":")
         assert deployment.entrypoint == path.removesuffix(".py").replace("/", ".") + "." + function

@@ -41,6 +41,9 @@ def schedule(
     lookback_days: int = typer.Option(
         7, "--lookback-days", min=0, help="Trailing days the nightly refresh fetches again."
     ),
+    webhooks: bool = typer.Option(
+        False, "--webhooks", help="Also renew the app's webhook subscriptions every day (oura-renew-webhooks)."
+    ),
 ) -> None:
     """Serve 'oura-nightly' (refresh + dbt build every night) and 'oura-backfill' with Prefect."""
     from flows.server import prefect_server, prepare_prefect_env
@@ -71,7 +74,7 @@ def schedule(
         console.print(f"Prefect server {verb}: {server.api_url} (UI: {server.api_url.removesuffix('/api')})")
         os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the flow-run processes
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            served = schedules.deployments(cron, zone, interval, parameters)
+            served = schedules.deployments(cron, zone, interval, parameters, webhooks=webhooks)
             if interval is not None:
                 when = f"every {interval:g} s"
             else:
@@ -81,5 +84,7 @@ def schedule(
                 f"and {schedules.BACKFILL} (on demand): PREFECT_API_URL={server.api_url} "
                 f"prefect deployment run 'backfill/{schedules.BACKFILL}' -p start_date=2024-01-01"
             )
+            if webhooks:
+                console.print(f"and {schedules.RENEW_WEBHOOKS} (daily at '{schedules.RENEW_CRON}' in {zone})")
             console.print("[dim]Ctrl+C stops serving (schedules are paused) and any server started here.[/]")
             schedules.serve(served)
