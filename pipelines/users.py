@@ -108,6 +108,7 @@ class ErasureReport:
         warehouse_found: False if the DuckDB file does not exist.
         compacted: the file was rewritten without the deleted rows' bytes.
         compact_problem: why rewriting the file failed, if it did (the rows are deleted).
+        journal_rows: the person's events and cached ids removed from the webhook journal.
     """
 
     user_id: str | None
@@ -119,6 +120,7 @@ class ErasureReport:
     warehouse_found: bool = True
     compacted: bool = False
     compact_problem: str | None = None
+    journal_rows: int = 0
 
     @property
     def total(self) -> int:
@@ -452,6 +454,7 @@ def erase_user(
                         copy = _copy_database(con, path, report)
             if copy is not None:
                 _swap_in(copy, path, report)
+        report.journal_rows = _forget_in_webhook_journal(user_id, dry_run)
         folders = pipelines_dir(path, dataset)
         names |= _local_pipelines_with(folders, load_ids)
         report.pipelines = sorted(names)
@@ -738,3 +741,19 @@ def _warehouse_lock(path: Path, dataset: str, timeout: float) -> Iterator[None]:
         except OuraEltError:
             raise WarehouseBusy(path) from None
         yield
+
+
+def _forget_in_webhook_journal(user_id: str, dry_run: bool) -> int:
+    """The person's rows in the webhook receiver's journal (ids of changed documents)."""
+    from pipelines.webhooks.settings import default_journal_path
+
+    path = default_journal_path()
+    if not path.is_file():
+        return 0
+    from pipelines.webhooks.journal import Journal
+
+    journal = Journal(path)
+    try:
+        return journal.forget_user(user_id, dry_run=dry_run)
+    finally:
+        journal.close()

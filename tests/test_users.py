@@ -586,3 +586,27 @@ def test_pipelines_dir_is_the_loaders(tmp_path):
     db = tmp_path / "w.duckdb"
     pipeline, _ = make_pipeline("someone", "duckdb", db, "oura_raw")
     assert Path(pipeline.pipelines_dir) == pipelines_dir(db.resolve(), "oura_raw")
+
+
+def test_erasure_also_forgets_the_person_in_the_webhook_journal(tmp_path):
+    from pipelines.users import erase_user
+    from pipelines.webhooks.journal import Journal, WebhookEvent
+    from pipelines.webhooks.settings import default_journal_path
+
+    journal = Journal(default_journal_path())
+    for user, doc in (("bob-id", "d1"), ("bob-id", "d2"), ("carol-id", "d3")):
+        journal.accept(WebhookEvent.from_json({
+            "event_type": "update", "data_type": "daily_sleep", "object_id": doc,
+            "event_time": "2026-11-20T06:00:00+00:00", "user_id": user,
+        }))
+    journal.close()
+
+    report = erase_user("bob-id", duckdb_path=tmp_path / "none.duckdb", dry_run=True)
+    assert report.journal_rows == 2
+    report = erase_user("bob-id", duckdb_path=tmp_path / "none.duckdb")
+    assert report.journal_rows == 2 and not report.warehouse_found
+    journal = Journal(default_journal_path())
+    try:
+        assert sorted(e["user_id"] for e in journal.entries()) == ["carol-id"]
+    finally:
+        journal.close()

@@ -197,6 +197,8 @@ def _print_erasure(erasure: ErasureReport, removal: Removal) -> None:
               "the file's free space until DuckDB reuses it")
     if erasure.folders:
         _say(f"Removed dlt working state: {', '.join(erasure.pipelines)}.")
+    if erasure.journal_rows:
+        _say(f"Removed {erasure.journal_rows} row(s) of the webhook journal (ids of changed documents).")
 
 
 def _print_people(people: list[UserInfo], warehouse_read: bool) -> None:
