@@ -1,5 +1,5 @@
 """What every benchmark needs: a sandbox in its own process, and loads in child
-processes whose peak memory is read from the kernel (`os.wait4`'s `ru_maxrss`)."""
+processes that report their own peak memory (the kernel's VmHWM)."""
 
 from __future__ import annotations
 
@@ -89,10 +89,7 @@ def child_load(base_url: str, db: Path, home: Path, user: int = 0, days: int | N
     env = {**os.environ, "OURA_ELT_HOME": str(home), "OURA_ELT_NOW": now.isoformat()}
     out = home / f"load-{user}.json"
     with open(out, "w") as sink:
-        proc = subprocess.Popen(cmd, env=env, stdout=sink)
-        _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+        code = subprocess.run(cmd, env=env, stdout=sink).returncode
+    if code != 0:
         raise RuntimeError(f"the benchmark load failed: {' '.join(cmd)}")
-    result = json.loads(out.read_text())
-    result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
-    return result
+    return json.loads(out.read_text())

@@ -40,7 +40,18 @@ def main() -> None:
     if not summary.ok:
         raise SystemExit(f"load failed: {summary.failed}")
     print(json.dumps({"documents": summary.total_documents, "requests": summary.requests,
-                      "seconds": summary.seconds, "heartrate": summary.documents.get("heartrate", 0)}))
+                      "seconds": summary.seconds, "heartrate": summary.documents.get("heartrate", 0),
+                      "peak_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike `ru_maxrss`, it does not
+    inherit the parent's peak across fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Sequence
 
@@ -342,6 +342,9 @@ def _first_day(client: OuraClient, rings: list[dict], user_id: str, last: date) 
     first = history.from_ring_setup(rings)
     if first is None:
         first = history.probe(client, [BY_NAME[n] for n in HISTORY_PROBES], user_id, last)
+        # The oldest *local* day found: east of Greenwich its time series begin on the UTC
+        # day before, so start one day earlier (an empty day costs nothing).
+        first -= timedelta(days=1)
     return first
 
 
@@ -382,7 +385,7 @@ class _Run:
 
     def _run(self, pipeline: Any, dataset_name: str) -> LoadSummary:
         with self.writing():
-            resumed = self._step(finish_pending, pipeline)
+            resumed = self._finish_or_drop_pending(pipeline)
         user_id = self._who_is_it()
         summary = LoadSummary(user_id, self.profile, self.where, dataset_name, resumed=resumed)
         head = ChunkBatch(user_id)
@@ -497,6 +500,19 @@ class _Run:
             summary.documents[name] = summary.documents.get(name, 0) + len(part.rows)
             if part.tombstones:
                 summary.deleted[name] = summary.deleted.get(name, 0) + len(part.tombstones)
+
+    def _finish_or_drop_pending(self, pipeline: Any) -> bool:
+        """Finish what a crashed run left; a package that cannot load (written half on a
+        full disk, say) is dropped instead of blocking every later run. Nothing is lost:
+        a package carries its chunk's progress, so an unfinished chunk is fetched again."""
+        try:
+            return self._step(finish_pending, pipeline)
+        except WarehouseError as exc:
+            if "in use by another process" in str(exc):
+                raise
+            pipeline.drop_pending_packages()
+            self.reporter.note(f"dropped an interrupted load that could not finish ({exc}); fetching it again")
+            return False
 
     def _step(self, fn: Any, *args: Any) -> Any:
         """Run a dlt step, turning its failures into one clear line."""

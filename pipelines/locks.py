@@ -52,21 +52,26 @@ def hold(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
     Raises:
         OuraEltError: the lock was not free within `timeout`.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(path), thread_local=False, is_singleton=False)
     started = time.monotonic()
     try:
-        lock.acquire(timeout=NOTICE_AFTER_SECONDS if timeout is None else min(timeout, NOTICE_AFTER_SECONDS))
-    except filelock.Timeout:
-        log.info("waiting for %s: another oura-elt process is using it", what)
-        remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            lock.acquire(timeout=-1 if remaining is None else remaining)
-        except filelock.Timeout:
-            raise OuraEltError(
-                f"{what} stayed locked by another load or dbt build for {timeout:g} s "
-                f"(lock file {path}); try again when it has finished"
-            ) from None
+            lock.acquire(timeout=NOTICE_AFTER_SECONDS if timeout is None else min(timeout, NOTICE_AFTER_SECONDS))
+        except filelock.Timeout:  # (a subclass of OSError: caught first)
+            log.info("waiting for %s: another oura-elt process is using it", what)
+            remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+            try:
+                lock.acquire(timeout=-1 if remaining is None else remaining)
+            except filelock.Timeout:
+                raise OuraEltError(
+                    f"{what} stayed locked by another load or dbt build for {timeout:g} s "
+                    f"(lock file {path}); try again when it has finished"
+                ) from None
+    except OuraEltError:
+        raise
+    except OSError as exc:  # a read-only or full disk, a path under a file, no permission
+        raise OuraEltError(f"cannot lock {what} (lock file {path}): {exc.strerror or exc}") from None
     try:
         yield
     finally:

@@ -20,13 +20,7 @@ from test_load_sandbox import run_load
 SEED = 1
 # Loader bugs the suite found, reported to the loader's owner; delete an entry once fixed
 # (the test then has to pass). Not strict: a lucky trial may pass anyway.
-KNOWN_LOADER_BUGS = {
-    "expiring-tokens": "a request is retried after only one refresh: tokens expiring every few "
-                       "requests abort the load ('rejected the access token ... even after a refresh')",
-    "bad-disk": "on a full disk dlt's tracebacks reach stderr and the error line is cut before its "
-                "cause; a failed commit's torn WAL can drop rows committed before; a read-only "
-                "database folder is a traceback from the warehouse lock file",
-}
+KNOWN_LOADER_BUGS: dict[str, str] = {}  # scenario -> why it fails today (xfail); none at the moment
 
 
 def _scenario(name: str):

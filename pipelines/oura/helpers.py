@@ -41,6 +41,8 @@ from pipelines.oura.settings import Collection
 USER_AGENT = f"oura-elt/{__version__} (python-requests)"
 _SCOPE_DETAIL = re.compile(r"not authorized (?:to )?access (?:the )?['\"]?([\w:.-]+)['\"]? scope", re.I)
 
+MAX_REFRESHES_PER_REQUEST = 10  # a 401 right after a refresh: try a newer token, at most this often
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -251,14 +253,23 @@ class OuraClient:
     def _get_with_auth(self, collection: Collection, params: Mapping[str, str]) -> Any:
         token = self._provider.access_token()
         response = self._send(collection, params, token)
-        if response.status_code == 401 and _scope_in(response) is None:
-            token = self._provider.refresh_after_unauthorized(token)
+        # A 401 gets a fresh token; tokens that live only a few requests may need more than
+        # one, as long as each refresh really brings a new token (else the login is dead).
+        for _ in range(MAX_REFRESHES_PER_REQUEST):
+            if not (response.status_code == 401 and _scope_in(response) is None):
+                break
+            fresh = self._provider.refresh_after_unauthorized(token)
+            if fresh == token:
+                break
+            token = fresh
             response = self._send(collection, params, token)
-            if response.status_code == 401 and _scope_in(response) is None:
-                raise AuthRejected(
-                    f"the Oura API rejected the access token for {collection.name} even after a "
-                    "refresh; run: oura-elt auth login"
-                )
+        if response.status_code == 401 and _scope_in(response) is None:
+            profile = getattr(self._provider, "profile", None)
+            again = f"oura-elt auth login --profile {profile}" if profile else "oura-elt auth login"
+            raise AuthRejected(
+                f"the Oura API rejected the access token for {collection.name} even after a "
+                f"refresh; run: {again}"
+            )
         return self._decode(collection, response)
 
     def _send(self, collection: Collection, params: Mapping[str, str], token: str) -> requests.Response:

@@ -10,6 +10,7 @@ The SQL is plain and portable (DuckDB and BigQuery), through dlt's sql client.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -95,6 +96,8 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     # (and of an erased person's rows): drop them once a load has committed.
     os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
+    # dlt logs failures with tracebacks; ours is the one-line error the caller prints.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     destination, where, description = make_destination(kind, duckdb_path, dataset_name)
     key = hashlib.sha1(f"{kind}|{where}|{dataset_name}".encode()).hexdigest()[:12]
     pipelines_dir = config.home() / "pipelines" / f"{kind}-{key}"
@@ -227,9 +230,21 @@ def describe_failure(exc: BaseException, where: str) -> str:
     """One line for a failed load step, without stack traces or secrets."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     root: BaseException | None = exc
-    while root is not None:
+    innermost = exc
+    seen: set[int] = set()
+    while root is not None and id(root) not in seen:
+        seen.add(id(root))
         message = str(root)
         if "Could not set lock on file" in message or "Conflicting lock" in message:
             return f"{where} is in use by another process (DuckDB allows one writer); try again when it finishes"
+        if "No space left on device" in message or getattr(root, "errno", None) == errno.ENOSPC:
+            return f"loading into {where} failed: the disk is full (No space left on device); free space and run again"
+        if "Read-only file system" in message or getattr(root, "errno", None) == errno.EROFS:
+            return f"loading into {where} failed: the file system is read-only; choose a writable path"
+        innermost = root
         root = root.__cause__ or root.__context__
-    return f"loading into {where} failed: {text[:300]}"
+    # dlt's own message ends "... with exception:" and puts the cause after it: name the cause.
+    cause = str(innermost).strip().splitlines()[0] if innermost is not exc and str(innermost).strip() else ""
+    if cause and cause not in text:
+        text = f"{text.removesuffix(':').strip()} ({type(innermost).__name__}: {cause})"
+    return f"loading into {where} failed: {text[:400]}"
