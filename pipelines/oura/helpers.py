@@ -60,7 +60,7 @@ class RetryPolicy:
         read_timeout: seconds to wait for response bytes.
     """
 
-    attempts: int = 5
+    attempts: int = 8  # about a minute of backoff in all: rides out a short outage
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
     max_rate_limited_seconds: float = 900.0
