@@ -3,7 +3,9 @@ of every test from the developer's own tokens, pipelines and telemetry."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
@@ -111,4 +113,6 @@ def pytest_report_header(config) -> str:  # noqa: D103
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 # Prefect's settings, database and logs of the test run stay out of the developer's ~/.prefect.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="oura-elt-tests-prefect-"))
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="oura-elt-tests-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
