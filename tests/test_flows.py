@@ -246,7 +246,8 @@ def _task_run_counts(state) -> dict[str, int]:
     return {run.name: run.run_count for run in runs}
 
 
-def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox_factory, tmp_path, flow_env):
+def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox_factory, tmp_path, flow_env,
+                                                                         monkeypatch):
     from flows.backfill import backfill
     from pipelines.load import current_time
     from pipelines.oura.plan import refetch_from
@@ -258,8 +259,10 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
     sb = sandbox_factory(users=1, history_days=40, seed=32)  # seed 32: ring set up a week before the data
     params = dict(api_base_url=sb.base_url, chunk_days=20, run_dbt=False, token_block="oura-sandbox-token", **FAST)
 
-    # The first chunk's daily_sleep answers 500 five times: the loader's own retries give
-    # up, the chunk's task fails, Prefect retries it, and only daily_sleep is asked again.
+    # The first chunk's daily_sleep answers 500 five times: the loader's own retries (five
+    # here, to keep the test short) give up, the chunk's task fails, Prefect retries it,
+    # and only daily_sleep is asked again.
+    monkeypatch.setenv("OURA_ELT_HTTP_ATTEMPTS", "5")
     sb.faults(error_5xx=1.0, routes=["daily_sleep"], max_faults=5)
     db = tmp_path / "oura.duckdb"
     state = backfill(duckdb_path=str(db), return_state=True, **params)

@@ -21,11 +21,12 @@ them into messages.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterator, Mapping
 
@@ -34,14 +35,28 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from oura_elt import __version__
-from oura_elt.errors import OuraEltError
+from oura_elt.errors import OuraEltError, UsageError
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import Collection
 
 USER_AGENT = f"oura-elt/{__version__} (python-requests)"
 _SCOPE_DETAIL = re.compile(r"not authorized (?:to )?access (?:the )?['\"]?([\w:.-]+)['\"]? scope", re.I)
 
+ATTEMPTS_ENV = "OURA_ELT_HTTP_ATTEMPTS"  # tries per request for 5xx, timeouts, drops, bad pages
 MAX_REFRESHES_PER_REQUEST = 10  # a 401 right after a refresh: try a newer token, at most this often
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise UsageError(f"{name} must be at least 1")
+    return value
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,8 @@ class RetryPolicy:
     """How hard the client tries before a collection fails.
 
     Attributes:
-        attempts: tries per request for 5xx, timeouts, drops and bad JSON.
+        attempts: tries per request for 5xx, timeouts, drops and bad JSON
+            (`OURA_ELT_HTTP_ATTEMPTS`, default 8).
         backoff_seconds: first backoff; doubles per attempt (with jitter).
         max_backoff_seconds: cap of one backoff.
         max_rate_limited_seconds: give up after waiting this long on 429s for one request.
@@ -60,7 +76,8 @@ class RetryPolicy:
         read_timeout: seconds to wait for response bytes.
     """
 
-    attempts: int = 8  # about a minute of backoff in all: rides out a short outage
+    # 8: about a minute of backoff in all, which rides out a short outage.
+    attempts: int = field(default_factory=lambda: _env_int(ATTEMPTS_ENV, 8))
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
     max_rate_limited_seconds: float = 900.0
