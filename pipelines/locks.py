@@ -4,8 +4,8 @@ DuckDB lets one process at a time open a file for writing, and two dlt pipelines
 merging into one dataset at once clash on their staging tables. So every write to
 a warehouse (a load's commit, a `dbt build`, an erasure) holds `warehouse_lock`,
 and a load holds it only while it touches the warehouse: loads of several people
-fetch at the same time and commit in turn. A load also holds `profile_lock` for its
-whole run, because one profile's dlt working folder is not safe to share.
+fetch at the same time and commit in turn. A load also holds a lock on its profile's
+dlt working folder (`hold`) for its whole run, because that folder is not safe to share.
 
 They are `filelock` locks, so they order separate processes on this machine too,
 and each holder opens its own handle, so threads of one process exclude each other.
