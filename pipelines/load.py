@@ -56,6 +56,7 @@ from pipelines.oura.warehouse import (
     WarehouseError,
     describe_failure,
     finish_pending,
+    folder_lock_path,
     make_pipeline,
     oldest_open,
     reader,
@@ -379,8 +380,8 @@ class _Run:
     def run(self, destination: str, duckdb_path: Path | None, dataset_name: str) -> LoadSummary:
         """Load everything planned; the summary of what happened."""
         pipeline, self.where = make_pipeline(self.profile, destination, duckdb_path, dataset_name)
-        own_folder = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}{locks.LOCK_SUFFIX}"
-        with locks.hold(own_folder, f"profile '{self.profile}' (another load of it into {self.where})"):
+        busy = f"profile '{self.profile}' (another load of it into {self.where})"
+        with locks.hold(folder_lock_path(pipeline), busy):
             return self._run(pipeline, dataset_name)
 
     def _run(self, pipeline: Any, dataset_name: str) -> LoadSummary:

@@ -25,7 +25,6 @@ DuckDB only: BigQuery datasets are not handled here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import uuid
@@ -520,12 +519,10 @@ def pipeline_name(profile: str | None) -> str:
 
 
 def pipelines_dir(duckdb_path: Path, dataset: str) -> Path:
-    """Where the loader keeps dlt working folders for this DuckDB file and dataset.
+    """Where the loader keeps dlt working folders for this DuckDB file and dataset."""
+    from pipelines.oura.warehouse import pipelines_folder
 
-    Mirrors `pipelines.oura.warehouse.make_pipeline` (a test keeps the two in step).
-    """
-    key = hashlib.sha1(f"{DUCKDB_KIND}|{duckdb_path}|{dataset}".encode()).hexdigest()[:12]
-    return config.home() / "pipelines" / f"{DUCKDB_KIND}-{key}"
+    return pipelines_folder(DUCKDB_KIND, str(duckdb_path), dataset)
 
 
 @dataclass(frozen=True)

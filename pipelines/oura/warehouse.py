@@ -99,8 +99,7 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     # dlt logs failures with tracebacks; ours is the one-line error the caller prints.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     destination, where, description = make_destination(kind, duckdb_path, dataset_name)
-    key = hashlib.sha1(f"{kind}|{where}|{dataset_name}".encode()).hexdigest()[:12]
-    pipelines_dir = config.home() / "pipelines" / f"{kind}-{key}"
+    pipelines_dir = pipelines_folder(kind, where, dataset_name)
     pipelines_dir.mkdir(parents=True, exist_ok=True)
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name(profile),
@@ -109,6 +108,20 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
         pipelines_dir=str(pipelines_dir),
     )
     return pipeline, description
+
+
+def pipelines_folder(kind: str, where: str, dataset_name: str) -> Path:
+    """The dlt working folders of one warehouse (`where`: its resolved DuckDB path or
+    BigQuery project) and dataset, under `oura_elt.config.home()`."""
+    key = hashlib.sha1(f"{kind}|{where}|{dataset_name}".encode()).hexdigest()[:12]
+    return config.home() / "pipelines" / f"{kind}-{key}"
+
+
+def folder_lock_path(pipeline: Any) -> Path:
+    """The lock file that keeps one dlt pipeline's working folder to one user at a time."""
+    from pipelines.locks import LOCK_SUFFIX
+
+    return Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}{LOCK_SUFFIX}"
 
 
 def finish_pending(pipeline: Any) -> bool:

@@ -44,7 +44,13 @@ from pipelines.oura.helpers import CollectionFailed, OuraClient, RetryPolicy, Sc
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.rows import to_row, tombstone
 from pipelines.oura.settings import BY_NAME, DATASET_NAME, Collection
-from pipelines.oura.warehouse import WarehouseError, describe_failure, finish_pending, make_pipeline
+from pipelines.oura.warehouse import (
+    WarehouseError,
+    describe_failure,
+    finish_pending,
+    folder_lock_path,
+    make_pipeline,
+)
 from pipelines.webhooks.journal import Entry, Journal
 from pipelines.webhooks.settings import (
     COLLECTION_OF,
@@ -367,9 +373,10 @@ class Worker:
     @contextmanager
     def _writing(self, pipeline: Any) -> Iterator[None]:
         """Hold the worker pipeline's folder and the warehouse's write lock."""
-        own = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}{locks.LOCK_SUFFIX}"
         with (
-            locks.hold(own, "the webhook worker's pipeline", timeout=self.lock_timeout),
+            locks.hold(
+                folder_lock_path(pipeline), "the webhook worker's pipeline", timeout=self.lock_timeout
+            ),
             locks.warehouse_lock(
                 self.destination, self.duckdb_path, self.dataset_name, timeout=self.lock_timeout
             ),
