@@ -218,7 +218,8 @@ def test_loads_into_one_warehouse_fetch_outside_its_lock_and_commit_in_turn(sand
 
     def run(user):
         name = f"user{user}"
-        results[name] = run_load(sandbox, db, user, chunk_days=10, warehouse_lock=lock_for(name),
+        # Small chunks: many commits, so many chances for one load to fetch while the other writes.
+        results[name] = run_load(sandbox, db, user, chunk_days=4, warehouse_lock=lock_for(name),
                                  reporter=Watch(name))
 
     threads = [threading.Thread(target=run, args=(u,)) for u in (0, 1)]
