@@ -6,6 +6,7 @@ once, identical values, nothing else).
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -182,45 +183,36 @@ def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_pa
                                   collections=["daily_activity"])
 
 
-def test_loads_into_one_warehouse_fetch_outside_its_lock_and_commit_in_turn(sandbox, tmp_path):
-    """Two people's loads at once into one DuckDB file: they fetch while the other holds
-    the warehouse lock, write in turn, and the warehouse equals the ground truth."""
+def test_loads_into_one_warehouse_commit_in_turn(sandbox, tmp_path):
+    """Two people's loads at once into one DuckDB file: never two holders of the warehouse
+    at once, both succeed, and the warehouse equals the ground truth."""
     import threading
     from contextlib import contextmanager
 
     from pipelines import locks
-    from pipelines.oura.extract import NullReporter
 
     db = tmp_path / "oura.duckdb"
-    holder: list[str] = []  # who holds the warehouse lock right now
-    overlaps: dict[str, int] = {"user0": 0, "user1": 0}
+    holders: list[str] = []
+    most_at_once = 0
 
     def lock_for(name):
         @contextmanager
         def hold():
+            nonlocal most_at_once
             with locks.warehouse_lock("duckdb", db, "oura_raw"):
-                holder.append(name)
+                holders.append(name)
+                most_at_once = max(most_at_once, len(holders))
                 try:
                     yield
                 finally:
-                    holder.remove(name)
+                    holders.remove(name)
         return hold
-
-    class Watch(NullReporter):
-        def __init__(self, name):
-            self.name = name
-
-        def window_done(self, collection, documents):
-            if holder and self.name not in holder:
-                overlaps[self.name] += 1  # fetched while the other load held the warehouse
 
     results = {}
 
     def run(user):
         name = f"user{user}"
-        # Small chunks: many commits, so many chances for one load to fetch while the other writes.
-        results[name] = run_load(sandbox, db, user, chunk_days=4, warehouse_lock=lock_for(name),
-                                 reporter=Watch(name))
+        results[name] = run_load(sandbox, db, user, chunk_days=15, warehouse_lock=lock_for(name))
 
     threads = [threading.Thread(target=run, args=(u,)) for u in (0, 1)]
     for thread in threads:
@@ -228,8 +220,52 @@ def test_loads_into_one_warehouse_fetch_outside_its_lock_and_commit_in_turn(sand
     for thread in threads:
         thread.join(timeout=300)
     assert all(results[f"user{u}"].ok for u in (0, 1)), results
-    assert sum(overlaps.values()) > 0, overlaps
+    assert most_at_once == 1
     assert_warehouse_equals_truth(db, sandbox.world, *truth_span(sandbox.world))
+
+
+def test_a_load_fetches_while_the_warehouse_is_locked(sandbox, tmp_path):
+    """The next chunk's requests go out while a commit holds the warehouse. The gate below
+    holds the lock through the first commit until the server sees a new request (each
+    request takes 200 ms, so the next chunk's are still going out). Were fetching to
+    need the lock, no request could arrive and the gate would give up after 60 s."""
+    from contextlib import contextmanager
+
+    from pipelines import locks
+    from pipelines.oura.extract import NullReporter
+
+    db = tmp_path / "oura.duckdb"
+    sandbox.faults(latency_ms=200)
+    committing = False
+    arrived: list[bool] = []
+
+    class Watch(NullReporter):
+        def note(self, message):
+            nonlocal committing
+            committing = message.startswith("committing")
+
+    def served() -> int:
+        return sandbox.state.stats["requests"]
+
+    @contextmanager
+    def gate():
+        nonlocal committing
+        with locks.warehouse_lock("duckdb", db, "oura_raw"):
+            if committing and not arrived:
+                before = served()
+                deadline = time.monotonic() + 60
+                while served() == before and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                arrived.append(served() > before)
+            committing = False
+            yield
+
+    summary = run_load(sandbox, db, 0, collections=["daily_sleep", "sleep", "heartrate", "daily_activity"],
+                       start_date=sandbox.world.users[0].history_start, chunk_days=10,
+                       warehouse_lock=gate, reporter=Watch())
+    assert summary.ok, summary
+    assert summary.chunks > 1
+    assert arrived == [True]
 
 
 def test_a_second_load_of_the_same_profile_waits_for_the_first(sandbox, tmp_path):
