@@ -20,7 +20,6 @@ import typer
 from rich.markup import escape
 
 from oura_elt.console import console
-from oura_elt.errors import OuraEltError
 
 DEMO_DIR = Path("data") / "demo"
 PROFILE = "demo"

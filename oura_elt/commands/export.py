@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from oura_elt.commands.options import DuckdbOpt
 from oura_elt.console import console
 
 
@@ -17,9 +18,7 @@ def export(
         "--out",
         help="Folder for <mart>.<format> files (default: export/ beside the warehouse).",
     ),
-    duckdb_path: Optional[Path] = typer.Option(
-        None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
-    ),
+    duckdb_path: DuckdbOpt = None,
 ) -> None:
     """Write every mart to <out>/<mart>.parquet (or .csv), replacing files of the same name.
 

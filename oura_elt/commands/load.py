@@ -9,47 +9,37 @@ BigQuery uses dlt's usual configuration: `DESTINATION__BIGQUERY__CREDENTIALS__PR
 from __future__ import annotations
 
 import threading
-from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.markup import escape
 
+from oura_elt.commands.options import (
+    CollectionsOpt,
+    DestinationOpt,
+    DuckdbOpt,
+    EndDateOpt,
+    LookbackOpt,
+    ProfileOpt,
+    StartDateOpt,
+    check_destination,
+    check_lookback,
+    collection_names,
+    day_range,
+)
 from oura_elt.console import console, err_console, error_line
-from oura_elt.errors import UsageError
 
 if TYPE_CHECKING:
     from pipelines.load import LoadSummary
 
 
-def _day(text: Optional[str], option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
-
-
 def load(
-    profile: Optional[str] = typer.Option(
-        None, "--profile", help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it."
-    ),
-    collections: Optional[str] = typer.Option(
-        None, "--collections", help="Comma-separated collections, e.g. sleep,daily_readiness (default: all)."
-    ),
-    start_date: Optional[str] = typer.Option(
-        None, "--start-date", help="First day, YYYY-MM-DD (default: the start of the user's history)."
-    ),
-    end_date: Optional[str] = typer.Option(None, "--end-date", help="Last day, YYYY-MM-DD (default: today)."),
-    lookback_days: int = typer.Option(
-        7, "--lookback-days", help="Trailing days fetched again on every run (revisions, late syncs)."
-    ),
-    destination: str = typer.Option("duckdb", "--destination", help="duckdb or bigquery."),
-    duckdb_path: Optional[Path] = typer.Option(
-        None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
-    ),
+    profile: ProfileOpt = None,
+    collections: CollectionsOpt = None,
+    start_date: StartDateOpt = None,
+    end_date: EndDateOpt = None,
+    lookback_days: LookbackOpt = 7,
+    destination: DestinationOpt = "duckdb",
+    duckdb_path: DuckdbOpt = None,
 ) -> None:
     """Load Oura data into the warehouse: a full backfill the first time, then only what changed.
 
@@ -59,20 +49,11 @@ def load(
     """
     from oura_elt import config
     from pipelines.load import load as run_load
-    from pipelines.load import resolve_collections
-    from pipelines.oura.warehouse import DESTINATIONS
 
-    first, last = _day(start_date, "--start-date"), _day(end_date, "--end-date")
-    if first and last and first > last:
-        raise UsageError(f"--start-date {first} is after --end-date {last}")
-    if lookback_days < 0:
-        raise UsageError(f"--lookback-days {lookback_days} is negative; use 0 or more")
-    if destination not in DESTINATIONS:
-        raise UsageError(f"--destination {destination!r} is not one of: {', '.join(DESTINATIONS)}")
-    if duckdb_path is not None and destination != "duckdb":
-        raise UsageError("--duckdb only applies to --destination duckdb")
-    names = collections.split(",") if collections is not None else None
-    resolve_collections(names)  # fail fast, before any network or warehouse access
+    first, last = day_range(start_date, end_date)
+    check_lookback(lookback_days)
+    check_destination(destination, duckdb_path)
+    names = collection_names(collections)  # fail fast, before any network or warehouse access
 
     with ProgressReporter() as reporter:
         summary = run_load(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from oura_elt.commands.options import DuckdbOpt, parse_day
 from oura_elt.console import console
-from oura_elt.errors import UsageError
 
 
 def report(
@@ -31,9 +30,7 @@ def report(
         "--night",
         help="Night whose hypnogram to show, as its wake-up day YYYY-MM-DD (default: the latest).",
     ),
-    duckdb_path: Optional[Path] = typer.Option(
-        None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
-    ),
+    duckdb_path: DuckdbOpt = None,
 ) -> None:
     """Write an HTML report: score trends, HRV, sleep timing, a night's hypnogram, weekly summaries.
 
@@ -43,12 +40,7 @@ def report(
     """
     from oura_elt.report import write_report
 
-    wanted = None
-    if night is not None:
-        try:
-            wanted = date.fromisoformat(night.strip())
-        except ValueError:
-            raise UsageError(f"--night {night!r} is not a date; use YYYY-MM-DD") from None
+    wanted = parse_day(night, "--night")
     with console.status("writing the report"):
         path = write_report(duckdb_path, out, profile=profile, days=days, night=wanted)
     size = path.stat().st_size / 1_000_000

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from oura_elt import config
+from oura_elt.commands.options import parse_day
 from oura_elt.console import console
 from oura_elt.errors import UsageError
 
@@ -20,14 +21,6 @@ TodayOpt = typer.Option(None, "--today", help="Server clock: this date at 12:00 
 NowOpt = typer.Option(None, "--now", help="Server clock as an ISO instant (overrides --today).")
 HistStartOpt = typer.Option(None, "--history-start", help="First day of ring data (default: clock - history days).")
 HistDaysOpt = typer.Option(730, "--history-days", min=1, help="Days of history when --history-start is not given.")
-
-
-def parse_day(text: str, option: str) -> date:
-    """A YYYY-MM-DD option value, or one clear error line."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
 def clock(today: Optional[str], now: Optional[str]) -> datetime | None:

@@ -10,11 +10,11 @@ stops it on the way out. The deployments themselves are declared in
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Optional
 
 import typer
 
+from oura_elt.commands.options import DuckdbOpt
 from oura_elt.console import console
 from oura_elt.errors import UsageError
 
@@ -35,9 +35,7 @@ def schedule(
         [], "--profile", help="Profile to refresh (repeatable; default: every saved login)."
     ),
     destination: str = typer.Option("duckdb", "--destination", help="duckdb or bigquery."),
-    duckdb_path: Optional[Path] = typer.Option(
-        None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
-    ),
+    duckdb_path: DuckdbOpt = None,
     lookback_days: int = typer.Option(
         7, "--lookback-days", min=0, help="Trailing days the nightly refresh fetches again."
     ),

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 
+from oura_elt.commands.options import (
+    CollectionsOpt,
+    DuckdbOpt,
+    EndDateOpt,
+    LookbackOpt,
+    ProfileOpt,
+    StartDateOpt,
+    check_lookback,
+    collection_names,
+    day_range,
+)
 from oura_elt.console import console, err_console, error_line
 from oura_elt.errors import UsageError
 
@@ -15,11 +27,10 @@ SelectOpt = typer.Option(
     None, "--select", "-s", help="dbt selection, e.g. daily_summary+ (repeatable; default: everything)."
 )
 FullRefreshOpt = typer.Option(False, "--full-refresh", help="Rebuild incremental models (heart_rate_samples) from scratch.")
-DuckdbOpt = typer.Option(None, "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb).")
 
 
 def transform(
-    duckdb_path: Optional[Path] = DuckdbOpt,
+    duckdb_path: DuckdbOpt = None,
     target: str = TargetOpt,
     select: Optional[list[str]] = SelectOpt,
     full_refresh: bool = FullRefreshOpt,
@@ -36,21 +47,13 @@ def transform(
 
 
 def run(
-    profile: Optional[str] = typer.Option(
-        None, "--profile", help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it."
-    ),
-    collections: Optional[str] = typer.Option(
-        None, "--collections", help="Comma-separated collections, e.g. sleep,daily_readiness (default: all)."
-    ),
-    start_date: Optional[str] = typer.Option(
-        None, "--start-date", help="First day, YYYY-MM-DD (default: the start of the user's history)."
-    ),
-    end_date: Optional[str] = typer.Option(None, "--end-date", help="Last day, YYYY-MM-DD (default: today)."),
-    lookback_days: int = typer.Option(
-        7, "--lookback-days", min=0, help="Trailing days fetched again on every run (revisions, late syncs)."
-    ),
-    destination: str = typer.Option("duckdb", "--destination", help="duckdb or bigquery (also the dbt target)."),
-    duckdb_path: Optional[Path] = DuckdbOpt,
+    profile: ProfileOpt = None,
+    collections: CollectionsOpt = None,
+    start_date: StartDateOpt = None,
+    end_date: EndDateOpt = None,
+    lookback_days: LookbackOpt = 7,
+    destination: Annotated[str, typer.Option("--destination", help="duckdb or bigquery (also the dbt target).")] = "duckdb",
+    duckdb_path: DuckdbOpt = None,
     select: Optional[list[str]] = SelectOpt,
     full_refresh: bool = FullRefreshOpt,
 ) -> None:
@@ -61,14 +64,12 @@ def run(
     """
     from oura_elt import config
     from oura_elt.commands.load import ProgressReporter, print_summary
-    from pipelines.load import load, resolve_collections
+    from pipelines.load import load
 
     _check_target(destination, duckdb_path)
-    first, last = _parse_day(start_date, "--start-date"), _parse_day(end_date, "--end-date")
-    if first and last and first > last:
-        raise UsageError(f"--start-date {first} is after --end-date {last}")
-    names = collections.split(",") if collections is not None else None
-    resolve_collections(names)
+    first, last = day_range(start_date, end_date)
+    check_lookback(lookback_days)
+    names = collection_names(collections)
     if destination == "duckdb":
         duckdb_path = Path(duckdb_path or config.default_duckdb_path())
 
@@ -85,25 +86,14 @@ def run(
         )
     print_summary(loaded)
     for message in loaded.skipped.values():
-        err_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
     summary = _build(duckdb_path, destination, select, full_refresh)
     _print(summary)
     for message in loaded.failed.values():
-        error_line(message)
+        error_line(escape(message))
     if loaded.failed:
         raise typer.Exit(1)
-
-
-def _parse_day(text: Optional[str], option: str) -> Any:
-    from datetime import date
-
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
 def _check_target(target: str, duckdb_path: Optional[Path]) -> None:

@@ -11,12 +11,12 @@ import textwrap
 import time
 from dataclasses import asdict
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
+from oura_elt.commands.options import DuckdbOpt
 from oura_elt.console import console, err_console
 from oura_elt.errors import OuraEltError, UsageError
 
@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(invoke_without_command=True)  # its help is the callback's docstring
 
-DuckdbOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--duckdb", help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
-    ),
-]
 
 
 @app.callback()

@@ -1,0 +1,84 @@
+"""Options and checks shared by several commands, so each one reads and fails the same way.
+
+An option used by more than one command is declared here once, as an `Annotated`
+alias (the names are a contract: scripts and the Prefect deployments pass them).
+Value checks raise `UsageError`, which the CLI prints as one line; click's own
+range errors print a usage block instead, so ranges are checked here too.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from oura_elt.errors import UsageError
+
+DUCKDB_HELP = "DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
+
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--profile", help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it."
+    ),
+]
+CollectionsOpt = Annotated[
+    Optional[str],
+    typer.Option("--collections", help="Comma-separated collections, e.g. sleep,daily_readiness (default: all)."),
+]
+StartDateOpt = Annotated[
+    Optional[str],
+    typer.Option("--start-date", help="First day, YYYY-MM-DD (default: the start of the user's history)."),
+]
+EndDateOpt = Annotated[Optional[str], typer.Option("--end-date", help="Last day, YYYY-MM-DD (default: today).")]
+LookbackOpt = Annotated[
+    int, typer.Option("--lookback-days", help="Trailing days fetched again on every run (revisions, late syncs).")
+]
+DestinationOpt = Annotated[str, typer.Option("--destination", help="duckdb or bigquery.")]
+DuckdbOpt = Annotated[Optional[Path], typer.Option("--duckdb", help=DUCKDB_HELP)]
+
+
+def parse_day(text: Optional[str], option: str) -> date | None:
+    """A YYYY-MM-DD option value (None stays None), or one clear error line."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def day_range(start_date: Optional[str], end_date: Optional[str]) -> tuple[date | None, date | None]:
+    """`--start-date` and `--end-date` parsed, the first not after the last."""
+    first, last = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
+    if first and last and first > last:
+        raise UsageError(f"--start-date {first} is after --end-date {last}")
+    return first, last
+
+
+def check_lookback(days: int) -> int:
+    """`--lookback-days`: 0 or more."""
+    if days < 0:
+        raise UsageError(f"--lookback-days {days} is negative; use 0 or more")
+    return days
+
+
+def check_destination(destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb") -> None:
+    """A known destination, and a DuckDB file only for the duckdb one."""
+    from pipelines.oura.warehouse import DESTINATIONS
+
+    if destination not in DESTINATIONS:
+        raise UsageError(f"--destination {destination!r} is not one of: {', '.join(DESTINATIONS)}")
+    if duckdb_path is not None and destination != "duckdb":
+        raise UsageError(f"{duckdb_option} only applies to --destination duckdb")
+
+
+def collection_names(collections: Optional[str]) -> list[str] | None:
+    """`--collections` as names, checked before any network or warehouse access."""
+    from pipelines.load import resolve_collections
+
+    names = [name.strip() for name in collections.split(",")] if collections is not None else None
+    resolve_collections(names)
+    return names
