@@ -46,6 +46,9 @@ class WebhookSettings:
         max_event_days: a clock jump longer than this sends events for its last
             `max_event_days` days only (a reconciling load heals the rest, as at Oura).
         senders: parallel delivery threads.
+        data_types: data types the subscription routes accept (None: spec 1.35's enum);
+            Oura's live API has refused some of the spec's, e.g. `daily_resilience`
+            with a 422 in 2024 (api-reference §7).
     """
 
     subscription_days: float = 90.0
@@ -57,6 +60,7 @@ class WebhookSettings:
     lookback_days: int = 7
     max_event_days: int = 31
     senders: int = 4
+    data_types: tuple[str, ...] | None = None
 
 
 @dataclass

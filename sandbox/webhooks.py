@@ -298,6 +298,7 @@ class Webhooks:
             body = _validated(
                 await request.body(),
                 required=("callback_url", "verification_token", "event_type", "data_type"),
+                data_types=self.settings.data_types or DATA_TYPES,
             )
         except _Invalid as exc:
             return _json({"detail": exc.errors}, 422)
@@ -339,6 +340,7 @@ class Webhooks:
                 await request.body(),
                 required=("verification_token",),
                 optional=("callback_url", "event_type", "data_type"),
+                data_types=self.settings.data_types or DATA_TYPES,
             )
         except _Invalid as exc:
             return _json({"detail": exc.errors}, 422)
@@ -469,7 +471,10 @@ class Webhooks:
 
 
 def _validated(
-    raw: bytes, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    raw: bytes,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    data_types: tuple[str, ...] = DATA_TYPES,
 ) -> dict[str, Any]:
     """A subscription request body checked as Oura's pydantic models would.
 
@@ -518,7 +523,7 @@ def _validated(
             )
             continue
         allowed = (
-            EVENT_TYPES if name == "event_type" else DATA_TYPES if name == "data_type" else None
+            EVENT_TYPES if name == "event_type" else data_types if name == "data_type" else None
         )
         if allowed and value not in allowed:
             expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -498,3 +498,37 @@ def test_renewal_flow_renews_what_expires_soon_and_the_cli_deletes(
     monkeypatch.setenv("OURA_CLIENT_SECRET", "wrong")
     rejected = cli.invoke(webhooks_cli, ["list"])
     assert rejected.exit_code != 0 and "OURA_CLIENT_SECRET" in str(rejected.exception)
+
+
+def test_data_types_oura_refuses_are_a_warning_by_default_and_an_error_when_asked(
+    sandbox_factory, recorder, monkeypatch
+):
+    """Oura's live API refused `daily_resilience` subscriptions with a 422 in 2024
+    (api-reference §7, examples/errors/422_webhook_invalid_data_type_2024.json)."""
+    from typer.testing import CliRunner
+
+    from oura_elt.commands.webhooks import app as webhooks_cli
+    from pipelines.webhooks.settings import DEFAULT_DATA_TYPES
+
+    offered = tuple(t for t in WEBHOOK_DATA_TYPES if t != "daily_resilience")
+    sb = sandbox_factory(users=1, history_days=5, webhooks=replace(FAST, data_types=offered))
+    monkeypatch.setenv("OURA_API_BASE_URL", sb.base_url)
+    monkeypatch.setenv("OURA_CLIENT_ID", SANDBOX_CLIENT_ID)
+    monkeypatch.setenv("OURA_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+    assert "daily_resilience" in DEFAULT_DATA_TYPES
+    refused = create(sb, recorder, "create", "daily_resilience")
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "data_type"]
+
+    cli = CliRunner()
+    base = ["subscribe", "--callback-url", recorder.url, "--verification-token", recorder.token]
+    everything = cli.invoke(webhooks_cli, base)
+    assert everything.exit_code == 0, everything.output
+    assert "does not offer webhooks for daily_resilience" in everything.output
+    saved = sb.http.get(sb.base_url + SUBSCRIPTIONS, headers=APP, timeout=10).json()
+    assert {s["data_type"] for s in saved} == set(DEFAULT_DATA_TYPES) - {"daily_resilience"}
+    assert len(saved) == 3 * (len(DEFAULT_DATA_TYPES) - 1)
+
+    asked = cli.invoke(webhooks_cli, [*base, "--data-type", "daily_resilience"])
+    assert asked.exit_code != 0
+    assert "not offered" in asked.output and "does not offer webhooks" in str(asked.exception)
+    assert len(sb.http.get(sb.base_url + SUBSCRIPTIONS, headers=APP, timeout=10).json()) == len(saved)

@@ -74,7 +74,18 @@ def subscribe(
         callback_url, token or "", data_types=data_type or None, event_types=event_type or None
     )
     _print_outcomes(outcomes)
-    _fail_if_any(outcomes, "subscription(s)")
+    refused = sorted({o.data_type for o in outcomes if o.action == "not offered"})
+    if refused and not data_type:
+        # The defaults follow the spec; Oura's live API has offered fewer (api-reference §7).
+        # Those data types still arrive with every nightly refresh.
+        err_console.print(
+            f"warning: Oura does not offer webhooks for {', '.join(refused)} (HTTP 422); "
+            "the nightly refresh still loads them",
+            markup=False,
+            soft_wrap=True,
+        )
+        outcomes = [o for o in outcomes if o.action != "not offered"]
+    _fail_if_any(outcomes, "subscription(s)", also=("not offered",))
 
 
 @app.command("list")
@@ -265,16 +276,16 @@ def _expiry(sub: Subscription, now: datetime) -> str:
 def _print_outcomes(outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
         sub = outcome.subscription
-        detail = outcome.error if outcome.action == "failed" else (sub.id if sub else "")
+        detail = outcome.error if outcome.error else (sub.id if sub else "")
         console.print(
-            f"{outcome.data_type:<26} {outcome.event_type:<7} {outcome.action:<8} {detail}",
+            f"{outcome.data_type:<26} {outcome.event_type:<7} {outcome.action:<11} {detail}",
             markup=False,
             soft_wrap=True,
         )
 
 
-def _fail_if_any(outcomes: list[Outcome], what: str) -> None:
-    failed = [o for o in outcomes if o.action == "failed"]
+def _fail_if_any(outcomes: list[Outcome], what: str, also: tuple[str, ...] = ()) -> None:
+    failed = [o for o in outcomes if o.action == "failed" or o.action in also]
     if failed:
         first = failed[0]
         raise OuraEltError(

@@ -45,6 +45,11 @@ class SubscriptionExists(OuraEltError):
     """Oura already has a subscription for that (event_type, data_type)."""
 
 
+class DataTypeNotOffered(OuraEltError):
+    """Oura refused the data type itself (HTTP 422 on `data_type`): its live API has
+    offered fewer data types than the spec lists (`daily_resilience` in 2024)."""
+
+
 class _Transient(Exception):
     """A 5xx or a network failure on an idempotent request."""
 
@@ -308,6 +313,8 @@ def _decode(response: requests.Response, what: str, id_: str | None) -> Any:
             f"{what} failed: Oura rejected the application's credentials (HTTP {status}); check "
             "OURA_CLIENT_ID and OURA_CLIENT_SECRET"
         )
+    if status == 422 and _invalid_field(response) == "data_type":
+        raise DataTypeNotOffered(f"{what} failed: Oura does not offer webhooks for this data type ({detail})")
     if status == 409:
         raise SubscriptionExists(f"{what} failed: {detail or 'it already exists'}")
     if status == 400 and "verification" in detail.lower():
@@ -323,6 +330,16 @@ def _decode(response: requests.Response, what: str, id_: str | None) -> Any:
         return response.json()
     except ValueError:
         raise OuraEltError(f"{what} failed: Oura answered HTTP {status} without JSON") from None
+
+
+def _invalid_field(response: requests.Response) -> str | None:
+    """The body field a 422's pydantic-style `detail` names first (`loc: ["body", name]`)."""
+    try:
+        errors = response.json()["detail"]
+        loc = errors[0]["loc"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return str(loc[1]) if isinstance(loc, list) and len(loc) > 1 and loc[0] == "body" else None
 
 
 def _detail(response: requests.Response) -> str:
@@ -352,9 +369,10 @@ class Outcome:
     Attributes:
         event_type: the event type.
         data_type: the data type.
-        action: "created", "updated", "exists", "renewed", "deleted", "kept" or "failed".
+        action: "created", "updated", "exists", "renewed", "deleted", "kept", "failed", or
+            "not offered" (Oura refused the data type itself: 422 on `data_type`).
         subscription: the subscription afterwards (None if failed or deleted).
-        error: the one-line reason when `action` is "failed".
+        error: the one-line reason when `action` is "failed" or "not offered".
     """
 
     event_type: str
@@ -455,6 +473,8 @@ def _ensure(
             "created",
             client.create(callback_url, token, event_type, data_type),
         )
+    except DataTypeNotOffered as exc:
+        return Outcome(event_type, data_type, "not offered", current, str(exc))
     except OuraEltError as exc:
         return Outcome(event_type, data_type, "failed", current, str(exc))
 
