@@ -19,7 +19,7 @@ many people side by side. This module answers `oura-elt users`:
 
 Erasure holds the warehouse's write lock (`pipelines.locks.warehouse_lock`) and
 refuses, rather than waits, while a load or dbt build holds it or has the file open.
-DuckDB only: BigQuery datasets are not handled here.
+BigQuery warehouses are erased by `pipelines.erase_bigquery`, with the same rules.
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ class WarehouseBusy(OuraEltError):
     """The warehouse is being written by a load or a dbt build; nothing was changed.
 
     Attributes:
-        path: the DuckDB file.
+        path: the DuckDB file (or the BigQuery project).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         super().__init__(
             f"{path} is in use by a running load or dbt build; nothing was changed; "
             "try again when it has finished"
@@ -108,6 +108,7 @@ class ErasureReport:
         compacted: the file was rewritten without the deleted rows' bytes.
         compact_problem: why rewriting the file failed, if it did (the rows are deleted).
         journal_rows: the person's events and cached ids removed from the webhook journal.
+        note: what else the user should know about the deleted rows (BigQuery's time travel).
     """
 
     user_id: str | None
@@ -120,6 +121,7 @@ class ErasureReport:
     compacted: bool = False
     compact_problem: str | None = None
     journal_rows: int = 0
+    note: str | None = None
 
     @property
     def total(self) -> int:
@@ -295,6 +297,7 @@ def resolve_removal(
     duckdb_path: Path | str | None = None,
     dataset: str = DATASET_NAME,
     ask_api: bool = True,
+    destination: str = DUCKDB_KIND,
 ) -> Removal:
     """Find who a removal is about, before anything changes.
 
@@ -307,6 +310,7 @@ def resolve_removal(
         duckdb_path: the DuckDB file, for finding a user id the login lacks.
         dataset: the raw dataset.
         ask_api: allow one API call to learn a missing user id.
+        destination: "duckdb" (the file is searched for a missing user id) or "bigquery".
 
     Raises:
         UsageError: neither given, an unknown profile, or a user id that contradicts
@@ -330,7 +334,7 @@ def resolve_removal(
         found, source = record.user_id, "login"
     if not found and ask_api:
         found, source = _user_id_from_api(profile), "api"
-    if not found:
+    if not found and destination == DUCKDB_KIND:
         path = resolve_duckdb_path(duckdb_path)
         if path.is_file():
             with _connect(path, read_only=True) as con:
@@ -355,6 +359,7 @@ def remove_user(
     dataset: str = DATASET_NAME,
     compact: bool = True,
     lock_timeout: float = 0.0,
+    destination: str = DUCKDB_KIND,
 ) -> RemovalReport:
     """Erase a person's rows (if `erase`), then revoke and forget their saved login.
 
@@ -368,6 +373,7 @@ def remove_user(
         dataset: the raw dataset.
         compact: rewrite the DuckDB file after erasing (see `erase_user`).
         lock_timeout: seconds to wait for the warehouse lock (0: refuse at once).
+        destination: "duckdb" or "bigquery" (`pipelines.erase_bigquery`).
 
     Raises:
         UsageError: erasing by user id without `erase`.
@@ -376,7 +382,13 @@ def remove_user(
     if removal.profile is None and not erase:
         raise UsageError("removing by --user-id erases data: add --erase")
     report = RemovalReport(removal)
-    if erase:
+    if erase and destination != DUCKDB_KIND:
+        from pipelines.erase_bigquery import erase_user_bigquery
+
+        report.erasure = erase_user_bigquery(
+            removal.user_id, profile=removal.profile, dataset=dataset, lock_timeout=lock_timeout
+        )
+    elif erase:
         report.erasure = erase_user(
             removal.user_id,
             profile=removal.profile,

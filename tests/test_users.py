@@ -610,3 +610,73 @@ def test_erasure_also_forgets_the_person_in_the_webhook_journal(tmp_path):
         assert sorted(e["user_id"] for e in journal.entries()) == ["carol-id"]
     finally:
         journal.close()
+
+
+# --------------------------------------------------------------------------- BigQuery
+
+
+def test_bigquery_erasure_deletes_what_the_duckdb_erasure_deletes(world, tmp_path, monkeypatch):
+    """BigQuery cannot run here: `StandInBigQuery` runs the erasure's BigQuery SQL (through
+    sqlglot) on a copy of the warehouse laid out as project.dataset.table. The rows it
+    deletes must be exactly those the DuckDB erasure deletes, in every table."""
+    from bigquery_stand_in import StandInBigQuery
+
+    from pipelines import erase_bigquery
+
+    bob, others = world.user_ids["bob"], {world.user_ids["alice"], world.user_ids["carol"]}
+    as_bigquery = tmp_path / "oura-test-project.duckdb"
+    shutil.copy(world.db, as_bigquery)
+    before = rows_by_user(world.db)
+    books_before = bookkeeping(world.db)
+
+    preview = erase_user(bob, profile="bob", duckdb_path=world.db, dry_run=True, compact=False)
+    client = StandInBigQuery(as_bigquery)
+    try:
+        counted = erase_bigquery.erase_user_bigquery(bob, profile="bob", client=client, dry_run=True)
+        assert counted.touched == preview.touched and counted.total > 1000
+        assert not any("DELETE" in script for script in client.scripts)
+        client.scripts.clear()
+        done = erase_bigquery.erase_user_bigquery(bob, profile="bob", client=client)
+    finally:
+        client.close()
+    script = next(s for s in client.scripts if "BEGIN TRANSACTION;" in s)
+    assert script.index("BEGIN TRANSACTION;") < script.index("DELETE") < script.index("COMMIT TRANSACTION;")
+    assert "@user_id" in script and bob not in script  # the id travels as a parameter
+    assert done.touched == preview.touched
+    assert done.note and "time travel" in done.note
+
+    erase_user(bob, profile="bob", duckdb_path=world.db, compact=False)  # the reference
+    expected = rows_by_user(world.db)
+    after = rows_by_user(as_bigquery)
+    assert after == expected
+    assert not [k for k in after if k[1] == bob]
+    assert {k: v for k, v in after.items() if k[1] in others} == {k: v for k, v in before.items() if k[1] in others}
+    assert bookkeeping(as_bigquery) == bookkeeping(world.db) != books_before
+
+
+def test_remove_erase_on_bigquery_prints_the_rows_and_the_time_travel_note(world, tmp_path, monkeypatch):
+    """The command with --destination bigquery (BigQuery cannot run here: a stand-in
+    client over a copy of the warehouse, see `bigquery_stand_in`)."""
+    from bigquery_stand_in import StandInBigQuery
+
+    from pipelines import erase_bigquery
+
+    carol = world.user_ids["carol"]
+    as_bigquery = tmp_path / "oura-test-project.duckdb"
+    shutil.copy(world.db, as_bigquery)
+    client = StandInBigQuery(as_bigquery)
+    monkeypatch.setattr(erase_bigquery, "_client", lambda dataset: client)
+    try:
+        refused = CliRunner().invoke(
+            users_app, ["remove", "carol", "--erase", "--yes", "--destination", "bigquery", "--duckdb", "x.duckdb"]
+        )
+        assert refused.exit_code != 0 and "--duckdb only applies" in str(refused.exception)
+        result = CliRunner().invoke(users_app, ["remove", "carol", "--erase", "--yes", "--destination", "bigquery"])
+    finally:
+        client.close()
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"Erased user {carol} from BigQuery project oura-test-project" in text
+    assert "oura_marts.daily_summary" in text and "time travel" in text
+    assert not [k for k in rows_by_user(as_bigquery) if k[1] == carol]
+    assert not TokenStore("carol").exists()

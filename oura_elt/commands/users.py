@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from oura_elt.commands.options import DuckdbOpt
+from oura_elt.commands.options import DestinationOpt, DuckdbOpt, check_destination
 from oura_elt.console import console, err_console
 from oura_elt.errors import OuraEltError, UsageError
 
@@ -81,6 +81,7 @@ def remove(
         ),
     ] = False,
     duckdb_path: DuckdbOpt = None,
+    destination: DestinationOpt = "duckdb",
 ) -> None:
     """Revoke a profile's login at Oura and forget it; with --erase, delete all of its data too.
 
@@ -88,22 +89,31 @@ def remove(
     person's rows go from every raw table, the loader's progress, dlt's
     state and every model table in one transaction, and the rows deleted
     per table are printed. Refused while a load or dbt build is writing.
+    With --destination bigquery the same rows go from the BigQuery datasets.
     """
     from pipelines.users import erase_user, remove_user, resolve_removal
 
     if user_id is not None and not erase:
         raise UsageError("--user-id erases data: add --erase")
-    removal = resolve_removal(name, user_id, duckdb_path=duckdb_path)
+    check_destination(destination, duckdb_path)
+    removal = resolve_removal(name, user_id, duckdb_path=duckdb_path, destination=destination)
     if not yes and not _interactive():
         raise UsageError("removing a user needs confirmation: run it in a terminal, or pass --yes")
     preview = None
     if erase and removal.user_id and not yes:
-        preview = erase_user(
-            removal.user_id, profile=removal.profile, duckdb_path=duckdb_path, dry_run=True
-        )
+        if destination == "bigquery":
+            from pipelines.erase_bigquery import erase_user_bigquery
+
+            preview = erase_user_bigquery(removal.user_id, profile=removal.profile, dry_run=True)
+        else:
+            preview = erase_user(
+                removal.user_id, profile=removal.profile, duckdb_path=duckdb_path, dry_run=True
+            )
     if not yes and not typer.confirm(_question(removal, erase, preview), default=False):
         raise OuraEltError("nothing changed (not confirmed)")
-    report = remove_user(removal, erase=erase, duckdb_path=duckdb_path, compact=not no_compact)
+    report = remove_user(
+        removal, erase=erase, duckdb_path=duckdb_path, compact=not no_compact, destination=destination
+    )
     _print_removal(report)
 
 
@@ -189,6 +199,8 @@ def _print_erasure(erasure: ErasureReport, removal: Removal) -> None:
     if erasure.compact_problem:
         _warn(f"warning: {erasure.compact_problem}; the rows are deleted, but their bytes stay in "
               "the file's free space until DuckDB reuses it")
+    if erasure.note:
+        _warn(f"note: {erasure.note}")
     if erasure.folders:
         _say(f"Removed dlt working state: {', '.join(erasure.pipelines)}.")
     if erasure.journal_rows:

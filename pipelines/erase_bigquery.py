@@ -1,0 +1,289 @@
+"""Erasing one person from a BigQuery warehouse: what `pipelines.users.erase_user` does for DuckDB.
+
+The same rows go: every base table with a `user_id` column in the raw dataset, dlt's
+merge staging dataset and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`, `_intermediate`,
+`_marts`); dlt child tables linked to those rows by `_dlt_root_id` or `_dlt_parent_id`
+(the loader merges every table, so `_dlt_root_id` reaches any depth); the
+`_dlt_pipeline_state` rows of the pipelines that loaded the person; and the
+`_dlt_loads` records that no row refers to any more. Tables are found through each
+dataset's `INFORMATION_SCHEMA`, so models added later are covered without a list.
+
+Everything runs as one BigQuery script: rows are counted, then deleted, inside one
+transaction (`BEGIN TRANSACTION ... COMMIT TRANSACTION`), so a failure changes nothing;
+the counts come back as the script's last result. A dry run only counts.
+
+BigQuery keeps deleted rows recoverable through time travel (a dataset's
+`max_time_travel_hours`, 2 to 7 days) and then fail-safe (7 more days); the report
+says so, as the DuckDB path says whether it rewrote the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from oura_elt.errors import OuraEltError
+from pipelines.oura.settings import DATASET_NAME, USER_ID
+from pipelines.users import LINK_COLUMNS, LOADS_TABLE, STATE_TABLE, ErasureReport, WarehouseBusy, pipeline_name
+
+KIND = "bigquery"
+TIME_TRAVEL_NOTE = (
+    "BigQuery keeps deleted rows recoverable through time travel (the dataset's "
+    "max_time_travel_hours, at most 7 days) and then 7 days of fail-safe"
+)
+COUNTS = "_oura_erase_counts"
+DOOMED = "_oura_erase_doomed"
+
+
+def erased_datasets(dataset: str = DATASET_NAME) -> list[str]:
+    """The datasets an erasure looks in: raw, dlt's staging copy, and dbt's three."""
+    prefix = os.environ.get("OURA_DBT_SCHEMA", "oura")
+    return [dataset, f"{dataset}_staging", f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
+
+
+@dataclass(frozen=True)
+class _Table:
+    project: str
+    dataset: str
+    name: str
+    columns: frozenset[str]
+
+    @property
+    def sql(self) -> str:
+        return f"`{self.project}.{self.dataset}.{self.name}`"
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}.{self.name}"
+
+
+def erase_user_bigquery(
+    user_id: str | None,
+    *,
+    profile: str | None = None,
+    dataset: str = DATASET_NAME,
+    dry_run: bool = False,
+    client: Any = None,
+    lock_timeout: float = 0.0,
+) -> ErasureReport:
+    """Delete one person's rows from the BigQuery warehouse in one transaction.
+
+    Args:
+        user_id: the Oura user id (None: unknown; only `profile`'s pipeline state goes).
+        profile: the saved login whose pipeline state goes too.
+        dataset: the raw dataset.
+        dry_run: count what would go, change nothing.
+        client: a `google.cloud.bigquery.Client` (default: from the loader's BigQuery
+            configuration, `DESTINATION__BIGQUERY__CREDENTIALS__*`).
+        lock_timeout: seconds to wait for the local warehouse lock (0: refuse at once).
+
+    Raises:
+        WarehouseBusy: a load or dbt build on this machine holds the warehouse.
+        OuraEltError: BigQuery refused (credentials, permissions), in one line.
+    """
+    from pipelines.oura.warehouse import pipelines_folder
+
+    bq = client or _client(dataset)
+    project = bq.project
+    where = f"BigQuery project {project}"
+    report = ErasureReport(user_id, where, dry_run=dry_run)
+    names = {pipeline_name(profile)} if profile else set()
+    with _warehouse_lock(where, dataset, lock_timeout):
+        tables = _tables(bq, project, erased_datasets(dataset))
+        raw = [t for t in tables if t.dataset == dataset]
+        load_ids = _user_load_ids(bq, raw, user_id)
+        names |= _pipelines_of_loads(bq, raw, load_ids)
+        script = erase_script(tables, dataset, bool(user_id), bool(names), bool(load_ids), dry_run)
+        params = {"user_id": user_id or "", "pipelines": sorted(names), "load_ids": sorted(load_ids)}
+        rows = _run(bq, script, params, "erasing" if not dry_run else "counting")
+        report.deleted = {label: int(count) for label, count in rows}
+        report.note = TIME_TRAVEL_NOTE if report.total and not dry_run else None
+        from pipelines.users import _forget_in_webhook_journal
+
+        if user_id:
+            report.journal_rows = _forget_in_webhook_journal(user_id, dry_run)
+        folders = pipelines_folder(KIND, f"bigquery:{project}", dataset)
+        report.pipelines = sorted(names)
+        for name in report.pipelines:
+            folder = folders / name
+            if folder.is_dir():
+                report.folders.append(str(folder))
+                if not dry_run:
+                    shutil.rmtree(folder)
+    return report
+
+
+def erase_script(
+    tables: list[_Table], dataset: str, has_user: bool, has_pipelines: bool, has_loads: bool, dry_run: bool
+) -> str:
+    """The BigQuery script that counts (and unless `dry_run`, deletes) one person's rows.
+
+    Parameters: `@user_id` (STRING), `@pipelines` and `@load_ids` (ARRAY<STRING>). Its
+    last statement returns (table label, rows) for every table examined.
+    """
+    owned = [t for t in tables if USER_ID in t.columns]
+    children = [t for t in tables if USER_ID not in t.columns and "_dlt_id" in t.columns
+                and t.columns & set(LINK_COLUMNS)]
+    steps = [f"CREATE TEMP TABLE {COUNTS} (label STRING, n INT64);"]
+    body: list[str] = []
+
+    def count_then_delete(table: _Table, where: str) -> None:
+        body.append(f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {table.sql} WHERE {where};")
+        if not dry_run:
+            body.append(f"DELETE FROM {table.sql} WHERE {where};")
+
+    sources = [f"SELECT _dlt_id AS id FROM {t.sql} WHERE {USER_ID} = @user_id"
+               for t in owned if "_dlt_id" in t.columns]
+    doomed = has_user and bool(sources) and bool(children)
+    if doomed:
+        steps.append(f"CREATE TEMP TABLE {DOOMED} AS {' UNION ALL '.join(sources)};")
+    if has_user:
+        if doomed:
+            for table in children:
+                links = " OR ".join(f"{c} IN (SELECT id FROM {DOOMED})" for c in LINK_COLUMNS if c in table.columns)
+                count_then_delete(table, f"({links})")
+        for table in owned:
+            count_then_delete(table, f"{USER_ID} = @user_id")
+    state = next((t for t in tables if t.dataset == dataset and t.name == STATE_TABLE), None)
+    if state is not None and has_pipelines:
+        count_then_delete(state, "pipeline_name IN UNNEST(@pipelines)")
+    loads = next((t for t in tables if t.dataset == dataset and t.name == LOADS_TABLE), None)
+    if loads is not None and has_loads:
+        # Loads still referenced by a row that stays (in a dry run the person's rows are
+        # still there, so they are left out here rather than by deleting them).
+        referenced = [f"SELECT _dlt_load_id FROM {t.sql} WHERE _dlt_load_id IS NOT NULL"
+                      f"{_stays(t, has_user, doomed, has_pipelines)}"
+                      for t in tables if t.dataset == dataset and "_dlt_load_id" in t.columns]
+        still_used = f" AND load_id NOT IN ({' UNION DISTINCT '.join(referenced)})" if referenced else ""
+        count_then_delete(loads, f"load_id IN UNNEST(@load_ids){still_used}")
+    if dry_run:
+        steps += body
+    else:
+        steps += ["BEGIN TRANSACTION;", *body, "COMMIT TRANSACTION;"]
+    steps.append(f"SELECT label, n FROM {COUNTS} ORDER BY label;")
+    return "\n".join(steps)
+
+
+def _stays(table: _Table, has_user: bool, doomed: bool, has_pipelines: bool) -> str:
+    """A filter keeping only the rows of `table` that the erasure leaves."""
+    if table.name == STATE_TABLE and has_pipelines:
+        return " AND pipeline_name NOT IN UNNEST(@pipelines)"
+    if has_user and USER_ID in table.columns:
+        return f" AND ({USER_ID} IS NULL OR {USER_ID} != @user_id)"
+    if doomed and "_dlt_id" in table.columns and table.columns & set(LINK_COLUMNS):
+        return f" AND _dlt_id NOT IN (SELECT id FROM {DOOMED})"
+    return ""
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[_Table]:
+    """Base tables (views hold no rows) of the datasets that exist, with their columns."""
+    from google.api_core.exceptions import NotFound
+
+    found: list[_Table] = []
+    for dataset in datasets:
+        schema = f"`{project}.{dataset}.INFORMATION_SCHEMA"
+        sql = (
+            f"SELECT c.table_name, c.column_name FROM {schema}.COLUMNS` AS c "
+            f"JOIN {schema}.TABLES` AS t ON t.table_name = c.table_name "
+            "WHERE t.table_type = 'BASE TABLE' ORDER BY c.table_name"
+        )
+        try:
+            rows = _run(client, sql, {}, f"listing the tables of {dataset}", missing_ok=True)
+        except _Missing:
+            continue  # no such dataset (dbt never ran, say)
+        columns: dict[str, set[str]] = {}
+        for table, column in rows:
+            columns.setdefault(table, set()).add(column)
+        found += [_Table(project, dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())]
+    return found
+
+
+def _user_load_ids(client: Any, raw: list[_Table], user_id: str | None) -> set[str]:
+    parts = [f"SELECT DISTINCT _dlt_load_id FROM {t.sql} WHERE {USER_ID} = @user_id"
+             for t in raw if USER_ID in t.columns and "_dlt_load_id" in t.columns]
+    if not user_id or not parts:
+        return set()
+    rows = _run(client, " UNION DISTINCT ".join(parts), {"user_id": user_id}, "finding the person's loads")
+    return {r[0] for r in rows if r[0] is not None}
+
+
+def _pipelines_of_loads(client: Any, raw: list[_Table], load_ids: set[str]) -> set[str]:
+    state = next((t for t in raw if t.name == STATE_TABLE), None)
+    if state is None or not load_ids:
+        return set()
+    sql = f"SELECT DISTINCT pipeline_name FROM {state.sql} WHERE _dlt_load_id IN UNNEST(@load_ids)"
+    return {r[0] for r in _run(client, sql, {"load_ids": sorted(load_ids)}, "finding the person's pipelines")}
+
+
+class _Missing(Exception):
+    """A dataset or table that does not exist."""
+
+
+def _run(client: Any, sql: str, params: dict[str, Any], what: str, missing_ok: bool = False) -> list[tuple]:
+    """Run a query or script with named parameters; its (last) result as tuples.
+
+    Raises:
+        _Missing: with `missing_ok`, a dataset or table that does not exist.
+        OuraEltError: anything else BigQuery refused, in one line.
+    """
+    from google.api_core.exceptions import GoogleAPIError, NotFound
+    from google.cloud import bigquery
+
+    query_parameters = [
+        bigquery.ArrayQueryParameter(name, "STRING", value) if isinstance(value, list)
+        else bigquery.ScalarQueryParameter(name, "STRING", value)
+        for name, value in params.items() if f"@{name}" in sql
+    ]
+    try:
+        job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=query_parameters))
+        return [tuple(row) for row in job.result()]
+    except NotFound as exc:
+        if missing_ok:
+            raise _Missing() from None
+        raise OuraEltError(f"BigQuery refused {what}: {getattr(exc, 'message', exc)}") from None
+    except GoogleAPIError as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise OuraEltError(f"BigQuery refused {what}: {message.splitlines()[0]}") from None
+
+
+def _client(dataset: str) -> Any:
+    """A BigQuery client with the loader's credentials and project."""
+    try:
+        from google.cloud import bigquery
+    except ImportError:
+        raise OuraEltError(
+            "BigQuery support is not installed; install it with: pip install 'oura-elt[bigquery]'"
+        ) from None
+    import dlt
+
+    from pipelines.oura.warehouse import _bigquery_project
+
+    destination = dlt.destinations.bigquery()
+    _bigquery_project(destination, dataset)  # one clear line if credentials are missing
+    resolved = destination.configuration(destination.spec()._bind_dataset_name(dataset_name=dataset))
+    credentials = resolved.credentials
+    return bigquery.Client(
+        project=credentials.project_id,
+        credentials=credentials.to_native_credentials(),
+        location=getattr(resolved, "location", None),
+    )
+
+
+@contextlib.contextmanager
+def _warehouse_lock(where: str, dataset: str, timeout: float) -> Iterator[None]:
+    """The loader's and dbt's lock of this BigQuery dataset on this machine."""
+    from pipelines.locks import warehouse_lock
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(warehouse_lock(KIND, None, dataset, timeout=timeout))
+        except OuraEltError:
+            raise WarehouseBusy(where) from None  # type: ignore[arg-type]
+        yield
