@@ -184,7 +184,6 @@ def _stays(table: _Table, has_user: bool, doomed: bool, has_pipelines: bool) -> 
 
 def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[_Table]:
     """Base tables (views hold no rows) of the datasets that exist, with their columns."""
-    from google.api_core.exceptions import NotFound
 
     found: list[_Table] = []
     for dataset in datasets:
