@@ -27,9 +27,9 @@ def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _built["db"]
 
 
-def _build(folder: Path) -> Path:
+def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
+    """`folder/oura.duckdb` with `users` sandbox users ("user0", ...) loaded by the real loader."""
     from oura_elt.config import Endpoints
-    from oura_elt.transform import transform
     from pipelines.auth import StaticTokenProvider
     from pipelines.load import load
     from pipelines.oura.ratelimit import RateBudget
@@ -37,20 +37,16 @@ def _build(folder: Path) -> Path:
     from sandbox.server import SandboxSettings
 
     db = folder / "oura.duckdb"
-    settings = SandboxSettings(
-        users=USERS,
-        history_days=HISTORY_DAYS,
-        seed=7,
-        now=CLOCK,
-        page_size=1000,
-        series_page_size=20000,
-    )
+    # Bigger pages than the default only make the load faster; the documents are the same.
+    settings = SandboxSettings(users=users, history_days=history_days, seed=7, now=CLOCK,
+                               page_size=1000, series_page_size=20000)
     running = start_in_thread(settings)
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("OURA_ELT_HOME", str(folder / "home"))
             patch.delenv("OURA_ACCESS_TOKEN", raising=False)
-            for user, profile in enumerate(PROFILES):
+            for user in range(users):
+                profile = f"user{user}"
                 summary = load(
                     profile,
                     endpoints=Endpoints.sandbox(running.base_url),
@@ -62,6 +58,13 @@ def _build(folder: Path) -> Path:
                 assert summary.ok, summary.failed
     finally:
         running.stop()
+    return db
+
+
+def _build(folder: Path) -> Path:
+    from oura_elt.transform import transform
+
+    db = load_sandbox_users(folder, USERS, HISTORY_DAYS)
     # Models only: their data and unit tests run in test_dbt_build; here they would only add time.
     transform(
         db, target_path=folder / "dbt", exclude=["resource_type:test", "resource_type:unit_test"]

@@ -19,12 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import CLOCK
-from oura_elt.config import Endpoints
+from marts_fixture import load_sandbox_users
 from oura_elt.transform import MARTS, generate_docs, mart_row_counts, recent_daily_summary, transform
-from pipelines.auth import StaticTokenProvider
-from pipelines.load import load
-from pipelines.oura.ratelimit import RateBudget
 
 USERS = 2
 HISTORY_DAYS = int(os.environ.get("OURA_ELT_DBT_TEST_DAYS", "730"))
@@ -39,31 +35,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(warehouse path, dbt target folder, build summary) of the module's warehouse."""
-    from sandbox.runner import start_in_thread
-    from sandbox.server import SandboxSettings
-
     folder = tmp_path_factory.mktemp("dbt-build")
-    db = folder / "oura.duckdb"
-    # Bigger pages than the default only make the load faster; the documents are the same.
-    settings = SandboxSettings(users=USERS, history_days=HISTORY_DAYS, seed=7, now=CLOCK,
-                               page_size=1000, series_page_size=20000)
-    running = start_in_thread(settings)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("OURA_ELT_HOME", str(folder / "home"))
-            patch.delenv("OURA_ACCESS_TOKEN", raising=False)
-            for user in range(USERS):
-                summary = load(
-                    f"user{user}",
-                    endpoints=Endpoints.sandbox(running.base_url),
-                    provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"),
-                    budget=RateBudget(10_000, 1),
-                    duckdb_path=db,
-                    now=CLOCK,
-                )
-                assert summary.ok, summary.failed
-    finally:
-        running.stop()
+    db = load_sandbox_users(folder, USERS, HISTORY_DAYS)
     target = folder / "dbt"
     return db, target, transform(db, target_path=target)
 
