@@ -498,7 +498,7 @@ class _Run:
             self._step(pipeline.run, oura_source(batch))
         summary.chunks += 1
         for name, part in batch.parts.items():
-            summary.documents[name] = summary.documents.get(name, 0) + len(part.rows)
+            summary.documents[name] = summary.documents.get(name, 0) + part.documents
             if part.tombstones:
                 summary.deleted[name] = summary.deleted.get(name, 0) + len(part.tombstones)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import dlt
+import pyarrow as pa
 from dlt.sources import DltResource
 
 from pipelines.oura.arrow import to_table
@@ -47,8 +48,11 @@ def oura_source(batch: ChunkBatch) -> Iterator[DltResource]:
 
 
 def _documents(part: CollectionBatch) -> Iterator[Any]:
-    if part.materialize and not (part.rows or part.tombstones):
+    if part.materialize and not (part.documents or part.tombstones):
         yield dlt.mark.materialize_table_schema()
+    tables = [table for table in part.tables if table.num_rows]
+    if tables:  # time series fetched straight into Arrow, one table per window
+        yield pa.concat_tables(tables, promote_options="permissive")
     for rows in (part.rows, part.tombstones):
         if rows:
             yield to_table(part.collection, rows) if part.collection.kind == SERIES else rows

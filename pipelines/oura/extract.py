@@ -2,6 +2,8 @@
 
 For every window the padded request is read to the last page; documents whose
 cursor day is inside the window become rows, all others only count as *seen*.
+Time series go page by page straight into Arrow tables (`arrow.page_table`):
+a million samples never become a million dicts.
 A document stored earlier for a day inside a completed window that the API did
 not return at all (in any window of the chunk, padding included) was deleted at
 Oura: it gets a tombstone row, and the merge removes it (dlt `hard_delete`).
@@ -16,6 +18,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable, Hashable, Mapping, Protocol
 
+import pyarrow as pa
+
+from pipelines.oura.arrow import inside, key_set, one_per_key, page_table
 from pipelines.oura.dates import DayRange, iso_instant
 from pipelines.oura.helpers import CollectionFailed, OuraClient, ScopeNotGranted
 from pipelines.oura.plan import Chunk
@@ -77,6 +82,12 @@ class CollectionBatch:
     completed: list[DayRange] = field(default_factory=list)
     seen: set[Key] = field(default_factory=set)
     materialize: bool = False  # create the table even when there is nothing to write
+    tables: list[pa.Table] = field(default_factory=list)  # time series: rows as Arrow, per window
+
+    @property
+    def documents(self) -> int:
+        """Rows to write (tombstones not counted)."""
+        return len(self.rows) + sum(table.num_rows for table in self.tables)
 
 
 @dataclass
@@ -122,6 +133,34 @@ def fetch_window(
     return list(rows.values()), seen
 
 
+def fetch_series_window(
+    client: OuraClient, collection: Collection, window: DayRange, user_id: str, keys_wanted: bool
+) -> tuple[pa.Table | None, set[Key]]:
+    """`fetch_window` for time series, page by page into Arrow (no dict per sample).
+
+    The keys of everything returned matter only when something is stored in the
+    chunk (`keys_wanted`): without stored keys there is nothing to tombstone, and
+    a backfill skips building a million Python tuples.
+    """
+    tables: list[pa.Table] = []
+    seen: set[Key] = set()
+    for page in client.pages(collection, window_params(collection, window)):
+        if not page:
+            continue
+        try:
+            table = page_table(collection, page, user_id)
+        except pa.ArrowException as exc:
+            reason = f"a page holds values of unexpected types ({exc})"
+            raise CollectionFailed(collection.name, reason) from None
+        _checked_keys(collection, table)
+        if keys_wanted:
+            seen |= key_set(collection, table)
+        tables.append(inside(collection, table, window))
+    if not tables:
+        return None, seen
+    return one_per_key(collection, pa.concat_tables(tables, promote_options="permissive")), seen
+
+
 def fetch_everything(client: OuraClient, collection: Collection, user_id: str) -> CollectionBatch:
     """All documents of an undated list route (`ring_configuration`)."""
     part = CollectionBatch(collection)
@@ -141,6 +180,14 @@ def _checked_key(collection: Collection, row: dict) -> Key:
         fields = ", ".join(n for n in collection.primary_key if n != USER_ID)
         raise CollectionFailed(collection.name, f"the API returned a document without its key ({fields})")
     return key
+
+
+def _checked_keys(collection: Collection, table: pa.Table) -> None:
+    """`_checked_key` for a whole table of samples."""
+    names = [n for n in collection.primary_key if n != USER_ID]
+    if any(n not in table.column_names or table[n].null_count for n in names):
+        reason = f"the API returned a document without its key ({', '.join(names)})"
+        raise CollectionFailed(collection.name, reason)
 
 
 def add_tombstones(part: CollectionBatch, stored: Stored, user_id: str,
@@ -221,7 +268,12 @@ class ChunkFetcher:
             collection = collections[name]
             flight.batch.parts[name] = CollectionBatch(collection)
             for window in windows:
-                future = self._pool.submit(fetch_window, self.client, collection, window, self.user_id)
+                if collection.kind == SERIES:
+                    future = self._pool.submit(fetch_series_window, self.client, collection, window,
+                                               self.user_id, bool(flight.stored.get(name)))
+                else:
+                    future = self._pool.submit(fetch_window, self.client, collection, window,
+                                               self.user_id)
                 flight.futures[future] = (name, window)
         return flight
 
@@ -258,11 +310,16 @@ class ChunkFetcher:
                     continue
                 if exc is not None:
                     raise exc
-                rows, seen = future.result()
-                part.rows.extend(rows)
+                found, seen = future.result()
+                if isinstance(found, list):
+                    part.rows.extend(found)
+                    count = len(found)
+                else:  # a time series window: one Arrow table, or None for no samples
+                    part.tables.extend([found] if found is not None else [])
+                    count = found.num_rows if found is not None else 0
                 part.seen |= seen
                 part.completed.append(window)
-                self.reporter.window_done(name, len(rows))
+                self.reporter.window_done(name, count)
 
     def _fail(self, name: str, exc: CollectionFailed, futures: Mapping[Future, tuple[str, DayRange]]) -> None:
         with self._lock:
