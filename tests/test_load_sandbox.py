@@ -284,3 +284,26 @@ def test_a_second_load_of_the_same_profile_waits_for_the_first(sandbox, tmp_path
         assert not done.wait(3), "the load ran while another load of its profile held the folder"
     thread.join(timeout=120)
     assert done.is_set()
+
+
+def test_one_document_by_id_and_a_gone_one_is_none(sandbox):
+    """What the webhook worker fetches: a document by id; a 404 for an id is an answer."""
+    from oura_elt.errors import OuraEltError
+    from pipelines.oura.helpers import OuraClient
+
+    day = sandbox.world.users[0].history_start + timedelta(days=3)
+    listed = sandbox.get("/v2/usercollection/sleep", start_date=day.isoformat(),
+                         end_date=(day + timedelta(days=2)).isoformat()).json()["data"]
+    assert listed
+    client = OuraClient(sandbox.base_url, StaticTokenProvider("sandbox-pat-0"), RateBudget(10_000, 1), FAST_RETRIES)
+    try:
+        assert client.fetch_document(BY_NAME["sleep"], listed[0]["id"]) == listed[0]
+        assert client.fetch_document(BY_NAME["sleep"], "no-such/document") is None
+    finally:
+        client.close()
+    rejected = OuraClient(sandbox.base_url, StaticTokenProvider("not-a-token"), RateBudget(10_000, 1), FAST_RETRIES)
+    try:
+        with pytest.raises(OuraEltError):  # other failures are still failures, not "gone"
+            rejected.fetch_document(BY_NAME["sleep"], listed[0]["id"])
+    finally:
+        rejected.close()

@@ -26,9 +26,10 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterator, Mapping
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -217,8 +218,25 @@ class OuraClient:
             seen.add(next_token)
             token = next_token
 
-    def get_json(self, collection: Collection, params: Mapping[str, str]) -> Any:
-        """One GET of `collection` with `params`, decoded, after retries and auth handling."""
+    def fetch_document(self, collection: Collection, document_id: str) -> dict | None:
+        """One document of a list route by id (`GET /<route>/<id>`); None if the API no
+        longer has it (404), which for a single document is an answer, not a failure.
+
+        Raises:
+            CollectionFailed: the API refused, kept failing, or answered another document.
+            OuraEltError: the login or membership stops every request of this user.
+        """
+        single = replace(collection, route=f"{collection.route}/{quote(document_id, safe='')}")
+        body = self.get_json(single, {}, missing_ok=True)
+        if body is None:
+            return None
+        if not isinstance(body, dict) or body.get("id") != document_id:
+            raise CollectionFailed(collection.name, f"the API answered something else for document {document_id}")
+        return body
+
+    def get_json(self, collection: Collection, params: Mapping[str, str], missing_ok: bool = False) -> Any:
+        """One GET of `collection` with `params`, decoded, after retries and auth handling
+        (with `missing_ok`, a 404 is None instead of a failure)."""
         policy = self.policy
         waited = {"rate_limited_seconds": 0.0, "rate_limited_attempts": 0}
 
@@ -254,7 +272,7 @@ class OuraClient:
             reraise=True,
         )
         try:
-            return retrying(self._get_with_auth, collection, params)
+            return retrying(self._get_with_auth, collection, params, missing_ok)
         except _Retryable as exc:
             if exc.kind == "connect":
                 raise ApiUnreachable(
@@ -267,7 +285,7 @@ class OuraClient:
 
     # ---------------------------------------------------------------------- internals
 
-    def _get_with_auth(self, collection: Collection, params: Mapping[str, str]) -> Any:
+    def _get_with_auth(self, collection: Collection, params: Mapping[str, str], missing_ok: bool = False) -> Any:
         token = self._provider.access_token()
         response = self._send(collection, params, token)
         # A 401 gets a fresh token; tokens that live only a few requests may need more than
@@ -287,6 +305,8 @@ class OuraClient:
                 f"the Oura API rejected the access token for {collection.name} even after a "
                 f"refresh; run: {again}"
             )
+        if missing_ok and response.status_code == 404:
+            return None
         return self._decode(collection, response)
 
     def _send(self, collection: Collection, params: Mapping[str, str], token: str) -> requests.Response:

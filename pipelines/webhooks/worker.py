@@ -27,12 +27,9 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import requests
 
 from oura_elt import config
 from oura_elt.config import Endpoints
@@ -40,10 +37,10 @@ from oura_elt.errors import OuraEltError
 from pipelines import locks
 from pipelines.oura import oura_source
 from pipelines.oura.extract import ChunkBatch, CollectionBatch
-from pipelines.oura.helpers import CollectionFailed, OuraClient, RetryPolicy, ScopeNotGranted
+from pipelines.oura.helpers import OuraClient, RetryPolicy, ScopeNotGranted
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.rows import to_row, tombstone
-from pipelines.oura.settings import BY_NAME, DATASET_NAME, Collection
+from pipelines.oura.settings import BY_NAME, DATASET_NAME
 from pipelines.oura.warehouse import (
     WarehouseError,
     describe_failure,
@@ -68,7 +65,6 @@ DEFAULT_LOCK_TIMEOUT_SECONDS = 60.0
 BUSY_RETRY_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
 SETTLE_SECONDS = 0.3
-_GONE = object()
 
 
 @dataclass
@@ -100,33 +96,6 @@ class PassResult:
         for mine, theirs in ((self.rows, other.rows), (self.tombstones, other.tombstones)):
             for table, count in theirs.items():
                 mine[table] = mine.get(table, 0) + count
-
-
-class DocumentClient(OuraClient):
-    """An `OuraClient` that reads single documents by id; a 404 means the document is gone."""
-
-    def fetch_document(self, collection: Collection, document_id: str) -> dict | None:
-        """The document, or None if the API no longer has it.
-
-        Raises:
-            CollectionFailed: the API refused or kept failing (`ScopeNotGranted` for a scope).
-            OuraEltError: the login or membership stops every request of this user.
-        """
-        single = replace(collection, route=f"{collection.route}/{quote(document_id, safe='')}")
-        body = self.get_json(single, {})
-        if body is _GONE:
-            return None
-        if not isinstance(body, dict) or body.get("id") != document_id:
-            raise CollectionFailed(
-                collection.name, f"the API answered something else for document {document_id}"
-            )
-        return body
-
-    def _decode(self, collection: Collection, response: requests.Response) -> Any:
-        # The base client treats every 4xx as a failure; for a single document 404 is an answer.
-        if response.status_code == 404:
-            return _GONE
-        return super()._decode(collection, response)
 
 
 @dataclass
@@ -207,7 +176,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(
             max_workers=self._fetchers, thread_name_prefix="oura-webhook-fetch"
         )
-        self._clients: dict[str, DocumentClient] = {}
+        self._clients: dict[str, OuraClient] = {}
         self._clients_lock = threading.Lock()
         self._pipeline: Any = None
         self._where = ""
@@ -396,7 +365,7 @@ class Worker:
         with self._clients_lock:
             client = self._clients.get(profile)
             if client is None:
-                client = self._clients[profile] = DocumentClient(
+                client = self._clients[profile] = OuraClient(
                     self.endpoints.api_base_url,
                     provider,
                     self.budget,
