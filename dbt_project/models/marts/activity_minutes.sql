@@ -1,15 +1,27 @@
+-- What the minutes of a day share (their UTC and local start, their length, the MET
+-- array) is computed once per day; each minute only adds `minute_index x interval`.
+-- Converting every one of the 1.5 million minutes of 3 years to local time (parsing the
+-- "+HH:MM" offset each time) cost about as much as the rest of the model.
 with activity_days as (
 
     select
         daily_activity_id,
         user_id,
         activity_date,
-        day_starts_at,
+        -- MET item i is at the sample's timestamp + i x interval (60 s); without a MET
+        -- sample the minute is counted from the activity day's start.
+        coalesce(
+            {{ dbt.safe_cast(oura.json_text('met_samples', '$.timestamp'), oura.type_instant()) }},
+            day_starts_at
+        ) as minutes_start_at,
         day_starts_utc_offset,
+        coalesce(
+            cast({{ oura.json_text('met_samples', '$.interval') }} as {{ oura.type_double() }}),
+            60
+        ) as minute_seconds,
         {{ oura.json_number_array('met_samples', '$.items') }} as met_items,
-        {{ dbt.safe_cast(oura.json_text('met_samples', '$.timestamp'), oura.type_instant()) }} as met_starts_at,
-        cast({{ oura.json_text('met_samples', '$.interval') }} as {{ oura.type_double() }}) as met_interval_seconds,
         activity_class_5_min,
+        coalesce({{ dbt.length('activity_class_5_min') }}, 0) * 5 as class_minute_count,
         greatest(
             coalesce({{ oura.json_array_length('met_samples', '$.items') }}, 0),
             coalesce({{ dbt.length('activity_class_5_min') }}, 0) * 5
@@ -18,12 +30,21 @@ with activity_days as (
 
 ),
 
+days as (
+
+    select
+        activity_days.*,
+        {{ oura.local_datetime('minutes_start_at', 'day_starts_utc_offset') }} as minutes_start_local
+    from activity_days
+
+),
+
 minutes as (
 
     {{ oura.explode_index_series(
-        relation='activity_days',
-        columns=['daily_activity_id', 'user_id', 'activity_date', 'day_starts_at', 'day_starts_utc_offset',
-                 'met_items', 'met_starts_at', 'met_interval_seconds', 'activity_class_5_min'],
+        relation='days',
+        columns=['daily_activity_id', 'user_id', 'activity_date', 'minutes_start_at', 'minutes_start_local',
+                 'minute_seconds', 'met_items', 'activity_class_5_min', 'class_minute_count'],
         count_expr='minute_count',
         index_alias='minute_index',
     ) }}
@@ -37,16 +58,11 @@ classified as (
         user_id,
         activity_date,
         minute_index,
-        -- MET item i is at the sample's timestamp + i x interval (60 s); without a MET
-        -- sample the minute is counted from the activity day's start.
-        {{ oura.add_seconds(
-            'coalesce(met_starts_at, day_starts_at)',
-            'minute_index * coalesce(met_interval_seconds, 60)',
-        ) }} as minute_start_at,
-        day_starts_utc_offset,
+        {{ oura.add_seconds('minutes_start_at', 'minute_index * minute_seconds') }} as minute_start_at,
+        {{ oura.add_seconds_local('minutes_start_local', 'minute_index * minute_seconds') }} as minute_start_local,
         {{ oura.number_array_item('met_items', 'minute_index') }} as met,
         case
-            when minute_index < coalesce({{ dbt.length('activity_class_5_min') }}, 0) * 5
+            when minute_index < class_minute_count
             then cast(floor(minute_index / 5) as {{ dbt.type_bigint() }})
         end as class_index,
         activity_class_5_min
@@ -69,7 +85,7 @@ select
     activity_date,
     minute_index,
     minute_start_at,
-    {{ oura.local_datetime('minute_start_at', 'day_starts_utc_offset') }} as minute_start_local,
+    minute_start_local,
     met,
     class_index,
     activity_class_code,

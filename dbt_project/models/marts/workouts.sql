@@ -6,23 +6,51 @@ with workouts as (
 
 heart_rate as (
 
-    select * from {{ ref('stg_oura__heart_rate_samples') }}
+    select * from {{ ref('heart_rate_samples') }}
+
+),
+
+-- Each workout once per UTC day it touches (usually one), so that samples are matched
+-- by user and day (an equality join; heart_rate_samples' partition on BigQuery) and only
+-- then by instant. On the user and the instant range alone, DuckDB hash-joins on the user
+-- and compares every workout with every sample of that user (600 x 900,000 for 3 years).
+workout_days as (
+
+    {{ oura.explode_index_series(
+        relation='workouts',
+        columns=['workout_id', 'user_id', 'started_at', 'ended_at', oura.utc_date('started_at') ~ ' as first_date'],
+        count_expr=dbt.datediff(oura.utc_date('started_at'), oura.utc_date('ended_at'), 'day') ~ ' + 1',
+        index_alias='day_offset',
+    ) }}
+
+),
+
+workout_dates as (
+
+    select
+        workout_id,
+        user_id,
+        started_at,
+        ended_at,
+        {{ oura.add_days('first_date', 'day_offset') }} as measured_date
+    from workout_days
 
 ),
 
 workout_heart_rate as (
 
     select
-        workouts.workout_id,
+        workout_dates.workout_id,
         count(heart_rate.heart_rate_bpm) as heart_rate_sample_count,
         avg(heart_rate.heart_rate_bpm) as average_heart_rate_bpm,
         max(heart_rate.heart_rate_bpm) as max_heart_rate_bpm
-    from workouts
+    from workout_dates
     inner join heart_rate
-        on heart_rate.user_id = workouts.user_id
-        and heart_rate.measured_at >= workouts.started_at
-        and heart_rate.measured_at <= workouts.ended_at
-    group by workouts.workout_id
+        on heart_rate.user_id = workout_dates.user_id
+        and heart_rate.measured_date = workout_dates.measured_date
+        and heart_rate.measured_at >= workout_dates.started_at
+        and heart_rate.measured_at <= workout_dates.ended_at
+    group by workout_dates.workout_id
 
 )
 
