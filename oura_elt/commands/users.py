@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 app = typer.Typer(invoke_without_command=True)  # its help is the callback's docstring
 
 
-
 @app.callback()
 def users(
     ctx: typer.Context,
