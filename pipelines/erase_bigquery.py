@@ -19,16 +19,23 @@ says so, as the DuckDB path says whether it rewrote the file.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from oura_elt.errors import OuraEltError
 from pipelines.oura.settings import DATASET_NAME, USER_ID
-from pipelines.users import LINK_COLUMNS, LOADS_TABLE, STATE_TABLE, ErasureReport, WarehouseBusy, pipeline_name
+from pipelines.users import (
+    LINK_COLUMNS,
+    LOADS_TABLE,
+    STATE_TABLE,
+    ErasureReport,
+    _Table,
+    forget_outside_warehouse,
+    owned_and_children,
+    pipeline_name,
+    warehouse_lock_or_busy,
+)
 
 KIND = "bigquery"
 TIME_TRAVEL_NOTE = (
@@ -45,20 +52,9 @@ def erased_datasets(dataset: str = DATASET_NAME) -> list[str]:
     return [dataset, f"{dataset}_staging", f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
 
 
-@dataclass(frozen=True)
-class _Table:
-    project: str
-    dataset: str
-    name: str
-    columns: frozenset[str]
-
-    @property
-    def sql(self) -> str:
-        return f"`{self.project}.{self.dataset}.{self.name}`"
-
-    @property
-    def label(self) -> str:
-        return f"{self.dataset}.{self.name}"
+def _ref(project: str, table: _Table) -> str:
+    """`project.dataset.table`, quoted for BigQuery (a table's `schema` is its dataset)."""
+    return f"`{project}.{table.schema}.{table.name}`"
 
 
 def erase_user_bigquery(
@@ -92,51 +88,45 @@ def erase_user_bigquery(
     where = f"BigQuery project {project}"
     report = ErasureReport(user_id, where, dry_run=dry_run)
     names = {pipeline_name(profile)} if profile else set()
-    with _warehouse_lock(where, dataset, lock_timeout):
+    with warehouse_lock_or_busy(KIND, None, dataset, lock_timeout, where):
         tables = _tables(bq, project, erased_datasets(dataset))
-        raw = [t for t in tables if t.dataset == dataset]
-        load_ids = _user_load_ids(bq, raw, user_id)
-        names |= _pipelines_of_loads(bq, raw, load_ids)
-        script = erase_script(tables, dataset, bool(user_id), bool(names), bool(load_ids), dry_run)
+        raw = [t for t in tables if t.schema == dataset]
+        load_ids = _user_load_ids(bq, project, raw, user_id)
+        names |= _pipelines_of_loads(bq, project, raw, load_ids)
+        script = erase_script(project, tables, dataset, bool(user_id), bool(names), bool(load_ids), dry_run)
         params = {"user_id": user_id or "", "pipelines": sorted(names), "load_ids": sorted(load_ids)}
         rows = _run(bq, script, params, "erasing" if not dry_run else "counting")
         report.deleted = {label: int(count) for label, count in rows}
         report.note = TIME_TRAVEL_NOTE if report.total and not dry_run else None
-        from pipelines.users import _forget_in_webhook_journal
-
-        if user_id:
-            report.journal_rows = _forget_in_webhook_journal(user_id, dry_run)
-        folders = pipelines_folder(KIND, f"bigquery:{project}", dataset)
-        report.pipelines = sorted(names)
-        for name in report.pipelines:
-            folder = folders / name
-            if folder.is_dir():
-                report.folders.append(str(folder))
-                if not dry_run:
-                    shutil.rmtree(folder)
+        forget_outside_warehouse(report, pipelines_folder(KIND, f"bigquery:{project}", dataset), names)
     return report
 
 
 def erase_script(
-    tables: list[_Table], dataset: str, has_user: bool, has_pipelines: bool, has_loads: bool, dry_run: bool
+    project: str,
+    tables: list[_Table],
+    dataset: str,
+    has_user: bool,
+    has_pipelines: bool,
+    has_loads: bool,
+    dry_run: bool,
 ) -> str:
     """The BigQuery script that counts (and unless `dry_run`, deletes) one person's rows.
 
     Parameters: `@user_id` (STRING), `@pipelines` and `@load_ids` (ARRAY<STRING>). Its
     last statement returns (table label, rows) for every table examined.
     """
-    owned = [t for t in tables if USER_ID in t.columns]
-    children = [t for t in tables if USER_ID not in t.columns and "_dlt_id" in t.columns
-                and t.columns & set(LINK_COLUMNS)]
+    owned, children = owned_and_children(tables)
     steps = [f"CREATE TEMP TABLE {COUNTS} (label STRING, n INT64);"]
     body: list[str] = []
 
     def count_then_delete(table: _Table, where: str) -> None:
-        body.append(f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {table.sql} WHERE {where};")
+        ref = _ref(project, table)
+        body.append(f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {ref} WHERE {where};")
         if not dry_run:
-            body.append(f"DELETE FROM {table.sql} WHERE {where};")
+            body.append(f"DELETE FROM {ref} WHERE {where};")
 
-    sources = [f"SELECT _dlt_id AS id FROM {t.sql} WHERE {USER_ID} = @user_id"
+    sources = [f"SELECT _dlt_id AS id FROM {_ref(project, t)} WHERE {USER_ID} = @user_id"
                for t in owned if "_dlt_id" in t.columns]
     doomed = has_user and bool(sources) and bool(children)
     if doomed:
@@ -148,16 +138,16 @@ def erase_script(
                 count_then_delete(table, f"({links})")
         for table in owned:
             count_then_delete(table, f"{USER_ID} = @user_id")
-    state = next((t for t in tables if t.dataset == dataset and t.name == STATE_TABLE), None)
+    state = next((t for t in tables if t.schema == dataset and t.name == STATE_TABLE), None)
     if state is not None and has_pipelines:
         count_then_delete(state, "pipeline_name IN UNNEST(@pipelines)")
-    loads = next((t for t in tables if t.dataset == dataset and t.name == LOADS_TABLE), None)
+    loads = next((t for t in tables if t.schema == dataset and t.name == LOADS_TABLE), None)
     if loads is not None and has_loads:
         # Loads still referenced by a row that stays (in a dry run the person's rows are
         # still there, so they are left out here rather than by deleting them).
-        referenced = [f"SELECT _dlt_load_id FROM {t.sql} WHERE _dlt_load_id IS NOT NULL"
+        referenced = [f"SELECT _dlt_load_id FROM {_ref(project, t)} WHERE _dlt_load_id IS NOT NULL"
                       f"{_stays(t, has_user, doomed, has_pipelines)}"
-                      for t in tables if t.dataset == dataset and "_dlt_load_id" in t.columns]
+                      for t in tables if t.schema == dataset and "_dlt_load_id" in t.columns]
         still_used = f" AND load_id NOT IN ({' UNION DISTINCT '.join(referenced)})" if referenced else ""
         count_then_delete(loads, f"load_id IN UNNEST(@load_ids){still_used}")
     if dry_run:
@@ -200,12 +190,12 @@ def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[_Table]:
         columns: dict[str, set[str]] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
-        found += [_Table(project, dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())]
+        found += [_Table(dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())]
     return found
 
 
-def _user_load_ids(client: Any, raw: list[_Table], user_id: str | None) -> set[str]:
-    parts = [f"SELECT DISTINCT _dlt_load_id FROM {t.sql} WHERE {USER_ID} = @user_id"
+def _user_load_ids(client: Any, project: str, raw: list[_Table], user_id: str | None) -> set[str]:
+    parts = [f"SELECT DISTINCT _dlt_load_id FROM {_ref(project, t)} WHERE {USER_ID} = @user_id"
              for t in raw if USER_ID in t.columns and "_dlt_load_id" in t.columns]
     if not user_id or not parts:
         return set()
@@ -213,11 +203,11 @@ def _user_load_ids(client: Any, raw: list[_Table], user_id: str | None) -> set[s
     return {r[0] for r in rows if r[0] is not None}
 
 
-def _pipelines_of_loads(client: Any, raw: list[_Table], load_ids: set[str]) -> set[str]:
+def _pipelines_of_loads(client: Any, project: str, raw: list[_Table], load_ids: set[str]) -> set[str]:
     state = next((t for t in raw if t.name == STATE_TABLE), None)
     if state is None or not load_ids:
         return set()
-    sql = f"SELECT DISTINCT pipeline_name FROM {state.sql} WHERE _dlt_load_id IN UNNEST(@load_ids)"
+    sql = f"SELECT DISTINCT pipeline_name FROM {_ref(project, state)} WHERE _dlt_load_id IN UNNEST(@load_ids)"
     return {r[0] for r in _run(client, sql, {"load_ids": sorted(load_ids)}, "finding the person's pipelines")}
 
 
@@ -262,27 +252,12 @@ def _client(dataset: str) -> Any:
         ) from None
     import dlt
 
-    from pipelines.oura.warehouse import _bigquery_project
+    from pipelines.oura.warehouse import bigquery_configuration
 
-    destination = dlt.destinations.bigquery()
-    _bigquery_project(destination, dataset)  # one clear line if credentials are missing
-    resolved = destination.configuration(destination.spec()._bind_dataset_name(dataset_name=dataset))
+    resolved = bigquery_configuration(dlt.destinations.bigquery(), dataset)  # a missing credential: one line
     credentials = resolved.credentials
     return bigquery.Client(
         project=credentials.project_id,
         credentials=credentials.to_native_credentials(),
         location=getattr(resolved, "location", None),
     )
-
-
-@contextlib.contextmanager
-def _warehouse_lock(where: str, dataset: str, timeout: float) -> Iterator[None]:
-    """The loader's and dbt's lock of this BigQuery dataset on this machine."""
-    from pipelines.locks import warehouse_lock
-
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(warehouse_lock(KIND, None, dataset, timeout=timeout))
-        except OuraEltError:
-            raise WarehouseBusy(where) from None  # type: ignore[arg-type]
-        yield

@@ -444,7 +444,7 @@ def erase_user(
     path = resolve_duckdb_path(duckdb_path)
     report = ErasureReport(user_id, str(path), dry_run=dry_run, warehouse_found=path.is_file())
     names = {pipeline_name(profile)} if profile else set()
-    with _warehouse_lock(path, dataset, lock_timeout):
+    with warehouse_lock_or_busy(DUCKDB_KIND, path, dataset, lock_timeout, path):
         load_ids: set[str] = set()
         copy: Path | None = None
         if report.warehouse_found:
@@ -465,17 +465,22 @@ def erase_user(
                         copy = _copy_database(con, path, report)
             if copy is not None:
                 _swap_in(copy, path, report)
-        report.journal_rows = _forget_in_webhook_journal(user_id, dry_run)
         folders = pipelines_dir(path, dataset)
-        names |= _local_pipelines_with(folders, load_ids)
-        report.pipelines = sorted(names)
-        for name in report.pipelines:
-            folder = folders / name
-            if folder.is_dir():
-                report.folders.append(str(folder))
-                if not dry_run:
-                    shutil.rmtree(folder)
+        forget_outside_warehouse(report, folders, names | _local_pipelines_with(folders, load_ids))
     return report
+
+
+def forget_outside_warehouse(report: ErasureReport, folders: Path, names: set[str]) -> None:
+    """What every erasure does after the warehouse: the person's webhook journal rows,
+    and the dlt working folders (under `folders`) of the pipelines `names`."""
+    report.journal_rows = _forget_in_webhook_journal(report.user_id, report.dry_run)
+    report.pipelines = sorted(names)
+    for name in report.pipelines:
+        folder = folders / name
+        if folder.is_dir():
+            report.folders.append(str(folder))
+            if not report.dry_run:
+                shutil.rmtree(folder)
 
 
 def _saved_login(profile: str) -> TokenRecord:
@@ -552,6 +557,14 @@ class _Table:
         return f"{self.schema}.{self.name}"
 
 
+def owned_and_children(tables: list[_Table]) -> tuple[list[_Table], list[_Table]]:
+    """Tables with a `user_id` column, and dlt child tables linked to rows by id."""
+    owned = [t for t in tables if USER_ID in t.columns]
+    children = [t for t in tables if USER_ID not in t.columns and "_dlt_id" in t.columns
+                and t.columns & set(LINK_COLUMNS)]
+    return owned, children
+
+
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -605,9 +618,7 @@ def _delete_rows(
     """The deletes, inside the caller's transaction; rows per table."""
     tables = _tables(con)
     deleted: dict[str, int] = {}
-    owned = [t for t in tables if USER_ID in t.columns]
-    children = [t for t in tables if USER_ID not in t.columns and "_dlt_id" in t.columns
-                and t.columns & set(LINK_COLUMNS)]
+    owned, children = owned_and_children(tables)
     if user_id:
         mine = f"{_q(USER_ID)} = ?"
         doomed = f"_oura_erase_{uuid.uuid4().hex[:8]}"  # _dlt_id of every row that goes
@@ -740,20 +751,25 @@ def _connect(path: Path, *, read_only: bool) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _warehouse_lock(path: Path, dataset: str, timeout: float) -> Iterator[None]:
-    """The loader's and dbt's write lock of this warehouse; `WarehouseBusy` if it stays taken."""
+def warehouse_lock_or_busy(
+    kind: str, duckdb_path: Path | None, dataset: str, timeout: float, where: Path | str
+) -> Iterator[None]:
+    """The loader's and dbt's write lock of this warehouse; `WarehouseBusy` (naming
+    `where`) if it stays taken."""
     from pipelines.locks import warehouse_lock
 
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(warehouse_lock(DUCKDB_KIND, path, dataset, timeout=timeout))
+            stack.enter_context(warehouse_lock(kind, duckdb_path, dataset, timeout=timeout))
         except OuraEltError:
-            raise WarehouseBusy(path) from None
+            raise WarehouseBusy(where) from None
         yield
 
 
-def _forget_in_webhook_journal(user_id: str, dry_run: bool) -> int:
+def _forget_in_webhook_journal(user_id: str | None, dry_run: bool) -> int:
     """The person's rows in the webhook receiver's journal (ids of changed documents)."""
+    if not user_id:
+        return 0
     from pipelines.webhooks.settings import default_journal_path
 
     path = default_journal_path()

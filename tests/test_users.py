@@ -615,7 +615,7 @@ def test_erasure_also_forgets_the_person_in_the_webhook_journal(tmp_path):
 # --------------------------------------------------------------------------- BigQuery
 
 
-def test_bigquery_erasure_deletes_what_the_duckdb_erasure_deletes(world, tmp_path, monkeypatch):
+def test_bigquery_erasure_deletes_what_the_duckdb_erasure_deletes(world, tmp_path):
     """BigQuery cannot run here: `StandInBigQuery` runs the erasure's BigQuery SQL (through
     sqlglot) on a copy of the warehouse laid out as project.dataset.table. The rows it
     deletes must be exactly those the DuckDB erasure deletes, in every table."""

@@ -79,6 +79,6 @@ def collection_names(collections: Optional[str]) -> list[str] | None:
     """`--collections` as names, checked before any network or warehouse access."""
     from pipelines.load import resolve_collections
 
-    names = [name.strip() for name in collections.split(",")] if collections is not None else None
+    names = collections.split(",") if collections is not None else None
     resolve_collections(names)
     return names

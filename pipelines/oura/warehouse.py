@@ -71,10 +71,20 @@ def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> 
 
 def _bigquery_project(destination: Any, dataset_name: str) -> str:
     """Resolve BigQuery credentials now (a missing one is one clear line up front); the project."""
+    resolved = bigquery_configuration(destination, dataset_name)
+    return str(getattr(resolved.credentials, "project_id", None) or "default")
+
+
+def bigquery_configuration(destination: Any, dataset_name: str) -> Any:
+    """dlt's resolved BigQuery configuration (credentials, location) for `dataset_name`.
+
+    Raises:
+        WarehouseError: a credential is missing, naming which.
+    """
     from dlt.common.configuration.exceptions import ConfigurationException
 
     try:
-        resolved = destination.configuration(destination.spec()._bind_dataset_name(dataset_name=dataset_name))
+        return destination.configuration(destination.spec()._bind_dataset_name(dataset_name=dataset_name))
     except ConfigurationException as exc:
         missing = getattr(exc, "fields", None) or []
         hint = f" (missing: {', '.join(missing)})" if missing else ""
@@ -83,7 +93,6 @@ def _bigquery_project(destination: Any, dataset_name: str) -> str:
             "DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID, __PRIVATE_KEY and __CLIENT_EMAIL, "
             "or GOOGLE_APPLICATION_CREDENTIALS to a service-account file"
         ) from None
-    return str(getattr(resolved.credentials, "project_id", None) or "default")
 
 
 def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, dataset_name: str) -> tuple[Any, str]:
