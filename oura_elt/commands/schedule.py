@@ -14,9 +14,8 @@ from typing import Optional
 
 import typer
 
-from oura_elt.commands.options import DuckdbOpt
+from oura_elt.commands.options import DuckdbOpt, check_destination
 from oura_elt.console import console
-from oura_elt.errors import UsageError
 
 
 def schedule(
@@ -56,8 +55,7 @@ def schedule(
         schedules.check_cron(cron)
     for name in profiles:
         validate_profile(name)
-    if duckdb_path is not None and destination != "duckdb":
-        raise UsageError("--duckdb only applies to --destination duckdb")
+    check_destination(destination, duckdb_path)
     target = Target.of(destination, duckdb_path)  # absolute now: flow runs may start elsewhere
     parameters = {"destination": destination, "lookback_days": lookback_days}
     if target.duckdb_path is not None:

@@ -188,16 +188,13 @@ def serve(
     """
     import logging
 
-    from pipelines.oura.warehouse import DESTINATIONS
+    from oura_elt.commands.options import check_destination
     from pipelines.webhooks.service import ServeOptions
     from pipelines.webhooks.service import serve as run_serve
     from pipelines.webhooks.settings import verification_token_path
     from pipelines.webhooks.verification import resolve_token
 
-    if destination not in DESTINATIONS:
-        raise UsageError(f"--destination {destination!r} is not one of: {', '.join(DESTINATIONS)}")
-    if duckdb_path is not None and destination != "duckdb":
-        raise UsageError("--duckdb-path only applies to --destination duckdb")
+    check_destination(destination, duckdb_path, "--duckdb-path")
     level = log_level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise UsageError(f"--log-level {log_level!r} is not one of debug, info, warning, error")
