@@ -20,10 +20,7 @@ from test_load_sandbox import run_load
 SEED = 1
 # Loader bugs the suite found, reported to the loader's owner; delete an entry once fixed
 # (the test then has to pass). Not strict: a lucky trial may pass anyway.
-KNOWN_LOADER_BUGS: dict[str, str] = {  # scenario -> why it can fail today (xfail)
-    "bad-disk": "DuckDB (duckdb/duckdb#25931): replaying the torn WAL of a commit that failed on a "
-                "full disk can apply the DELETE half of a merge; the next successful run restores the rows",
-}
+KNOWN_LOADER_BUGS: dict[str, str] = {}  # scenario -> why it can fail today (xfail); none now
 
 
 def _scenario(name: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import duckdb
 import pytest
 import requests
 
@@ -13,6 +14,7 @@ from oura_elt import config
 from oura_elt.errors import OuraEltError
 from pipelines.auth import StaticTokenProvider
 from pipelines.oura.helpers import MembershipLapsed, RetryPolicy
+from pipelines.oura.warehouse import WarehouseError
 from test_load_sandbox import run_load, truth_span
 
 DAILY_AND_SERIES = ["daily_sleep", "sleep", "workout", "heartrate"]
@@ -216,3 +218,35 @@ def test_an_oauth_token_expiring_mid_run_is_refreshed_once_by_parallel_workers(s
     assert sandbox.stats().get("status:401", 0) >= 1
     assert_warehouse_equals_truth(db, sandbox.world, *truth_span(sandbox.world),
                                   collections=["daily_sleep", "sleep", "workout", "ring_battery_level"])
+
+
+def test_a_commit_that_fails_half_way_leaves_what_was_stored(sandbox_factory, tmp_path):
+    """dlt's delete-insert merge is a DELETE then an INSERT. When the INSERT fails (a full
+    disk in the fault suite; here a NOT NULL column the new rows leave empty, which is
+    repeatable),
+    the DELETE must not stay committed on its own: every stored row is still there."""
+    sandbox = sandbox_factory(users=1, history_days=20)
+    db = tmp_path / "oura.duckdb"
+    run_load(sandbox, db, collections=["daily_sleep", "personal_info"])
+    before = {name: read_table(db, name) for name in ("daily_sleep", "personal_info")}
+    assert len(before["daily_sleep"]) > 10 and len(before["personal_info"]) == 1
+    with duckdb.connect(str(db)) as con:  # a column the loader does not write, that must not be NULL
+        for name in before:
+            for change in ("ADD COLUMN fault INTEGER DEFAULT 0", "ALTER COLUMN fault SET NOT NULL",
+                           "ALTER COLUMN fault DROP DEFAULT"):
+                con.execute(f"ALTER TABLE oura_raw.{name} {change}")
+
+    sandbox.advance(days=1)
+    with pytest.raises(WarehouseError, match="NOT NULL"):
+        run_load(sandbox, db, collections=["daily_sleep", "personal_info"])
+    for name, rows in before.items():
+        after = [{k: v for k, v in row.items() if k != "fault"} for row in read_table(db, name)]
+        assert len(after) == len(rows), f"{name}: {len(rows)} rows before the failed load, {len(after)} after"
+        assert after == rows, f"{name}: rows committed before the failed load changed"
+
+    with duckdb.connect(str(db)) as con:  # the fault is gone: the next run completes
+        for name in before:
+            con.execute(f"ALTER TABLE oura_raw.{name} DROP COLUMN fault")
+    assert run_load(sandbox, db, collections=["daily_sleep", "personal_info"]).ok
+    assert_warehouse_equals_truth(db, sandbox.world, *truth_span(sandbox.world), users=[0],
+                                  collections=["daily_sleep", "personal_info"])

@@ -55,7 +55,11 @@ def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> 
     if kind == "duckdb":
         path = Path(duckdb_path or config.default_duckdb_path()).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.destinations.duckdb(credentials=str(path)), str(path), str(path)
+        # dlt leaves `supports_transactions` unset for DuckDB (dlt 1.31), so a merge's DELETE
+        # and INSERT commit one by one: an INSERT that fails (a full disk) or a kill between
+        # them leaves the stored rows deleted until a later run. One transaction per job.
+        destination = dlt.destinations.duckdb(credentials=str(path), supports_transactions=True)
+        return destination, str(path), str(path)
     if kind == "bigquery":
         try:
             import google.cloud.bigquery  # noqa: F401
