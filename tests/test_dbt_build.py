@@ -6,7 +6,8 @@ model and runs every data test and unit test. The checks here recompute from the
 tables, in Python, what the marts promise: one daily_summary row per covered user-day,
 the main sleep, one epoch per hypnogram character, nulls kept inside samples, heart-rate
 samples equal to the raw ones, and an incremental build that rewrites only the days it
-must. OURA_ELT_DBT_TEST_DAYS shortens the history for quick local iterations.
+must and drops a person-day deleted at Oura. OURA_ELT_DBT_TEST_DAYS shortens the history
+for quick local iterations.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def test_an_incremental_build_rewrites_only_the_days_it_must(built):
     """Runs last in the module: it revises raw samples and rebuilds heart_rate_samples."""
     db, target, _ = built
     days = [d for (d,) in query(db, "select distinct measured_date from oura_marts.heart_rate_samples order by 1")]
-    revised_day, untouched_day = days[10], days[20]
+    revised_day, untouched_day, emptied_day = days[10], days[20], days[30]
     with duckdb.connect(str(db)) as con:
         # The loader re-fetched one old day: new load id, one sample revised, one gone.
         con.execute("""
@@ -183,6 +184,14 @@ def test_an_incremental_build_rewrites_only_the_days_it_must(built):
             delete from oura_raw.heartrate where (user_id, "timestamp") in (
                 select user_id, min("timestamp") from oura_raw.heartrate
                 where cast(timezone('UTC', "timestamp") as date) = ? group by user_id limit 1)""", [revised_day])
+        # Every sample of one person's old day deleted at Oura and the day re-read: the
+        # day's raw rows are gone, and no raw row of it has a new load id.
+        [(emptied_user,)] = con.execute(
+            "select min(user_id) from oura_raw.heartrate where cast(timezone('UTC', \"timestamp\") as date) = ?",
+            [emptied_day]).fetchall()
+        con.execute("""
+            delete from oura_raw.heartrate
+            where user_id = ? and cast(timezone('UTC', "timestamp") as date) = ?""", [emptied_user, emptied_day])
         # A mark on a day nobody touched: only a full rebuild would erase it.
         con.execute("update oura_marts.heart_rate_samples set heart_rate_bpm = -1 where measured_date = ?", [untouched_day])
 
@@ -193,6 +202,14 @@ def test_an_incremental_build_rewrites_only_the_days_it_must(built):
     mart_day = query(db, "select count(*), sum(heart_rate_bpm) from oura_marts.heart_rate_samples "
                          "where measured_date = ?", revised_day)
     assert mart_day == raw_day
+    emptied = query(db, "select count(*) from oura_marts.heart_rate_samples where user_id = ? and measured_date = ?",
+                    emptied_user, emptied_day)
+    assert emptied == [(0,)], "the samples of a day deleted at Oura must leave the mart"
+    others = query(db, "select count(*) from oura_marts.heart_rate_samples where user_id <> ? and measured_date = ?",
+                   emptied_user, emptied_day)
+    assert others == query(db, "select count(*) from oura_raw.heartrate where user_id <> ? "
+                               "and cast(timezone('UTC', \"timestamp\") as date) = ?", emptied_user, emptied_day)
+    assert others[0][0] > 0, "the other person's samples of that day stay"
     [(marked,)] = query(db, "select count(*) from oura_marts.heart_rate_samples where heart_rate_bpm = -1")
     assert marked > 0, "an incremental build must not rebuild untouched days"
 

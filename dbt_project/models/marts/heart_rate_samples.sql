@@ -1,7 +1,8 @@
 {#- Incremental: a nightly build rewrites whole UTC days, only the days that received raw
     rows since the last build (any load, any user) plus the last `heart_rate_lookback_days`
     days. Rewriting whole days (delete+insert on DuckDB, insert_overwrite of the day's
-    partition on BigQuery) also drops samples the loader removed. -#}
+    partition on BigQuery) also drops samples the loader removed; a person-day whose every
+    sample was removed is deleted first (`delete_emptied_days`). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy=('insert_overwrite' if target.type == 'bigquery' else 'delete+insert'),
@@ -9,6 +10,7 @@
     partition_by=({'field': 'measured_date', 'data_type': 'date', 'granularity': 'day'} if target.type == 'bigquery' else none),
     cluster_by=(['user_id'] if target.type == 'bigquery' else none),
     on_schema_change='append_new_columns',
+    pre_hook="{{ oura.delete_emptied_days('stg_oura__heart_rate_samples') }}",
 ) }}
 
 with samples as (
