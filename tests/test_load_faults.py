@@ -1,5 +1,6 @@
 """The loader under a hostile API: 429 storms, 5xx, dropped and malformed pages, pagination
-loops, timeouts, missing scopes, expired tokens and lapsed memberships."""
+loops, timeouts, missing scopes, expired tokens and lapsed memberships; and a warehouse
+commit that fails half-way."""
 
 from __future__ import annotations
 
