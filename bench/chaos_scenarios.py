@@ -225,12 +225,18 @@ def stored_keys(db: Path) -> set[tuple]:
 
 
 def kill_nine(ctx: TrialContext) -> Trial:
-    """`kill -9` at a random moment of a backfill (sometimes the rerun too), then rerun."""
+    """`kill -9` at a random moment of a backfill (sometimes the rerun too), then rerun.
+
+    A second killed load starts from what the first one committed, and the server has not
+    changed in between, so every document stored before it must still be stored after its
+    kill (a merge's DELETE must never outlive its INSERT).
+    """
     trial, rng = Trial(), ctx.rng
     with Stage(ctx) as stage:
         stage.sandbox.faults(seed=ctx.seed, latency_ms=rng.choice([0, 2, 5]))
         kills = 2 if rng.random() < 0.25 else 1
         for attempt in range(kills):
+            before = stored_keys(stage.ws.db) if attempt else set()
             load = stage.spawn(f"killed-{attempt + 1}")
             if rng.random() < 0.35:  # right around a commit: the riskiest moment
                 wanted, deadline = rng.randint(1, 2), time.monotonic() + 120
@@ -246,6 +252,14 @@ def kill_nine(ctx: TrialContext) -> Trial:
                 trial.note("finished before the kill")
                 if not trial.expect_success(load.wait(), "a load that finished before its kill"):
                     return trial
+            if before:
+                trial.note("checked between kills")
+                lost = before - stored_keys(stage.ws.db)
+                if lost:
+                    tables = sorted({table for table, _ in lost})
+                    trial.note("lost after a kill", len(lost))
+                    trial.failures.append(f"{len(lost)} documents committed before the second load were gone "
+                                          f"after its kill (tables {', '.join(tables)})")
         if rng.random() < 0.5:  # time passes before the rerun: revised and late documents
             stage.sandbox.advance(rng.choice([3, 14, 27]) * 3600)
             trial.note("clock moved")
