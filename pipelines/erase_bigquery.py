@@ -30,7 +30,7 @@ from pipelines.users import (
     LOADS_TABLE,
     STATE_TABLE,
     ErasureReport,
-    _Table,
+    WarehouseTable,
     forget_outside_warehouse,
     owned_and_children,
     pipeline_name,
@@ -52,7 +52,7 @@ def erased_datasets(dataset: str = DATASET_NAME) -> list[str]:
     return [dataset, f"{dataset}_staging", f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
 
 
-def _ref(project: str, table: _Table) -> str:
+def _ref(project: str, table: WarehouseTable) -> str:
     """`project.dataset.table`, quoted for BigQuery (a table's `schema` is its dataset)."""
     return f"`{project}.{table.schema}.{table.name}`"
 
@@ -104,7 +104,7 @@ def erase_user_bigquery(
 
 def erase_script(
     project: str,
-    tables: list[_Table],
+    tables: list[WarehouseTable],
     dataset: str,
     has_user: bool,
     has_pipelines: bool,
@@ -120,7 +120,7 @@ def erase_script(
     steps = [f"CREATE TEMP TABLE {COUNTS} (label STRING, n INT64);"]
     body: list[str] = []
 
-    def count_then_delete(table: _Table, where: str) -> None:
+    def count_then_delete(table: WarehouseTable, where: str) -> None:
         ref = _ref(project, table)
         body.append(f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {ref} WHERE {where};")
         if not dry_run:
@@ -158,7 +158,7 @@ def erase_script(
     return "\n".join(steps)
 
 
-def _stays(table: _Table, has_user: bool, doomed: bool, has_pipelines: bool) -> str:
+def _stays(table: WarehouseTable, has_user: bool, doomed: bool, has_pipelines: bool) -> str:
     """A filter keeping only the rows of `table` that the erasure leaves."""
     if table.name == STATE_TABLE and has_pipelines:
         return " AND pipeline_name NOT IN UNNEST(@pipelines)"
@@ -172,10 +172,10 @@ def _stays(table: _Table, has_user: bool, doomed: bool, has_pipelines: bool) -> 
 # ---------------------------------------------------------------------------- reading
 
 
-def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[_Table]:
+def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[WarehouseTable]:
     """Base tables (views hold no rows) of the datasets that exist, with their columns."""
 
-    found: list[_Table] = []
+    found: list[WarehouseTable] = []
     for dataset in datasets:
         schema = f"`{project}.{dataset}.INFORMATION_SCHEMA"
         sql = (
@@ -190,11 +190,13 @@ def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[_Table]:
         columns: dict[str, set[str]] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
-        found += [_Table(dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())]
+        found += [WarehouseTable(dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())]
     return found
 
 
-def _user_load_ids(client: Any, project: str, raw: list[_Table], user_id: str | None) -> set[str]:
+def _user_load_ids(
+    client: Any, project: str, raw: list[WarehouseTable], user_id: str | None
+) -> set[str]:
     parts = [f"SELECT DISTINCT _dlt_load_id FROM {_ref(project, t)} WHERE {USER_ID} = @user_id"
              for t in raw if USER_ID in t.columns and "_dlt_load_id" in t.columns]
     if not user_id or not parts:
@@ -203,7 +205,9 @@ def _user_load_ids(client: Any, project: str, raw: list[_Table], user_id: str | 
     return {r[0] for r in rows if r[0] is not None}
 
 
-def _pipelines_of_loads(client: Any, project: str, raw: list[_Table], load_ids: set[str]) -> set[str]:
+def _pipelines_of_loads(
+    client: Any, project: str, raw: list[WarehouseTable], load_ids: set[str]
+) -> set[str]:
     state = next((t for t in raw if t.name == STATE_TABLE), None)
     if state is None or not load_ids:
         return set()

@@ -543,7 +543,9 @@ def pipelines_dir(duckdb_path: Path, dataset: str) -> Path:
 
 
 @dataclass(frozen=True)
-class _Table:
+class WarehouseTable:
+    """A table an erasure examines: its schema (a BigQuery dataset), name and columns."""
+
     schema: str
     name: str
     columns: frozenset[str]
@@ -557,7 +559,9 @@ class _Table:
         return f"{self.schema}.{self.name}"
 
 
-def owned_and_children(tables: list[_Table]) -> tuple[list[_Table], list[_Table]]:
+def owned_and_children(
+    tables: list[WarehouseTable],
+) -> tuple[list[WarehouseTable], list[WarehouseTable]]:
     """Tables with a `user_id` column, and dlt child tables linked to rows by id."""
     owned = [t for t in tables if USER_ID in t.columns]
     children = [t for t in tables if USER_ID not in t.columns and "_dlt_id" in t.columns
@@ -569,7 +573,7 @@ def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _tables(con: Any) -> list[_Table]:
+def _tables(con: Any) -> list[WarehouseTable]:
     """Every base table of the open file (views hold no rows), with its columns."""
     rows = con.execute(
         "SELECT c.table_schema, c.table_name, list(c.column_name) "
@@ -579,10 +583,10 @@ def _tables(con: Any) -> list[_Table]:
         "WHERE t.table_type = 'BASE TABLE' AND t.table_catalog = current_database() "
         "GROUP BY 1, 2 ORDER BY 1, 2"
     ).fetchall()
-    return [_Table(schema, name, frozenset(columns)) for schema, name, columns in rows]
+    return [WarehouseTable(schema, name, frozenset(columns)) for schema, name, columns in rows]
 
 
-def _find(tables: list[_Table], schema: str, name: str) -> _Table | None:
+def _find(tables: list[WarehouseTable], schema: str, name: str) -> WarehouseTable | None:
     return next((t for t in tables if t.schema == schema and t.name == name), None)
 
 
@@ -655,7 +659,7 @@ def _delete_rows(
     return deleted
 
 
-def _collect_children(con: Any, children: list[_Table], doomed: str) -> None:
+def _collect_children(con: Any, children: list[WarehouseTable], doomed: str) -> None:
     """Add child rows linked to doomed rows until nothing new turns up (any nesting depth)."""
     for _ in range(len(children) + 1):
         added = 0

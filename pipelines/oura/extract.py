@@ -311,15 +311,14 @@ class ChunkFetcher:
                 if exc is not None:
                     raise exc
                 found, seen = future.result()
+                before = part.documents
                 if isinstance(found, list):
                     part.rows.extend(found)
-                    count = len(found)
-                else:  # a time series window: one Arrow table, or None for no samples
-                    part.tables.extend([found] if found is not None else [])
-                    count = found.num_rows if found is not None else 0
+                elif found is not None:  # a time series window: one Arrow table (None: no samples)
+                    part.tables.append(found)
                 part.seen |= seen
                 part.completed.append(window)
-                self.reporter.window_done(name, count)
+                self.reporter.window_done(name, part.documents - before)
 
     def _fail(self, name: str, exc: CollectionFailed, futures: Mapping[Future, tuple[str, DayRange]]) -> None:
         with self._lock:
