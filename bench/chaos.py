@@ -27,7 +27,7 @@ from typing import Iterator
 from rich.console import Console
 from rich.table import Table
 
-from oura_elt import config
+from pipelines.core import config
 from bench.chaos_harness import with_bytecode_cache
 from bench.chaos_scenarios import SCENARIOS, Scenario, Trial, TrialContext
 from bench.truth_compare import Counts

@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterator, MutableMapping
 import requests
 import uvicorn
 
-from oura_elt import config
-from oura_elt.config import Endpoints
+from pipelines.core import config
+from pipelines.core.config import Endpoints
 from pipelines.oura.plan import latest_day
 from sandbox.server import Sandbox, SandboxSettings, create_app
 from bench.truth_compare import Comparison, compare_warehouse, day_before

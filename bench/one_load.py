@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import timedelta
 
-from oura_elt import config
+from pipelines.core import config
 
 
 def main() -> None:
@@ -21,7 +21,8 @@ def main() -> None:
     config.telemetry_off()
 
     from pipelines.auth import StaticTokenProvider
-    from pipelines.load import DEFAULT_WORKERS, current_time, load
+    from pipelines.core.clock import current_time
+    from pipelines.load import DEFAULT_WORKERS, load
     from pipelines.oura.ratelimit import RateBudget
 
     now = current_time()

@@ -130,7 +130,7 @@ class Bench:
 
     # ------------------------------------------------------------------ 4
     def dbt(self) -> None:
-        from oura_elt.transform import transform
+        from pipelines.transform import transform
 
         one_days = 120 if self.quick else 1095
         many, many_days = (3, 30) if self.quick else (10, 365)
@@ -172,7 +172,7 @@ class Bench:
 
     # ------------------------------------------------------------------ 6
     def cohort(self) -> None:
-        from oura_elt import config
+        from pipelines.core import config
         from pipelines.auth import StaticTokenProvider
         from pipelines.load import load
         from pipelines.oura.ratelimit import RateBudget
@@ -302,7 +302,7 @@ def main() -> None:
     unknown = set(chosen) - set(CASES)
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}; choose from {', '.join(CASES)}")
-    from oura_elt import config
+    from pipelines.core import config
 
     config.telemetry_off()
     workdir = Path(tempfile.mkdtemp(prefix="oura-elt-bench-"))

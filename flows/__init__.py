@@ -1,4 +1,4 @@
-"""Prefect flows: thin orchestration around `pipelines.load.load` and `oura_elt.transform`.
+"""Prefect flows: thin orchestration around `pipelines.load.load` and `pipelines.transform`.
 
 - `flows.refresh.refresh`: the nightly refresh (lookback window, then `dbt build`).
 - `flows.backfill.backfill`: a date range in chunks, one task run per chunk, then `dbt build`.
@@ -9,6 +9,6 @@ Flows hold no extraction or SQL logic; they choose profiles, cut date ranges,
 retry, fan out, and keep loads and transforms from overlapping on one warehouse.
 """
 
-from oura_elt.config import telemetry_off
+from pipelines.core.config import telemetry_off
 
 telemetry_off()

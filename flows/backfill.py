@@ -18,8 +18,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.cohort import CohortReport, run_cohort
 from flows.tasks import find_history_start, load_window, retry_options
-from flows.warehouse import Target
-from oura_elt.errors import UsageError
+from pipelines.core.target import Target
+from pipelines.core.errors import UsageError
 from pipelines.oura.dates import DayRange
 from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
@@ -51,7 +51,7 @@ def backfill_profile(
     Returns:
         The `LoadSummary` of every chunk.
     """
-    from pipelines.load import current_time
+    from pipelines.core.clock import current_time
     from pipelines.oura.plan import latest_day
 
     retrying = retry_options()

@@ -4,7 +4,7 @@ Oura's rate limit is per application (5000 requests per 5 minutes across all of
 its users), so a cohort shares ONE `RateBudget`, created once per flow run and
 handed to every load task. At most `max_parallel` profiles are in flight at once;
 one profile failing does not stop the others. Loads into the same warehouse fetch
-at the same time and take turns only for their commits (`pipelines.locks`); the
+at the same time and take turns only for their commits (`pipelines.core.locks`); the
 shared budget is what keeps any mix of concurrent loads under the limit.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError, UsageError
 
 
 def resolve_profiles(profiles: Iterable[str] | None, token_block: str | None = None) -> list[str]:
@@ -150,7 +150,7 @@ def run_cohort(
         OuraEltError: a profile failed (after its retries) or dbt failed.
     """
     from flows.tasks import dbt_build
-    from flows.warehouse import Target
+    from pipelines.core.target import Target
 
     target = Target.of(destination, duckdb_path)
     names = resolve_profiles(profiles, token_block)

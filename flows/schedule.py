@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from oura_elt.errors import UsageError
+from pipelines.core.errors import UsageError
 
 NIGHTLY = "oura-nightly"
 BACKFILL = "oura-backfill"

@@ -3,7 +3,7 @@
 The temporary server Prefect starts for a bare flow run cannot schedule anything
 (`serve` warns "Cannot schedule flows on an ephemeral server" and nothing runs),
 so `oura-elt schedule` runs `prefect server start` as a child process with its
-own `PREFECT_HOME` under `oura_elt.config.home()`, waits until it is healthy,
+own `PREFECT_HOME` under `pipelines.core.config.home()`, waits until it is healthy,
 and stops it (with its whole process group) on the way out. A server named by
 `--api-url` or `PREFECT_API_URL`, or already answering on the port, is used as is.
 
@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError, UsageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200

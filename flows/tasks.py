@@ -1,7 +1,7 @@
 """The flows' tasks: one load window of one profile, the history start, and `dbt build`.
 
 Each task calls one importable function (`pipelines.load.load`,
-`pipelines.load.history_start`, `oura_elt.transform.transform`) while holding
+`pipelines.load.history_start`, `pipelines.transform.transform`) while holding
 the warehouse lock where it writes. Network tasks retry with exponential
 backoff, except for failures a retry cannot fix (a missing or revoked login, a
 lapsed membership, bad arguments). Tasks take live objects (the shared request
@@ -19,9 +19,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as current_task_run
 
-from flows.warehouse import Target, warehouse_lock
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.target import Target, warehouse_lock
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.oura.extract import NullReporter
 
 RETRIES_ENV = "OURA_ELT_TASK_RETRIES"
@@ -184,11 +184,11 @@ def find_history_start(profile: str, *, budget: Any, api_base_url: str | None = 
 
 @task(name="dbt build", task_run_name="dbt build", cache_policy=NO_CACHE)
 def dbt_build(target: Target) -> Any:
-    """`dbt build` on the target (`oura_elt.transform.transform`, which holds its lock).
+    """`dbt build` on the target (`pipelines.transform.transform`, which holds its lock).
 
     A failing model or test raises, so the flow fails.
     """
-    from oura_elt.transform import transform
+    from pipelines.transform import transform
 
     logger = get_run_logger()
     summary = transform(  # holds the warehouse lock itself

@@ -14,8 +14,8 @@ from dataclasses import replace
 from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
 
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError
 from pipelines.webhooks.subscriptions import (
     DEFAULT_RENEW_WITHIN_DAYS,
     SubscriptionClient,

@@ -1,3 +1,5 @@
-"""oura-elt: Oura Ring data into a warehouse (the command-line front door)."""
+"""oura-elt: Oura Ring data into a warehouse (the command-line front door and the report)."""
 
-__version__ = "0.1.0"
+from pipelines.core.version import __version__
+
+__all__ = ["__version__"]

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from oura_elt import config
+from pipelines.core import config
 from oura_elt.commands import auth as auth_commands
 from oura_elt.commands import demo as demo_commands
 from oura_elt.commands import export as export_commands
@@ -23,7 +23,7 @@ from oura_elt.commands import users as users_commands
 from oura_elt.commands import webhooks as webhooks_commands
 from oura_elt.commands import schedule as schedule_commands
 from oura_elt.console import error_line
-from oura_elt.errors import OuraEltError
+from pipelines.core.errors import OuraEltError
 
 config.telemetry_off()
 

@@ -14,7 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 from oura_elt.report.marts import SCHEMA, built_marts, open_marts, resolve_warehouse
 
 FORMATS = {
@@ -41,7 +41,7 @@ def export_marts(
         fmt: "parquet" or "csv".
 
     Returns:
-        Rows written per mart, in `oura_elt.transform.MARTS` order (marts the warehouse
+        Rows written per mart, in `pipelines.transform.MARTS` order (marts the warehouse
         has not built are left out).
 
     Raises:

@@ -16,17 +16,17 @@ A lapsed membership, a rejected login or an unreachable API stops the user.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Sequence
 
-from oura_elt import config
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError, UsageError
-from pipelines import locks
+from pipelines.core.config import Endpoints
+from pipelines.core.target import DUCKDB, RAW_DATASET, check_destination, duckdb_file
+from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.core import locks
+from pipelines.core.clock import current_time
 from pipelines.auth import TokenProvider, token_provider
 from pipelines.oura import history, oura_source
 from pipelines.oura.dates import DayRange
@@ -46,13 +46,11 @@ from pipelines.oura.rows import to_row
 from pipelines.oura.settings import (
     ALL_NAMES,
     BY_NAME,
-    DATASET_NAME,
     DEFAULT_CHUNK_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     Collection,
 )
-from pipelines.oura.warehouse import (
-    DESTINATIONS,
+from pipelines.warehouse import (
     WarehouseError,
     describe_failure,
     finish_pending,
@@ -64,7 +62,6 @@ from pipelines.oura.warehouse import (
     stored_keys,
 )
 
-NOW_ENV = "OURA_ELT_NOW"  # pin "now" (ISO instant): for demos and tests against a sandbox clock
 DEFAULT_WORKERS = 4
 HISTORY_PROBES = ("daily_activity", "daily_sleep", "heartrate")  # asked when no ring set-up is known
 
@@ -170,22 +167,6 @@ def resolve_collections(names: Iterable[str] | None) -> list[Collection]:
     return [BY_NAME[name] for name in ALL_NAMES if name in chosen]
 
 
-def current_time() -> datetime:
-    """Now (UTC), or the instant pinned in `OURA_ELT_NOW`.
-
-    Raises:
-        UsageError: `OURA_ELT_NOW` is not an ISO instant.
-    """
-    pinned = os.environ.get(NOW_ENV)
-    if not pinned:
-        return datetime.now(timezone.utc)
-    try:
-        moment = datetime.fromisoformat(pinned.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{NOW_ENV}={pinned!r} is not an ISO date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def load(
     profile: str | None = None,
     *,
@@ -195,7 +176,7 @@ def load(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     destination: str = "duckdb",
     duckdb_path: Path | str | None = None,
-    dataset_name: str = DATASET_NAME,
+    dataset_name: str = RAW_DATASET,
     endpoints: Endpoints | None = None,
     provider: TokenProvider | None = None,
     budget: RateBudget | None = None,
@@ -221,7 +202,7 @@ def load(
         end_date: last day to load (default: today, in the latest time zone).
         lookback_days: trailing days fetched again on every run (revisions, late syncs).
         destination: "duckdb" or "bigquery".
-        duckdb_path: DuckDB file (default `oura_elt.config.default_duckdb_path()`).
+        duckdb_path: DuckDB file (default `pipelines.core.config.default_duckdb_path()`).
         dataset_name: dataset (schema) of the raw tables.
         endpoints: API and OAuth endpoints (default: from the environment).
         provider: token provider (default: `pipelines.auth.token_provider(profile)`).
@@ -232,7 +213,7 @@ def load(
         policy: `RetryPolicy` of the HTTP client.
         reporter: progress callbacks (`pipelines.oura.extract.Reporter`).
         warehouse_lock: makes the context manager held around every warehouse access
-            (default: the `pipelines.locks.warehouse_lock` of the destination).
+            (default: the `pipelines.core.locks.warehouse_lock` of the destination).
 
     Returns:
         The summary: documents per table, date range, requests, time, failures.
@@ -250,8 +231,7 @@ def load(
         raise UsageError("--lookback-days must be 0 or more")
     if chunk_days < 1 or workers < 1:
         raise UsageError("chunk_days and workers must be at least 1")
-    if destination not in DESTINATIONS:
-        raise UsageError(f"unknown destination {destination!r}; use one of: {', '.join(DESTINATIONS)}")
+    check_destination(destination)
     now = now or current_time()
     if start_date and not end_date and start_date > latest_day(now):
         raise UsageError(f"--start-date {start_date} is in the future")
@@ -262,8 +242,8 @@ def load(
         raise UsageError(str(exc)) from None
     provider = provider or token_provider(profile, endpoints)
     profile_name = getattr(provider, "profile", None) or profile or "default"
-    if duckdb_path is None and destination == "duckdb":
-        duckdb_path = config.default_duckdb_path()
+    if destination == DUCKDB:
+        duckdb_path = duckdb_file(duckdb_path)
     if warehouse_lock is None:
         lock_target = (destination, Path(duckdb_path) if duckdb_path else None, dataset_name)
         warehouse_lock = lambda: locks.warehouse_lock(*lock_target)  # noqa: E731

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from oura_elt import config
+from pipelines.core import config
 
 config.telemetry_off()
 

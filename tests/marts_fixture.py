@@ -2,7 +2,7 @@
 
 Two sandbox users ("user0", "user1") with 90 days of history are loaded by the real
 loader (`pipelines.load.load`, one dlt pipeline per profile) and the marts are built
-by the real `dbt build` (`oura_elt.transform.transform`, models only). The build runs once per test
+by the real `dbt build` (`pipelines.transform.transform`, models only). The build runs once per test
 session, whichever of the modules asks first; the tests only read it.
 """
 
@@ -29,7 +29,7 @@ def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
     """`folder/oura.duckdb` with `users` sandbox users ("user0", ...) loaded by the real loader."""
-    from oura_elt.config import Endpoints
+    from pipelines.core.config import Endpoints
     from pipelines.auth import StaticTokenProvider
     from pipelines.load import load
     from pipelines.oura.ratelimit import RateBudget
@@ -62,7 +62,7 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
 
 
 def _build(folder: Path) -> Path:
-    from oura_elt.transform import transform
+    from pipelines.transform import transform
 
     db = load_sandbox_users(folder, USERS, HISTORY_DAYS)
     # Models only: their data and unit tests run in test_dbt_build; here they would only add time.

@@ -23,8 +23,8 @@ import pytest
 import requests
 from test_oauth import OAuthServer, oauth_test_app, running_oauth_server, serve_app
 
-from oura_elt.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Endpoints
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.auth import (
     NotLoggedIn,
     OAuthTokenProvider,
@@ -612,7 +612,7 @@ def test_scope_helpers():
 
 
 def test_token_and_revoke_endpoint_pairing():
-    from oura_elt import config
+    from pipelines.core import config
     from pipelines.auth.endpoints import new_portal_token_url, revoke_url_for
 
     assert new_portal_token_url(config.OURA_TOKEN_URL) == (

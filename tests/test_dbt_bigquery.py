@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from oura_elt.transform import compile_project
+from pipelines.transform import compile_project
 
 # Functions of BigQuery GoogleSQL (https://cloud.google.com/bigquery/docs/reference/standard-sql/functions-all),
 # the ones a model here may reasonably use. Extend it when a model needs another one.

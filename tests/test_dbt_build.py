@@ -1,7 +1,7 @@
 """`dbt build` on two years of two sandbox users, loaded by the real loader.
 
 One warehouse per module: the sandbox serves two users with two years of history, both
-are loaded with `pipelines.load.load`, then `oura_elt.transform.transform` builds every
+are loaded with `pipelines.load.load`, then `pipelines.transform.transform` builds every
 model and runs every data test and unit test. The checks here recompute from the raw
 tables, in Python, what the marts promise: one daily_summary row per covered user-day,
 the main sleep, one epoch per hypnogram character, nulls kept inside samples, heart-rate
@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from marts_fixture import load_sandbox_users
-from oura_elt.transform import MARTS, generate_docs, mart_row_counts, recent_daily_summary, transform
+from pipelines.transform import MARTS, generate_docs, mart_row_counts, recent_daily_summary, transform
 
 USERS = 2
 HISTORY_DAYS = int(os.environ.get("OURA_ELT_DBT_TEST_DAYS", "730"))

@@ -1,4 +1,4 @@
-"""`oura_elt.transform` and `oura-elt transform` on small, real DuckDB files (no sandbox).
+"""`pipelines.transform` and `oura-elt transform` on small, real DuckDB files (no sandbox).
 
 A warehouse the loader never filled still builds (missing raw tables are created empty
 from the collection table), a failing dbt test becomes one error line naming it, and a
@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from oura_elt.errors import UsageError
-from oura_elt.transform import MARTS, TransformError, ensure_raw_tables, mart_row_counts, transform
+from pipelines.core.errors import UsageError
+from pipelines.transform import MARTS, TransformError, ensure_raw_tables, mart_row_counts, transform
 from pipelines.oura.settings import ALL_NAMES, COLLECTIONS
 
 OURA_ELT = Path(sys.executable).with_name("oura-elt")

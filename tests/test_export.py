@@ -16,9 +16,9 @@ from marts_fixture import built_marts
 from typer.testing import CliRunner
 
 from oura_elt.commands.export import export as export_command
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 from oura_elt.export import export_marts
-from oura_elt.transform import MARTS, mart_row_counts
+from pipelines.transform import MARTS, mart_row_counts
 
 pytestmark = pytest.mark.slow  # the shared warehouse is a real load and dbt build
 

@@ -35,8 +35,8 @@ import requests
 
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before
-from oura_elt.config import Endpoints, project_root
-from oura_elt.errors import OuraEltError
+from pipelines.core.config import Endpoints, project_root
+from pipelines.core.errors import OuraEltError
 from pipelines.auth import TokenStore
 
 FAST = {"rate_limit": "100000/1"}  # tests about something else: no client-side throttling
@@ -95,7 +95,7 @@ def whole_history(world):
 
 
 def test_the_warehouse_lock_makes_writers_take_turns(tmp_path):
-    from flows.warehouse import Target, warehouse_lock
+    from pipelines.core.target import Target, warehouse_lock
 
     target = Target.of("duckdb", tmp_path / "w.duckdb")
     assert target.lock_path == tmp_path / "w.duckdb.lock"
@@ -116,14 +116,14 @@ def test_the_warehouse_lock_makes_writers_take_turns(tmp_path):
 
 
 def _hold(target, order):
-    from flows.warehouse import warehouse_lock
+    from pipelines.core.target import warehouse_lock
 
     with warehouse_lock(target):
         order.append("second")
 
 
 def _try_lock(target):
-    from flows.warehouse import warehouse_lock
+    from pipelines.core.target import warehouse_lock
 
     try:
         with warehouse_lock(target, timeout=0.2):
@@ -249,7 +249,7 @@ def _task_run_counts(state) -> dict[str, int]:
 def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox_factory, tmp_path, flow_env,
                                                                          monkeypatch):
     from flows.backfill import backfill
-    from pipelines.load import current_time
+    from pipelines.core.clock import current_time
     from pipelines.oura.plan import refetch_from
 
     from prefect.blocks.system import Secret
@@ -336,7 +336,7 @@ def test_a_served_deployment_fires_on_a_real_prefect_server(sandbox_factory, tmp
     """`oura-elt schedule --interval` starts a real Prefect server, serves oura-nightly,
     and the scheduled refresh loads the user's data and builds the models (its state is
     COMPLETED only if dbt passed); stopping the command stops the server."""
-    from oura_elt.transform import mart_row_counts
+    from pipelines.transform import mart_row_counts
 
     sb = logged_in_sandbox(sandbox_factory, users=1, history_days=14)
     db = tmp_path / "warehouse.duckdb"  # TODO: oura.duckdb trips mart_row_counts (catalog "oura" = schema "oura")

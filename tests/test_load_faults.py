@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from load_truth import assert_warehouse_equals_truth, read_table
-from oura_elt import config
-from oura_elt.errors import OuraEltError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError
 from pipelines.auth import StaticTokenProvider
 from pipelines.oura.helpers import MembershipLapsed, RetryPolicy
-from pipelines.oura.warehouse import WarehouseError
+from pipelines.warehouse import WarehouseError
 from test_load_sandbox import run_load, truth_span
 
 DAILY_AND_SERIES = ["daily_sleep", "sleep", "workout", "heartrate"]
@@ -191,7 +191,7 @@ def test_an_oauth_token_expiring_mid_run_is_refreshed_once_by_parallel_workers(s
     import socket
     import threading
 
-    from oura_elt.config import Endpoints
+    from pipelines.core.config import Endpoints
     from pipelines.auth import login
 
     with socket.socket() as probe:

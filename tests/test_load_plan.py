@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from oura_elt.errors import UsageError
+from pipelines.core.errors import UsageError
 from pipelines.load import resolve_collections
 from pipelines.oura.dates import DayRange, normalize, subtract
 from pipelines.oura.extract import window_params

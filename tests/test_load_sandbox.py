@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before, read_table, snapshot
-from oura_elt.config import Endpoints
+from pipelines.core.config import Endpoints
 from pipelines.auth import StaticTokenProvider
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
@@ -189,7 +189,7 @@ def test_loads_into_one_warehouse_commit_in_turn(sandbox, tmp_path):
     import threading
     from contextlib import contextmanager
 
-    from pipelines import locks
+    from pipelines.core import locks
 
     db = tmp_path / "oura.duckdb"
     holders: list[str] = []
@@ -231,7 +231,7 @@ def test_a_load_fetches_while_the_warehouse_is_locked(sandbox, tmp_path):
     need the lock, no request could arrive and the gate would give up after 60 s."""
     from contextlib import contextmanager
 
-    from pipelines import locks
+    from pipelines.core import locks
     from pipelines.oura.extract import NullReporter
 
     db = tmp_path / "oura.duckdb"
@@ -269,8 +269,8 @@ def test_a_load_fetches_while_the_warehouse_is_locked(sandbox, tmp_path):
 
 
 def test_a_second_load_of_the_same_profile_waits_for_the_first(sandbox, tmp_path):
-    from pipelines import locks
-    from pipelines.oura.warehouse import make_pipeline
+    from pipelines.core import locks
+    from pipelines.warehouse import make_pipeline
 
     db = tmp_path / "oura.duckdb"
     pipeline, _ = make_pipeline("user0", "duckdb", db, "oura_raw")
@@ -288,7 +288,7 @@ def test_a_second_load_of_the_same_profile_waits_for_the_first(sandbox, tmp_path
 
 def test_one_document_by_id_and_a_gone_one_is_none(sandbox):
     """What the webhook worker fetches: a document by id; a 404 for an id is an answer."""
-    from oura_elt.errors import OuraEltError
+    from pipelines.core.errors import OuraEltError
     from pipelines.oura.helpers import OuraClient
 
     day = sandbox.world.users[0].history_start + timedelta(days=3)

@@ -23,7 +23,7 @@ from marts_fixture import PROFILES, built_marts
 from typer.testing import CliRunner
 
 from oura_elt.commands.report import report as report_command
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 from oura_elt.report import queries, write_report
 from oura_elt.report.marts import open_marts, people, pipeline_name
 
@@ -312,7 +312,7 @@ def test_someone_without_data_in_the_range_gets_a_note_not_charts(warehouse, tmp
 
 
 def test_profile_names_match_the_loaders_pipeline_names():
-    from pipelines.oura.warehouse import pipeline_name as loaders
+    from pipelines.warehouse import pipeline_name as loaders
 
     for name in ("default", "user0", "my-ring", "a.b_c", None):
         assert pipeline_name(name) == loaders(name)

@@ -7,13 +7,12 @@ import json
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
 
 from oura_spec import assert_valid, response_schema_name
-from sandbox.routes import DOCUMENTS, ROUTES, SERIES
+from sandbox.routes import DOCUMENTS, ROUTES
 
 V2 = "/v2/usercollection"
 DOCUMENT_ROUTES = [r.name for r in ROUTES.values() if r.kind == DOCUMENTS]
@@ -325,7 +324,7 @@ def test_dump_writes_exactly_what_the_server_serves(tmp_path, sandbox):
 
 def oauth_token(sb, user: int = 0, deny: str = "") -> str:
     """Act as the browser: authorize (consent automatic), then exchange the code."""
-    from oura_elt import config
+    from pipelines.core import config
 
     params = {
         "response_type": "code", "client_id": config.SANDBOX_CLIENT_ID,

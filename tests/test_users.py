@@ -32,22 +32,21 @@ import requests
 from typer.testing import CliRunner
 
 from conftest import CLOCK
-from flows.warehouse import Target, warehouse_lock
+from pipelines.core.target import Target, warehouse_lock
 from oura_elt.commands.users import app as users_app
-from oura_elt.config import Endpoints
+from pipelines.core.config import Endpoints
 from oura_elt.console import console
-from oura_elt.errors import UsageError
 from pipelines.auth import TokenRecord, TokenStore, login
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.oura.ratelimit import RateBudget
-from pipelines.users import (
+from pipelines.people import (
     WarehouseBusy,
     erase_user,
     list_users,
-    pipelines_dir,
     resolve_removal,
 )
+from pipelines.people.leftovers import pipelines_dir
 from sandbox.oauth import ALL_SCOPES, AuthError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -231,7 +230,7 @@ class Cohort:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Cohort:
-    from oura_elt.transform import transform
+    from pipelines.transform import transform
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
 
@@ -581,7 +580,7 @@ def test_a_busy_warehouse_is_refused_and_nothing_changes(world, monkeypatch, cap
 
 
 def test_pipelines_dir_is_the_loaders(tmp_path):
-    from pipelines.oura.warehouse import make_pipeline
+    from pipelines.warehouse import make_pipeline
 
     db = tmp_path / "w.duckdb"
     pipeline, _ = make_pipeline("someone", "duckdb", db, "oura_raw")
@@ -589,7 +588,7 @@ def test_pipelines_dir_is_the_loaders(tmp_path):
 
 
 def test_erasure_also_forgets_the_person_in_the_webhook_journal(tmp_path):
-    from pipelines.users import erase_user
+    from pipelines.people import erase_user
     from pipelines.webhooks.journal import Journal, WebhookEvent
     from pipelines.webhooks.settings import default_journal_path
 
@@ -621,7 +620,7 @@ def test_bigquery_erasure_deletes_what_the_duckdb_erasure_deletes(world, tmp_pat
     deletes must be exactly those the DuckDB erasure deletes, in every table."""
     from bigquery_stand_in import StandInBigQuery
 
-    from pipelines import erase_bigquery
+    from pipelines.people import erase_bigquery
 
     bob, others = world.user_ids["bob"], {world.user_ids["alice"], world.user_ids["carol"]}
     as_bigquery = tmp_path / "oura-test-project.duckdb"
@@ -659,7 +658,7 @@ def test_remove_erase_on_bigquery_prints_the_rows_and_the_time_travel_note(world
     client over a copy of the warehouse, see `bigquery_stand_in`)."""
     from bigquery_stand_in import StandInBigQuery
 
-    from pipelines import erase_bigquery
+    from pipelines.people import erase_bigquery
 
     carol = world.user_ids["carol"]
     as_bigquery = tmp_path / "oura-test-project.duckdb"

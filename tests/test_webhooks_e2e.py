@@ -30,8 +30,8 @@ from typer.testing import CliRunner
 
 from load_truth import assert_warehouse_equals_truth, day_before, mismatches, read_table
 from oura_elt.commands.webhooks import app as webhooks_cli
-from oura_elt.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Endpoints
-from pipelines import locks
+from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Endpoints
+from pipelines.core import locks
 from pipelines.auth import TokenStore
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy

@@ -44,11 +44,12 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of the sandbox's generated world."),
 ) -> None:
     """Start the sandbox, log in with OAuth2, load two years of a demo user, build the marts."""
-    from oura_elt import config
+    from pipelines.core import config
     from flows.run import nightly_preview, run_backfill
     from oura_elt.commands.load import print_summary
     from pipelines.auth import login
-    from pipelines.load import LoadSummary, current_time
+    from pipelines.core.clock import current_time
+    from pipelines.load import LoadSummary
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
 
@@ -88,7 +89,7 @@ def demo(
     console.rule("[bold]4. the marts (dbt build: staging, intermediate, marts)")
     from rich.table import Table
 
-    from oura_elt.transform import mart_row_counts, recent_daily_summary
+    from pipelines.transform import mart_row_counts, recent_daily_summary
 
     if report.dbt is not None:
         console.print(f"dbt build passed in {report.dbt.seconds:.0f} s: {report.dbt.models} models, "

@@ -29,7 +29,7 @@ def export(
 
     from oura_elt.export import default_out_dir, export_marts
     from oura_elt.report.marts import resolve_warehouse
-    from oura_elt.transform import MARTS
+    from pipelines.transform import MARTS
 
     where = resolve_warehouse(duckdb_path)
     folder = out if out is not None else default_out_dir(where)

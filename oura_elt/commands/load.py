@@ -47,7 +47,6 @@ def load(
     documents are updated and documents deleted at Oura disappear. An interrupted
     run resumes where it stopped.
     """
-    from oura_elt import config
     from pipelines.load import load as run_load
 
     first, last = day_range(start_date, end_date)
@@ -63,7 +62,7 @@ def load(
             end_date=last,
             lookback_days=lookback_days,
             destination=destination,
-            duckdb_path=duckdb_path or (config.default_duckdb_path() if destination == "duckdb" else None),
+            duckdb_path=duckdb_path,
             reporter=reporter,
         )
     print_summary(summary)

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from oura_elt.errors import UsageError
+from pipelines.core.errors import UsageError
 
 DUCKDB_HELP = "DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
 
@@ -67,12 +67,9 @@ def check_lookback(days: int) -> int:
 
 def check_destination(destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb") -> None:
     """A known destination, and a DuckDB file only for the duckdb one."""
-    from pipelines.oura.warehouse import DESTINATIONS
+    from pipelines.core.target import Target
 
-    if destination not in DESTINATIONS:
-        raise UsageError(f"--destination {destination!r} is not one of: {', '.join(DESTINATIONS)}")
-    if duckdb_path is not None and destination != "duckdb":
-        raise UsageError(f"{duckdb_option} only applies to --destination duckdb")
+    Target.of(destination, duckdb_path, duckdb_option=duckdb_option)
 
 
 def collection_names(collections: Optional[str]) -> list[str] | None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from oura_elt import config
+from pipelines.core import config
 from oura_elt.commands.options import parse_day
 from oura_elt.console import console
-from oura_elt.errors import UsageError
+from pipelines.core.errors import UsageError
 
 app = typer.Typer(help="The local Oura-compatible API server (no Oura account needed).", no_args_is_help=True)
 

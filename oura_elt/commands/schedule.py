@@ -44,7 +44,7 @@ def schedule(
 ) -> None:
     """Serve 'oura-nightly' (refresh + dbt build every night) and 'oura-backfill' with Prefect."""
     from flows.server import prefect_server, prepare_prefect_env
-    from flows.warehouse import Target
+    from pipelines.core.target import Target
     from pipelines.auth import validate_profile
 
     prepare_prefect_env()

@@ -20,7 +20,7 @@ from oura_elt.commands.options import (
     day_range,
 )
 from oura_elt.console import console, err_console, error_line
-from oura_elt.errors import UsageError
+from pipelines.core.errors import UsageError
 
 TargetOpt = typer.Option("duckdb", "--target", help="dbt target: duckdb or bigquery (see dbt_project/profiles.yml).")
 SelectOpt = typer.Option(
@@ -62,8 +62,8 @@ def run(
     The models are built even when a collection failed to load (what was committed is
     consistent); the command then exits non-zero with the load's error lines.
     """
-    from oura_elt import config
     from oura_elt.commands.load import ProgressReporter, print_summary
+    from pipelines.core.target import duckdb_file
     from pipelines.load import load
 
     _check_target(destination, duckdb_path)
@@ -71,7 +71,7 @@ def run(
     check_lookback(lookback_days)
     names = collection_names(collections)
     if destination == "duckdb":
-        duckdb_path = Path(duckdb_path or config.default_duckdb_path())
+        duckdb_path = duckdb_file(duckdb_path)
 
     with ProgressReporter() as reporter:
         loaded = load(
@@ -97,7 +97,7 @@ def run(
 
 
 def _check_target(target: str, duckdb_path: Optional[Path]) -> None:
-    from oura_elt.transform import TARGETS
+    from pipelines.transform import TARGETS
 
     if target not in TARGETS:
         raise UsageError(f"--target {target!r} is not one of: {', '.join(TARGETS)}")
@@ -106,7 +106,7 @@ def _check_target(target: str, duckdb_path: Optional[Path]) -> None:
 
 
 def _build(duckdb_path: Optional[Path], target: str, select: Optional[list[str]], full_refresh: bool) -> Any:
-    from oura_elt.transform import transform as run_transform
+    from pipelines.transform import transform as run_transform
 
     with console.status("dbt build: models, data tests and unit tests") as status:
         return run_transform(
@@ -121,7 +121,7 @@ def _build(duckdb_path: Optional[Path], target: str, select: Optional[list[str]]
 def _print(summary: Any) -> None:
     from rich.table import Table
 
-    from oura_elt.transform import mart_row_counts
+    from pipelines.transform import mart_row_counts
 
     if summary.created_raw_tables:
         console.print(

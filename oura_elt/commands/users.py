@@ -1,6 +1,6 @@
 """`oura-elt users`: the people in the warehouse; `users remove` revokes, forgets and erases one.
 
-`pipelines.users` is imported inside the commands so that `--help` stays instant.
+`pipelines.people` is imported inside the commands so that `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from rich.table import Table
 
 from oura_elt.commands.options import DestinationOpt, DuckdbOpt, check_destination
 from oura_elt.console import console, err_console
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 
 if TYPE_CHECKING:
-    from pipelines.users import ErasureReport, Removal, RemovalReport, UserInfo
+    from pipelines.people import ErasureReport, Removal, RemovalReport, UserInfo
 
 app = typer.Typer(invoke_without_command=True)  # its help is the callback's docstring
 
@@ -40,7 +40,7 @@ def users(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from pipelines.users import WarehouseBusy, list_users
+    from pipelines.people import WarehouseBusy, list_users
 
     read = True
     try:
@@ -90,7 +90,7 @@ def remove(
     per table are printed. Refused while a load or dbt build is writing.
     With --destination bigquery the same rows go from the BigQuery datasets.
     """
-    from pipelines.users import erase_user, remove_user, resolve_removal
+    from pipelines.people import erase_user, remove_user, resolve_removal
 
     if user_id is not None and not erase:
         raise UsageError("--user-id erases data: add --erase")
@@ -101,7 +101,7 @@ def remove(
     preview = None
     if erase and removal.user_id and not yes:
         if destination == "bigquery":
-            from pipelines.erase_bigquery import erase_user_bigquery
+            from pipelines.people import erase_user_bigquery
 
             preview = erase_user_bigquery(removal.user_id, profile=removal.profile, dry_run=True)
         else:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from oura_elt.console import console, err_console
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 
 if TYPE_CHECKING:
     from pipelines.webhooks.subscriptions import Outcome, Subscription
@@ -91,7 +91,7 @@ def subscribe(
 @app.command("list")
 def list_subscriptions() -> None:
     """List the app's subscriptions with their expiry."""
-    from pipelines.load import current_time
+    from pipelines.core.clock import current_time
     from pipelines.webhooks.subscriptions import SubscriptionClient
 
     client = SubscriptionClient()

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from oura_elt.errors import UsageError
+from pipelines.core.errors import UsageError
 from oura_elt.report import charts, queries
 from oura_elt.report.marts import SCHEMA, Person, choose, open_marts, people, resolve_warehouse
 from oura_elt.report.render import figure_html, render, write_atomically
@@ -245,6 +245,6 @@ def _long_day(day: date) -> str:
 
 
 def _version() -> str:
-    from oura_elt import __version__
+    from pipelines.core.version import __version__
 
     return __version__

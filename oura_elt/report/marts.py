@@ -14,17 +14,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError, UsageError
-from oura_elt.transform import MARTS, marts_schema
+from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.core.target import RAW_DATASET, duckdb_file
+from pipelines.transform import MARTS, marts_schema
 
 SCHEMA = marts_schema()
-RAW_SCHEMA = "oura_raw"
+RAW_SCHEMA = RAW_DATASET
 
 
 def resolve_warehouse(duckdb_path: Path | str | None) -> Path:
     """The DuckDB file to read: the given one, else `OURA_DUCKDB_PATH`, else `data/oura.duckdb`."""
-    return Path(duckdb_path or config.default_duckdb_path()).expanduser().resolve()
+    return duckdb_file(duckdb_path)
 
 
 @contextmanager
@@ -69,7 +69,7 @@ def open_marts(duckdb_path: Path | str | None) -> Iterator[Any]:
 
 
 def built_marts(con: Any) -> list[str]:
-    """The marts of `oura_elt.transform.MARTS` that exist in the warehouse, in that order."""
+    """The marts of `pipelines.transform.MARTS` that exist in the warehouse, in that order."""
     found = {
         name
         for (name,) in con.execute(
@@ -177,7 +177,7 @@ def profile_names(con: Any) -> dict[str, list[str]]:
 def pipeline_name(profile: str | None) -> str:
     """The loader's dlt pipeline name of a profile.
 
-    The same as `pipelines.oura.warehouse.pipeline_name`, which is not imported here
+    The same as `pipelines.warehouse.pipeline_name`, which is not imported here
     because importing it loads dlt (seconds) for one regular expression.
     """
     return "oura_" + re.sub(r"[^0-9A-Za-z_]", "_", profile or "default")

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from oura_elt.errors import OuraEltError
+from pipelines.core.errors import OuraEltError
 
 TEMPLATE = "template.html.j2"
 

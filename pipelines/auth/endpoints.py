@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError
 
 NEW_PORTAL_TOKEN_URL = "https://moi.ouraring.com/oauth/v2/ext/oauth-token"
 NEW_PORTAL_TOKEN_PATH = "/oauth/v2/ext/oauth-token"

@@ -24,8 +24,8 @@ import requests
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from oura_elt.config import DEFAULT_REDIRECT_URI, Endpoints
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.config import DEFAULT_REDIRECT_URI, Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.auth.endpoints import (
     HTTP_TIMEOUT_SECONDS,
     fetch_user_id,

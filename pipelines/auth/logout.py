@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oura_elt.errors import OuraEltError
+from pipelines.core.errors import OuraEltError
 from pipelines.auth.endpoints import revoke_token
 from pipelines.auth.store import TokenStore, resolve_profile
 from pipelines.auth.tokens import NotLoggedIn, OAuthTokenProvider

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import filelock
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError, UsageError
 
 PROFILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOKEN_FILE = "token.json"

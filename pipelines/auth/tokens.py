@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError
 from pipelines.auth.endpoints import (
     TokenAnswer,
     is_loopback_host,

@@ -35,8 +35,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from oura_elt import __version__
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.version import __version__
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import Collection
 

@@ -31,7 +31,6 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Mapping
 
-DATASET_NAME = "oura_raw"
 SOURCE_NAME = "oura"
 API_PREFIX = "/v2/usercollection"
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import filelock
 
-from oura_elt.errors import OuraEltError
+from pipelines.core.errors import OuraEltError
 from pipelines.webhooks.settings import EVENT_TYPES, KEEP_FINISHED_DAYS, MAX_ATTEMPTS
 
 _FIELDS = ("event_type", "data_type", "object_id", "event_time", "user_id")

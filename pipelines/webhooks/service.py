@@ -20,10 +20,10 @@ from pathlib import Path
 
 import uvicorn
 
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError
+from pipelines.core.config import Endpoints
+from pipelines.core.target import RAW_DATASET
+from pipelines.core.errors import OuraEltError
 from pipelines.oura.helpers import RetryPolicy
-from pipelines.oura.settings import DATASET_NAME
 from pipelines.webhooks.journal import Journal
 from pipelines.webhooks.receiver import ReceiverConfig, create_receiver
 from pipelines.webhooks.settings import (
@@ -63,7 +63,7 @@ class ServeOptions:
     verification_token: str | None = field(default=None, repr=False)
     duckdb_path: Path | None = None
     destination: str = "duckdb"
-    dataset_name: str = DATASET_NAME
+    dataset_name: str = RAW_DATASET
     journal_path: Path | None = None
     worker: bool = True
     endpoints: Endpoints | None = None

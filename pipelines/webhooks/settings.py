@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from oura_elt import config
+from pipelines.core import config
 
 EVENT_TYPES: tuple[str, ...] = ("create", "update", "delete")
 

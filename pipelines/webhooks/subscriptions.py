@@ -23,9 +23,9 @@ from urllib.parse import quote, urlsplit
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from oura_elt import __version__
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core.version import __version__
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.auth.endpoints import is_loopback_host, require_safe_transport
 from pipelines.webhooks.settings import DATA_TYPES, DEFAULT_DATA_TYPES, EVENT_TYPES
 
@@ -500,7 +500,7 @@ def renew_expiring(
     if within_days < 0:
         raise UsageError("--within-days must not be negative")
     if now is None:
-        from pipelines.load import current_time
+        from pipelines.core.clock import current_time
 
         now = current_time()
     own = client or SubscriptionClient()

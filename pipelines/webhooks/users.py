@@ -21,8 +21,8 @@ import os
 import threading
 import time
 
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError
 from pipelines.auth import (
     OAuthTokenProvider,
     StaticTokenProvider,

@@ -31,17 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oura_elt import config
-from oura_elt.config import Endpoints
-from oura_elt.errors import OuraEltError
-from pipelines import locks
+from pipelines.core.config import Endpoints
+from pipelines.core.target import RAW_DATASET, duckdb_file
+from pipelines.core.errors import OuraEltError
+from pipelines.core import locks
 from pipelines.oura import oura_source
 from pipelines.oura.extract import ChunkBatch, CollectionBatch
 from pipelines.oura.helpers import OuraClient, RetryPolicy, ScopeNotGranted
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.rows import to_row, tombstone
-from pipelines.oura.settings import BY_NAME, DATASET_NAME
-from pipelines.oura.warehouse import (
+from pipelines.oura.settings import BY_NAME
+from pipelines.warehouse import (
     WarehouseError,
     describe_failure,
     finish_pending,
@@ -152,7 +152,7 @@ class Worker:
         endpoints: Endpoints | None = None,
         destination: str = "duckdb",
         duckdb_path: Path | str | None = None,
-        dataset_name: str = DATASET_NAME,
+        dataset_name: str = RAW_DATASET,
         directory: UserDirectory | None = None,
         budget: RateBudget | None = None,
         policy: RetryPolicy | None = None,
@@ -164,7 +164,7 @@ class Worker:
         self.endpoints = endpoints or Endpoints.from_env()
         self.destination = destination
         if destination == "duckdb":
-            duckdb_path = Path(duckdb_path or config.default_duckdb_path())
+            duckdb_path = duckdb_file(duckdb_path)
         self.duckdb_path = Path(duckdb_path) if duckdb_path else None
         self.dataset_name = dataset_name
         self.directory = directory or UserDirectory(self.endpoints, journal)

@@ -41,7 +41,7 @@ def telemetry_off() -> None:
 
 def project_root() -> Path:
     """The repository root (where `dbt_project/` and `data/` are)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def home() -> Path:

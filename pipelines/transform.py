@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError, UsageError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.core.target import DESTINATIONS, RAW_DATASET, duckdb_file
 
-TARGETS = ("duckdb", "bigquery")
+TARGETS = DESTINATIONS  # dbt targets are named after the destinations
 # Schemas are `<base>_staging`, `<base>_intermediate` and `<base>_marts` (dbt's custom
 # schemas). Never a bare `oura`: in `oura.duckdb` that name is also the catalog's, and
 # `oura.daily_summary` would be ambiguous in every query tool.
@@ -97,13 +98,13 @@ def transform(
     select: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     full_refresh: bool = False,
-    raw_dataset: str = "oura_raw",
+    raw_dataset: str = RAW_DATASET,
     schema: str = DEFAULT_SCHEMA,
     target_path: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TransformSummary:
     """Run `dbt build` (models, data tests, unit tests) on the warehouse, holding its
-    write lock (`pipelines.locks`) so that no load commits beside it.
+    write lock (`pipelines.core.locks`) so that no load commits beside it.
 
     Args:
         duckdb_path: DuckDB file written by the loader (default: `OURA_DUCKDB_PATH`,
@@ -143,10 +144,10 @@ def transform(
     if full_refresh:
         args.append("--full-refresh")
 
-    from pipelines import locks
+    from pipelines.core import locks
 
     started = time.monotonic()
-    path = Path(duckdb_path or config.default_duckdb_path()) if target == "duckdb" else None
+    path = duckdb_file(duckdb_path) if target == "duckdb" else None
     with locks.warehouse_lock(target, path, raw_dataset):  # never beside a load's commit
         result = run_dbt(args, env, progress)
     summary.seconds = time.monotonic() - started
@@ -158,7 +159,7 @@ def generate_docs(
     duckdb_path: Path | str | None = None,
     *,
     target: str = "duckdb",
-    raw_dataset: str = "oura_raw",
+    raw_dataset: str = RAW_DATASET,
     schema: str = DEFAULT_SCHEMA,
     target_path: Path | str | None = None,
 ) -> Path:
@@ -182,7 +183,7 @@ def compile_project(
     target: str = "duckdb",
     target_path: Path | str | None = None,
     exclude: Sequence[str] | None = None,
-    raw_dataset: str = "oura_raw",
+    raw_dataset: str = RAW_DATASET,
     schema: str = DEFAULT_SCHEMA,
 ) -> Path:
     """Run `dbt compile` and return the folder of compiled SQL (`<target>/compiled/oura`).
@@ -226,7 +227,7 @@ def run_dbt(args: list[str], env: dict[str, str], progress: Callable[[str], None
     return result
 
 
-def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = "oura_raw") -> list[str]:
+def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list[str]:
     """Create, empty, every raw table the loader has not created yet.
 
     Columns and types come from `pipelines.oura.settings.COLLECTIONS` (plus `user_id`,
@@ -326,7 +327,7 @@ def _prepare(
     env = {"OURA_DBT_TARGET": target, "OURA_RAW_DATASET": raw_dataset, "OURA_DBT_SCHEMA": schema}
     summary = TransformSummary(target=target, where="BigQuery")
     if target == "duckdb":
-        path = Path(duckdb_path or config.default_duckdb_path()).expanduser().resolve()
+        path = duckdb_file(duckdb_path)
         if not path.exists():
             raise UsageError(f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}")
         summary.where = str(path)

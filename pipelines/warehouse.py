@@ -22,8 +22,9 @@ from typing import Any, Callable, Hashable, Iterator
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError
+from pipelines.core.target import DESTINATIONS, duckdb_file
 from pipelines.oura.arrow import use_system_memory_pool
 from pipelines.oura.dates import DayRange, normalize
 from pipelines.oura.settings import (
@@ -33,7 +34,6 @@ from pipelines.oura.settings import (
     Collection,
 )
 
-DESTINATIONS = ("duckdb", "bigquery")
 Stored = list[tuple[tuple[Hashable, ...], date | None]]
 
 
@@ -53,7 +53,7 @@ def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> 
         WarehouseError: unknown kind, or BigQuery support/credentials missing.
     """
     if kind == "duckdb":
-        path = Path(duckdb_path or config.default_duckdb_path()).expanduser().resolve()
+        path = duckdb_file(duckdb_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # dlt leaves `supports_transactions` unset for DuckDB (dlt 1.31), so a merge's DELETE
         # and INSERT commit one by one: an INSERT that fails (a full disk) or a kill between
@@ -102,7 +102,7 @@ def bigquery_configuration(destination: Any, dataset_name: str) -> Any:
 def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, dataset_name: str) -> tuple[Any, str]:
     """The dlt pipeline for a profile and destination, and the destination's description.
 
-    Its working folder is under `oura_elt.config.home()`, one per warehouse and
+    Its working folder is under `pipelines.core.config.home()`, one per warehouse and
     dataset, so state never lands in `~/.dlt` and two warehouses never share
     pending load packages.
     """
@@ -130,14 +130,14 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
 
 def pipelines_folder(kind: str, where: str, dataset_name: str) -> Path:
     """The dlt working folders of one warehouse (`where`: its resolved DuckDB path or
-    BigQuery project) and dataset, under `oura_elt.config.home()`."""
+    BigQuery project) and dataset, under `pipelines.core.config.home()`."""
     key = hashlib.sha1(f"{kind}|{where}|{dataset_name}".encode()).hexdigest()[:12]
     return config.home() / "pipelines" / f"{kind}-{key}"
 
 
 def folder_lock_path(pipeline: Any) -> Path:
     """The lock file that keeps one dlt pipeline's working folder to one user at a time."""
-    from pipelines.locks import LOCK_SUFFIX
+    from pipelines.core.locks import LOCK_SUFFIX
 
     return Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}{LOCK_SUFFIX}"
 

@@ -1,12 +1,10 @@
-"""Erasing one person from a BigQuery warehouse: what `pipelines.users.erase_user` does for DuckDB.
+"""Erasing one person from a BigQuery warehouse: what `pipelines.people.erase_duckdb` does for DuckDB.
 
-The same rows go: every base table with a `user_id` column in the raw dataset, dlt's
-merge staging dataset and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`, `_intermediate`,
-`_marts`); dlt child tables linked to those rows by `_dlt_root_id` or `_dlt_parent_id`
-(the loader merges every table, so `_dlt_root_id` reaches any depth); the
-`_dlt_pipeline_state` rows of the pipelines that loaded the person; and the
-`_dlt_loads` records that no row refers to any more. Tables are found through each
-dataset's `INFORMATION_SCHEMA`, so models added later are covered without a list.
+The same rows go (`pipelines.people.tables`), found in the raw dataset, dlt's merge
+staging dataset and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`, `_intermediate`,
+`_marts`) through each dataset's `INFORMATION_SCHEMA`, so models added later are
+covered without a list. The loader merges every table, so `_dlt_root_id` reaches
+child rows at any depth.
 
 Everything runs as one BigQuery script: rows are counted, then deleted, inside one
 transaction (`BEGIN TRANSACTION ... COMMIT TRANSACTION`), so a failure changes nothing;
@@ -23,21 +21,25 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from oura_elt.errors import OuraEltError
-from pipelines.oura.settings import DATASET_NAME, USER_ID
-from pipelines.users import (
-    LINK_COLUMNS,
-    LOADS_TABLE,
+from pipelines.core.errors import OuraEltError
+from pipelines.core.target import BIGQUERY, RAW_DATASET
+from pipelines.people.leftovers import forget_outside_warehouse, warehouse_lock_or_busy
+from pipelines.people.records import ErasureReport
+from pipelines.people.tables import (
     STATE_TABLE,
-    ErasureReport,
+    Dialect,
     WarehouseTable,
-    forget_outside_warehouse,
+    bigquery_sql,
+    doomed_ids_sql,
+    erasure_steps,
     owned_and_children,
-    pipeline_name,
-    warehouse_lock_or_busy,
+    pipelines_of_loads_sql,
+    user_load_ids_sql,
 )
+from pipelines.transform import DEFAULT_SCHEMA
+from pipelines.warehouse import pipeline_name, pipelines_folder
 
-KIND = "bigquery"
+KIND = BIGQUERY
 TIME_TRAVEL_NOTE = (
     "BigQuery keeps deleted rows recoverable through time travel (the dataset's "
     "max_time_travel_hours, at most 7 days) and then 7 days of fail-safe"
@@ -46,22 +48,17 @@ COUNTS = "_oura_erase_counts"
 DOOMED = "_oura_erase_doomed"
 
 
-def erased_datasets(dataset: str = DATASET_NAME) -> list[str]:
+def erased_datasets(dataset: str = RAW_DATASET) -> list[str]:
     """The datasets an erasure looks in: raw, dlt's staging copy, and dbt's three."""
-    prefix = os.environ.get("OURA_DBT_SCHEMA", "oura")
+    prefix = os.environ.get("OURA_DBT_SCHEMA", DEFAULT_SCHEMA)
     return [dataset, f"{dataset}_staging", f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
-
-
-def _ref(project: str, table: WarehouseTable) -> str:
-    """`project.dataset.table`, quoted for BigQuery (a table's `schema` is its dataset)."""
-    return f"`{project}.{table.schema}.{table.name}`"
 
 
 def erase_user_bigquery(
     user_id: str | None,
     *,
     profile: str | None = None,
-    dataset: str = DATASET_NAME,
+    dataset: str = RAW_DATASET,
     dry_run: bool = False,
     client: Any = None,
     lock_timeout: float = 0.0,
@@ -81,18 +78,17 @@ def erase_user_bigquery(
         WarehouseBusy: a load or dbt build on this machine holds the warehouse.
         OuraEltError: BigQuery refused (credentials, permissions), in one line.
     """
-    from pipelines.oura.warehouse import pipelines_folder
-
     bq = client or _client(dataset)
     project = bq.project
     where = f"BigQuery project {project}"
     report = ErasureReport(user_id, where, dry_run=dry_run)
     names = {pipeline_name(profile)} if profile else set()
     with warehouse_lock_or_busy(KIND, None, dataset, lock_timeout, where):
+        sql = bigquery_sql(project)
         tables = _tables(bq, project, erased_datasets(dataset))
         raw = [t for t in tables if t.schema == dataset]
-        load_ids = _user_load_ids(bq, project, raw, user_id)
-        names |= _pipelines_of_loads(bq, project, raw, load_ids)
+        load_ids = _user_load_ids(bq, sql, raw, user_id)
+        names |= _pipelines_of_loads(bq, sql, raw, load_ids)
         script = erase_script(project, tables, dataset, bool(user_id), bool(names), bool(load_ids), dry_run)
         params = {"user_id": user_id or "", "pipelines": sorted(names), "load_ids": sorted(load_ids)}
         rows = _run(bq, script, params, "erasing" if not dry_run else "counting")
@@ -116,40 +112,21 @@ def erase_script(
     Parameters: `@user_id` (STRING), `@pipelines` and `@load_ids` (ARRAY<STRING>). Its
     last statement returns (table label, rows) for every table examined.
     """
+    sql = bigquery_sql(project)
     owned, children = owned_and_children(tables)
     steps = [f"CREATE TEMP TABLE {COUNTS} (label STRING, n INT64);"]
+    sources = doomed_ids_sql(sql, owned)
+    doomed = DOOMED if has_user and sources and children else None
+    if doomed:
+        steps.append(f"CREATE TEMP TABLE {DOOMED} AS {sources};")
     body: list[str] = []
-
-    def count_then_delete(table: WarehouseTable, where: str) -> None:
-        ref = _ref(project, table)
+    for table, where in erasure_steps(sql, tables, dataset, has_user=has_user,
+                                      has_pipelines=has_pipelines, has_loads=has_loads,
+                                      doomed=doomed):
+        ref = sql.ref(table)
         body.append(f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {ref} WHERE {where};")
         if not dry_run:
             body.append(f"DELETE FROM {ref} WHERE {where};")
-
-    sources = [f"SELECT _dlt_id AS id FROM {_ref(project, t)} WHERE {USER_ID} = @user_id"
-               for t in owned if "_dlt_id" in t.columns]
-    doomed = has_user and bool(sources) and bool(children)
-    if doomed:
-        steps.append(f"CREATE TEMP TABLE {DOOMED} AS {' UNION ALL '.join(sources)};")
-    if has_user:
-        if doomed:
-            for table in children:
-                links = " OR ".join(f"{c} IN (SELECT id FROM {DOOMED})" for c in LINK_COLUMNS if c in table.columns)
-                count_then_delete(table, f"({links})")
-        for table in owned:
-            count_then_delete(table, f"{USER_ID} = @user_id")
-    state = next((t for t in tables if t.schema == dataset and t.name == STATE_TABLE), None)
-    if state is not None and has_pipelines:
-        count_then_delete(state, "pipeline_name IN UNNEST(@pipelines)")
-    loads = next((t for t in tables if t.schema == dataset and t.name == LOADS_TABLE), None)
-    if loads is not None and has_loads:
-        # Loads still referenced by a row that stays (in a dry run the person's rows are
-        # still there, so they are left out here rather than by deleting them).
-        referenced = [f"SELECT _dlt_load_id FROM {_ref(project, t)} WHERE _dlt_load_id IS NOT NULL"
-                      f"{_stays(t, has_user, doomed, has_pipelines)}"
-                      for t in tables if t.schema == dataset and "_dlt_load_id" in t.columns]
-        still_used = f" AND load_id NOT IN ({' UNION DISTINCT '.join(referenced)})" if referenced else ""
-        count_then_delete(loads, f"load_id IN UNNEST(@load_ids){still_used}")
     if dry_run:
         steps += body
     else:
@@ -158,61 +135,50 @@ def erase_script(
     return "\n".join(steps)
 
 
-def _stays(table: WarehouseTable, has_user: bool, doomed: bool, has_pipelines: bool) -> str:
-    """A filter keeping only the rows of `table` that the erasure leaves."""
-    if table.name == STATE_TABLE and has_pipelines:
-        return " AND pipeline_name NOT IN UNNEST(@pipelines)"
-    if has_user and USER_ID in table.columns:
-        return f" AND ({USER_ID} IS NULL OR {USER_ID} != @user_id)"
-    if doomed and "_dlt_id" in table.columns and table.columns & set(LINK_COLUMNS):
-        return f" AND _dlt_id NOT IN (SELECT id FROM {DOOMED})"
-    return ""
-
-
 # ---------------------------------------------------------------------------- reading
 
 
 def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[WarehouseTable]:
     """Base tables (views hold no rows) of the datasets that exist, with their columns."""
-
     found: list[WarehouseTable] = []
     for dataset in datasets:
         schema = f"`{project}.{dataset}.INFORMATION_SCHEMA"
-        sql = (
+        query = (
             f"SELECT c.table_name, c.column_name FROM {schema}.COLUMNS` AS c "
             f"JOIN {schema}.TABLES` AS t ON t.table_name = c.table_name "
             "WHERE t.table_type = 'BASE TABLE' ORDER BY c.table_name"
         )
         try:
-            rows = _run(client, sql, {}, f"listing the tables of {dataset}", missing_ok=True)
+            rows = _run(client, query, {}, f"listing the tables of {dataset}", missing_ok=True)
         except _Missing:
             continue  # no such dataset (dbt never ran, say)
         columns: dict[str, set[str]] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
-        found += [WarehouseTable(dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())]
+        found += [WarehouseTable(dataset, name, frozenset(cols))
+                  for name, cols in sorted(columns.items())]
     return found
 
 
 def _user_load_ids(
-    client: Any, project: str, raw: list[WarehouseTable], user_id: str | None
+    client: Any, sql: Dialect, raw: list[WarehouseTable], user_id: str | None
 ) -> set[str]:
-    parts = [f"SELECT DISTINCT _dlt_load_id FROM {_ref(project, t)} WHERE {USER_ID} = @user_id"
-             for t in raw if USER_ID in t.columns and "_dlt_load_id" in t.columns]
-    if not user_id or not parts:
+    query = user_load_ids_sql(sql, raw)
+    if not user_id or query is None:
         return set()
-    rows = _run(client, " UNION DISTINCT ".join(parts), {"user_id": user_id}, "finding the person's loads")
+    rows = _run(client, query, {"user_id": user_id}, "finding the person's loads")
     return {r[0] for r in rows if r[0] is not None}
 
 
 def _pipelines_of_loads(
-    client: Any, project: str, raw: list[WarehouseTable], load_ids: set[str]
+    client: Any, sql: Dialect, raw: list[WarehouseTable], load_ids: set[str]
 ) -> set[str]:
     state = next((t for t in raw if t.name == STATE_TABLE), None)
     if state is None or not load_ids:
         return set()
-    sql = f"SELECT DISTINCT pipeline_name FROM {_ref(project, state)} WHERE _dlt_load_id IN UNNEST(@load_ids)"
-    return {r[0] for r in _run(client, sql, {"load_ids": sorted(load_ids)}, "finding the person's pipelines")}
+    query = pipelines_of_loads_sql(sql, state)
+    return {r[0] for r in _run(client, query, {"load_ids": sorted(load_ids)},
+                               "finding the person's pipelines")}
 
 
 class _Missing(Exception):
@@ -256,7 +222,7 @@ def _client(dataset: str) -> Any:
         ) from None
     import dlt
 
-    from pipelines.oura.warehouse import bigquery_configuration
+    from pipelines.warehouse import bigquery_configuration
 
     resolved = bigquery_configuration(dlt.destinations.bigquery(), dataset)  # a missing credential: one line
     credentials = resolved.credentials

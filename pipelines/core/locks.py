@@ -22,8 +22,8 @@ from pathlib import Path
 
 import filelock
 
-from oura_elt import config
-from oura_elt.errors import OuraEltError
+from pipelines.core import config
+from pipelines.core.errors import OuraEltError
 
 LOCK_SUFFIX = ".lock"
 NOTICE_AFTER_SECONDS = 2.0  # wait this long quietly before saying that we are waiting
