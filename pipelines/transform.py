@@ -45,18 +45,6 @@ MARTS = (
 # dbt reads its profile from the environment; invocations in one process take turns.
 _DBT_LOCK = threading.Lock()
 
-# DuckDB column types of the dlt data types used in `pipelines.oura.settings`.
-_DUCKDB_TYPES = {
-    "text": "VARCHAR",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-    "bigint": "BIGINT",
-    "double": "DOUBLE",
-    "bool": "BOOLEAN",
-    "json": "JSON",
-}
-
-
 class TransformError(OuraEltError):
     """`dbt build` failed: a model, a data test or a unit test, or dbt itself."""
 
@@ -242,7 +230,8 @@ def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list
     """
     import duckdb
 
-    from pipelines.oura.settings import COLLECTIONS, DELETED, OFFSET_SUFFIX, USER_ID
+    from pipelines.oura.settings import COLLECTIONS
+    from pipelines.oura.shape import duckdb_ddl
 
     try:
         con = duckdb.connect(str(duckdb_path))
@@ -260,13 +249,7 @@ def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list
             return created
         con.execute(f'create schema if not exists "{raw_dataset}"')
         for collection in missing:
-            columns = {USER_ID: "VARCHAR"}
-            for name, data_type in collection.columns.items():
-                columns[name] = _DUCKDB_TYPES[data_type]
-                if data_type == "timestamp":
-                    columns[name + OFFSET_SUFFIX] = "VARCHAR"
-            columns.update({DELETED: "BOOLEAN", "_dlt_load_id": "VARCHAR", "_dlt_id": "VARCHAR"})
-            ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+            ddl = duckdb_ddl(collection)
             con.execute(f'create table if not exists "{raw_dataset}"."{collection.name}" ({ddl})')
             created.append(collection.name)
     finally:

@@ -225,39 +225,39 @@ def test_loads_into_one_warehouse_commit_in_turn(sandbox, tmp_path):
 
 
 def test_a_load_fetches_while_the_warehouse_is_locked(sandbox, tmp_path):
-    """The next chunk's requests go out while a commit holds the warehouse. The gate below
-    holds the lock through the first commit until the server sees a new request (each
-    request takes 200 ms, so the next chunk's are still going out). Were fetching to
-    need the lock, no request could arrive and the gate would give up after 60 s."""
+    """Requests go out while the warehouse lock is held: a load takes the lock only to read
+    what is stored and to commit, so another writer's commit never stops its fetching. The
+    gate below, the load's own lock, holds it at the load's first read of what is stored
+    (after its first windows were planned) until the server sees a new request (each takes
+    200 ms). Were fetching to need the lock, no request could arrive and the gate would give
+    up after 60 s."""
     from contextlib import contextmanager
 
     from pipelines.core import locks
-    from pipelines.oura.extract import NullReporter
+    from pipelines.oura.runtime import NullReporter
 
     db = tmp_path / "oura.duckdb"
     sandbox.faults(latency_ms=200)
-    committing = False
+    planned = False
     arrived: list[bool] = []
 
     class Watch(NullReporter):
-        def note(self, message):
-            nonlocal committing
-            committing = message.startswith("committing")
+        def planned(self, collection, windows):
+            nonlocal planned
+            planned = planned or windows > 0
 
     def served() -> int:
         return sandbox.state.stats["requests"]
 
     @contextmanager
     def gate():
-        nonlocal committing
         with locks.warehouse_lock("duckdb", db, "oura_raw"):
-            if committing and not arrived:
+            if planned and not arrived:
                 before = served()
                 deadline = time.monotonic() + 60
                 while served() == before and time.monotonic() < deadline:
                     time.sleep(0.01)
                 arrived.append(served() > before)
-            committing = False
             yield
 
     summary = run_load(sandbox, db, 0, collections=["daily_sleep", "sleep", "heartrate", "daily_activity"],

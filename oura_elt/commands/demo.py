@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -48,7 +47,6 @@ def demo(
     from flows.run import nightly_preview, run_backfill
     from oura_elt.commands.load import print_summary
     from pipelines.auth import login
-    from pipelines.core.clock import current_time
     from pipelines.load import LoadSummary
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
@@ -62,7 +60,7 @@ def demo(
     console.rule("[bold]1. the local Oura-compatible server")
     callback = f"http://127.0.0.1:{_free_port()}/callback/"
     running = start_in_thread(
-        SandboxSettings(users=1, seed=seed, history_days=days + 30, redirect_uris=(callback,))
+        SandboxSettings(users=1, seed=seed, history_days=days, redirect_uris=(callback,))
     )
     try:
         endpoints = config.Endpoints.sandbox(running.base_url)
@@ -78,10 +76,8 @@ def demo(
 
         console.rule(f"[bold]3. the Prefect backfill flow: {days} days, then dbt build")
         console.print(f"into {duckdb_path}")
-        start = (current_time() - timedelta(days=days - 1)).date()
         os.environ["OURA_API_BASE_URL"] = running.base_url  # refreshes go to the sandbox too
-        report = run_backfill(PROFILE, start_date=start, duckdb_path=duckdb_path,
-                              api_base_url=running.base_url)
+        report = run_backfill(PROFILE, duckdb_path=duckdb_path, api_base_url=running.base_url)
         print_summary(LoadSummary.combined(report.summaries[PROFILE]))
     finally:
         running.stop()
