@@ -6,7 +6,21 @@
 -- (sleep_epochs_add_up_to_stage_durations). Expected counts come from staging, not marts.
 {{ config(severity='error') }}
 
-with expected as (
+with actual as (
+
+    select
+        sleep_period_id,
+        count(*) as epochs,
+        min(epoch_index) as first_epoch_index,
+        max(epoch_index) as last_epoch_index,
+        min(epoch_seconds) as shortest_epoch_seconds,
+        max(epoch_seconds) as longest_epoch_seconds
+    from {{ ref('sleep_epochs') }}
+    group by sleep_period_id
+
+),
+
+expected as (
 
     select
         sleep_period_id,
@@ -21,20 +35,6 @@ with expected as (
             when sleep_phase_5_min is not null then 300
         end as expected_epoch_seconds
     from {{ ref('stg_oura__sleep_periods') }}
-
-),
-
-actual as (
-
-    select
-        sleep_period_id,
-        count(*) as epochs,
-        min(epoch_index) as first_epoch_index,
-        max(epoch_index) as last_epoch_index,
-        min(epoch_seconds) as shortest_epoch_seconds,
-        max(epoch_seconds) as longest_epoch_seconds
-    from {{ ref('sleep_epochs') }}
-    group by sleep_period_id
 
 )
 
