@@ -2,7 +2,7 @@
 
 Oura stages a sleep period in 30-second epochs and computes the stage durations from
 them; `sleep_phase_5_min` shows, for each ten 30-second epochs, the stage most of them
-are in (a tie goes to the stage the epoch begins in). Stage changes seldom fall on a 5-minute edge
+are in (a tie goes to the one met first). Stage changes seldom fall on a 5-minute edge
 and brief awakenings hide inside an epoch, so a stage's 5-minute epochs x 300 s and its
 duration disagree by a few minutes, as in real documents. The 30-second string is what
 `sleep_phase_30_sec` carries in newer documents.
@@ -57,8 +57,8 @@ def staging(rng: Random, plan: str, length: int) -> str:
 def five_minute_summary(stages: str) -> str:
     """`sleep_phase_5_min` of 30-second stages: each ten epochs' most frequent stage.
 
-    The last group may be shorter (the period ends inside it); a tie goes to the stage the
-    group begins with, then to the one that comes first.
+    The last group may be shorter (the period ends inside it); a tie goes to the stage met
+    first in the group.
     """
     shown = []
     for start in range(0, len(stages), PER_EPOCH):
