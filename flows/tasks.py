@@ -213,4 +213,7 @@ def dbt_build(target: Target) -> Any:
         "dbt build passed on %s: %d models, %d tests, %d unit tests, %.1f s",
         target, summary.models, summary.tests, summary.unit_tests, summary.seconds,
     )
+    for test, rows in summary.warned_rows.items():
+        for row in rows:
+            logger.warning("dbt test %s warned: %s", test, row)
     return summary

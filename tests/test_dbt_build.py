@@ -50,7 +50,7 @@ def query(db: Path, sql: str, *params) -> list[tuple]:
 def test_every_model_data_test_and_unit_test_passes(built):
     db, _, summary = built
     assert summary.models == 37
-    assert summary.unit_tests == 10
+    assert summary.unit_tests == 11
     assert summary.tests > 200
     assert summary.warnings == []
     assert summary.created_raw_tables == []  # the loader created every table
@@ -93,21 +93,54 @@ def test_the_main_sleep_is_the_long_sleep_else_the_longest_period_not_deleted(bu
         assert naps_only, "two years of the sandbox have days without a long sleep"
 
 
-def test_sleep_epochs_are_one_per_hypnogram_character_and_add_up_to_the_stages(built):
-    db, _, _ = built
-    raw = {pid: (phases, deep, light, rem, awake) for pid, phases, deep, light, rem, awake in query(
-        db, "select id, sleep_phase_5_min, deep_sleep_duration, light_sleep_duration, "
-            "rem_sleep_duration, awake_time from oura_raw.sleep")}
-    epochs = defaultdict(Counter)
-    for pid, phase, n in query(db, "select sleep_period_id, sleep_phase_code, count(*) "
-                                   "from oura_marts.sleep_epochs group by all"):
-        epochs[pid][phase] = n
+def _allowed_gap(phases: str, code: str, epoch_seconds: int, time_in_bed: int) -> int:
+    """What tests/reconciliation/sleep_epochs_add_up_to_stage_durations.sql allows."""
+    cut = max(len(phases) * epoch_seconds - time_in_bed, 0)
+    if epoch_seconds == 30:
+        return cut + 30
+    changes = sum((a == code) != (b == code) for a, b in zip(phases, phases[1:]))
+    return cut + 300 + 150 * changes
 
-    for pid, (phases, deep, light, rem, awake) in raw.items():
-        assert sum(epochs[pid].values()) == len(phases or "")
-        assert epochs[pid] == Counter(phases or "")
-        for code, seconds in (("1", deep), ("2", light), ("3", rem), ("4", awake)):
-            assert abs(epochs[pid][code] * 300 - seconds) <= 300, (pid, code)
+
+def test_sleep_epochs_are_one_per_character_of_the_finest_hypnogram(built):
+    db, _, summary = built
+    raw = {row[0]: row[1:] for row in query(
+        db, "select id, sleep_phase_30_sec, sleep_phase_5_min, time_in_bed, deep_sleep_duration, "
+            "light_sleep_duration, rem_sleep_duration, awake_time from oura_raw.sleep")}
+    epochs = defaultdict(Counter)
+    for pid, seconds, phase, n in query(
+        db, "select sleep_period_id, epoch_seconds, sleep_phase_code, count(*) "
+            "from oura_marts.sleep_epochs group by all"):
+        epochs[pid][seconds, phase] = n
+
+    expected_warnings, gaps = set(), Counter()
+    for pid, (thirty, five, tib, deep, light, rem, awake) in raw.items():
+        used, seconds = (thirty, 30) if thirty else (five or "", 300)
+        assert epochs[pid] == Counter((seconds, code) for code in used), pid
+        for phases, size in ((thirty, 30), (five, 300)):
+            if not phases:
+                continue
+            if not 0 <= len(phases) * size - tib < size:
+                expected_warnings.add((pid, size, "time_in_bed"))
+            for code, duration in (("1", deep), ("2", light), ("3", rem), ("4", awake)):
+                gap = phases.count(code) * size - duration
+                gaps[size, gap != 0] += 1
+                if abs(gap) > _allowed_gap(phases, code, size, tib):
+                    expected_warnings.add((pid, size, code))
+
+    if HISTORY_DAYS >= 365:  # the history reaches back before sleep_phase_30_sec existed
+        assert {seconds for counts in epochs.values() for seconds, _ in counts} == {30, 300}
+    # Like Oura's, the sandbox's 5-minute strings disagree with the durations most of the time;
+    # its 30-second ones add up.
+    assert gaps[300, True] > gaps[300, False] / 2
+    assert gaps[30, True] <= len(raw)  # at most the stage holding the cut last epoch
+    stages = {"deep": "1", "light": "2", "rem": "3", "awake": "4", "time_in_bed": "time_in_bed"}
+    warned = {
+        (cells["sleep_period_id"], int(cells["epoch_seconds"]), stages[cells["compared"]])
+        for row in summary.warned_rows.get("sleep_epochs_add_up_to_stage_durations", [])
+        for cells in [dict(cell.split("=", 1) for cell in row.split(", "))]
+    }
+    assert warned == expected_warnings
 
 
 def test_nulls_inside_sleep_samples_stay_null(built):

@@ -240,13 +240,13 @@ def sleep_timing(daily: Series) -> go.Figure:
 
 
 def hypnogram(night: Night) -> go.Figure:
-    """A night's sleep phases (5-minute epochs) above its heart rate and HRV."""
+    """A night's sleep phases (30-second or 5-minute epochs) above its heart rate and HRV."""
     epochs = night.epochs
     times = list(epochs["epoch_start_local"])
     levels = [PHASES[phase][0] for phase in epochs["sleep_phase"]]
     # A step line needs the end of the last epoch to show it.
     if times:
-        times.append(times[-1] + timedelta(minutes=5))
+        times.append(times[-1] + timedelta(seconds=epochs["epoch_seconds"][-1]))
         levels.append(levels[-1])
     figure = _figure(
         3,

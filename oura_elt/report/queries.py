@@ -175,7 +175,7 @@ def nights_with_epochs(
 
 @dataclass
 class Night:
-    """The main sleep of one day and its 5-minute epochs."""
+    """The main sleep of one day and its epochs (30-second, or 5-minute in older documents)."""
 
     sleep_date: date
     utc_offset: str
@@ -201,7 +201,7 @@ def night(con: Any, user_id: str, sleep_date: date) -> Night | None:
     epochs = _series(
         con,
         f"""
-        select epoch_start_local, sleep_phase, heart_rate_bpm, hrv_ms
+        select epoch_start_local, epoch_seconds, sleep_phase, heart_rate_bpm, hrv_ms
         from {SCHEMA}.sleep_epochs where user_id = ? and sleep_date = ? and is_main_sleep
         order by epoch_index
     """,
