@@ -113,9 +113,28 @@ def argument_forms(signature: inspect.Signature, now: datetime, first_day) -> li
              "end_datetime": (now - timedelta(days=1)).strftime("%Y-%m-%d")},
             {"latest": True},
         ]
-    if "start_date" in names:
-        return [{}, {"start_date": first_day.isoformat(), "end_date": now.date().isoformat()}]
+    if "start_date" in names:  # the whole history, with room for every date quirk
+        last_day = now.date() + timedelta(days=2)
+        return [{}, {"start_date": first_day.isoformat(), "end_date": last_day.isoformat()}]
     return [{}]
+
+
+def truth(world, path: str, params: dict) -> list[dict] | None:
+    """What the world holds for an explicit window (None for the client's defaults)."""
+    route = path.rsplit("/", 1)[1]
+    if route == "ring_configuration":
+        return world.ring_configurations(USER)
+    if "start_datetime" in params and "end_datetime" in params:
+        start, end = (datetime.fromisoformat(params[k]) for k in ("start_datetime", "end_datetime"))
+        start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+        return list(world.series(USER, route, start, end + timedelta(microseconds=1)))
+    if "start_date" in params and params["start_date"] < world.users[USER].history_start.isoformat():
+        docs, day = [], world.users[USER].history_start
+        while day <= world.local_today(USER):
+            docs += world.documents(USER, route, day)
+            day += timedelta(days=1)
+        return docs
+    return None
 
 
 def test_the_pinned_client_is_the_published_one():
@@ -135,7 +154,7 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
 
     routes_called: dict[str, str] = {}
     outside_spec: dict[str, int] = {}
-    multi_page = documents = 0
+    multi_page = documents = checked_against_truth = 0
     for name, signature in sorted(methods.items()):
         for kwargs in argument_forms(signature, now, first_day):
             mark = recorder.mark()
@@ -160,6 +179,11 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
                 continue
             rows, pages = raw_fetch(sb, tokens["access_token"], path, first_params)
             assert result == rows, f"{name}({kwargs}): the client's pages differ from a raw fetch"
+            held = truth(sb.world, path, first_params) if "latest" not in kwargs else None
+            if held is not None:
+                key = lambda doc: doc.get("id") or doc["timestamp"]  # noqa: E731
+                assert sorted(result, key=key) == sorted(held, key=key), f"{name}({kwargs}): truth"
+                checked_against_truth += 1
             assert len(sent) == pages, f"{name}({kwargs}): the client stopped paginating early"
             page = sb.state.settings.series_page_size if "datetime" in str(signature) else \
                 sb.state.settings.page_size
@@ -169,9 +193,7 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
             if kwargs and "latest" not in kwargs:
                 assert rows, f"{name}({kwargs}): an explicit window of this world holds data"
         if "document_id" in signature.parameters and name not in outside_spec:
-            listed = getattr(client, name)(start_date=first_day.isoformat(),
-                                           end_date=now.date().isoformat()) \
-                if "start_date" in signature.parameters else getattr(client, name)()
+            listed = getattr(client, name)(**argument_forms(signature, now, first_day)[-1])
             for doc in listed[:3]:
                 mark = recorder.mark()
                 single = getattr(client, name)(document_id=doc["id"])
@@ -187,6 +209,9 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
     spec_lists = {p for p in paths if p.startswith(V2 + "/") and "{" not in p}
     assert set(routes_called.values()) == spec_lists
     assert multi_page >= 10 and documents > 3_000, (multi_page, documents)
+    # Against the world: the 16 routes of documents in their whole-history window, and the
+    # 2 time series in all 4 windows (the defaults included; `latest` is checked above).
+    assert checked_against_truth == 16 + 2 * 4
 
 
 def test_the_client_sends_datetimes_with_a_space_and_the_sandbox_takes_them(sandbox_for_client):
