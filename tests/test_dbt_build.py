@@ -184,13 +184,15 @@ def test_every_mart_puts_the_us_persons_documents_on_the_day_oura_gave_them(buil
         "workouts": "select workout_id, workout_date from oura_marts.workouts",
         "sessions": "select session_id, session_date from oura_marts.sessions",
         "tags": "select distinct tag_document_id, tag_date from oura_marts.tags",
-        "score_contributors": "select distinct document_id, score_date from oura_marts.score_contributors",
-        "activity_minutes": "select distinct daily_activity_id, activity_date from oura_marts.activity_minutes",
+        "score_contributors":
+            "select distinct document_id, score_date from oura_marts.score_contributors",
+        "activity_minutes":
+            "select distinct daily_activity_id, activity_date from oura_marts.activity_minutes",
     }
     for mart, sql in checks.items():
         rows = query(db, f"{sql} where user_id = ?", user_id)
         assert rows, mart
-        wrong = [(doc_id, got, day_of.get(doc_id)) for doc_id, got in rows if day_of.get(doc_id) != got]
+        wrong = [(i, got, day_of.get(i)) for i, got in rows if day_of.get(i) != got]
         assert not wrong, f"{mart}: {len(wrong)} rows off Oura's day, e.g. {wrong[:3]}"
     # Every day Oura gave a daily document or a (not deleted) sleep period is a summary row.
     expected = {day_of[d["id"]] for c, docs in truth.items() for d in docs
@@ -258,8 +260,8 @@ def test_the_us_persons_daily_summary_has_no_gap_or_double_day_at_a_clock_change
     db, _, _ = built
     user_id, truth = us_truth
     world = sandbox_world(USERS, HISTORY_DAYS)
-    rows = query(db, "select summary_date, bedtime_start_utc_offset, steps from oura_marts.daily_summary "
-                     "where user_id = ? order by summary_date", user_id)
+    rows = query(db, "select summary_date, bedtime_start_utc_offset, steps from "
+                     "oura_marts.daily_summary where user_id = ? order by summary_date", user_id)
     days = [d for d, _, _ in rows]
     assert days == [days[0] + timedelta(days=i) for i in range(len(days))], "a gap or a double day"
     at_home = {timedelta(hours=-8), timedelta(hours=-7)}
@@ -292,7 +294,8 @@ def test_both_shapes_of_an_empty_spo2_day_are_no_value_in_the_marts(built):
     summary = {(u, d): v for u, d, v in query(
         db, "select user_id, summary_date, spo2_average_percent from oura_marts.daily_summary")}
     staged = {(u, d): v for u, d, v in query(
-        db, "select user_id, spo2_date, spo2_average_percent from oura_staging.stg_oura__daily_spo2_averages")}
+        db, "select user_id, spo2_date, spo2_average_percent "
+            "from oura_staging.stg_oura__daily_spo2_averages")}
     for shape, days in empty.items():
         assert all(key in summary and summary[key] is None and key in staged and staged[key] is None
                    for key in days), shape

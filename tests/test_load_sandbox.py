@@ -93,19 +93,19 @@ def test_both_shapes_of_an_empty_spo2_day_load_as_no_value(sandbox_factory, tmp_
     db = tmp_path / "oura.duckdb"
     run_load(sb, db, collections=["daily_spo2"])
     assert_warehouse_equals_truth(db, sb.world, *truth_span(sb.world), collections=["daily_spo2"])
-    shapes: dict[str, list[str]] = {"null": [], "average null": [], "value": []}
+    shapes: dict[str, list[str]] = {"null": [], "empty": [], "value": []}
     day = sb.world.users[0].history_start
     while day <= sb.world.local_today(0):
         for doc in sb.world.documents(0, "daily_spo2", day):
             held = doc["spo2_percentage"]
-            kind = "null" if held is None else "average null" if held["average"] is None else "value"
+            kind = "null" if held is None else "value" if held["average"] is not None else "empty"
             shapes[kind].append(doc["id"])
         day += timedelta(days=1)
     assert all(shapes.values()), {kind: len(ids) for kind, ids in shapes.items()}
     with duckdb.connect(str(db), read_only=True) as con:
         averages = dict(con.execute(
             "SELECT id, spo2_percentage__average FROM oura_raw.daily_spo2").fetchall())
-    for kind in ("null", "average null"):
+    for kind in ("null", "empty"):  # `null`, and `{"average": null}`
         assert [averages[i] for i in shapes[kind]] == [None] * len(shapes[kind]), kind
     assert all(averages[i] is not None for i in shapes["value"])
 

@@ -128,8 +128,9 @@ def truth(world, path: str, params: dict) -> list[dict] | None:
         start, end = (datetime.fromisoformat(params[k]) for k in ("start_datetime", "end_datetime"))
         start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
         return list(world.series(USER, route, start, end + timedelta(microseconds=1)))
-    if "start_date" in params and params["start_date"] < world.users[USER].history_start.isoformat():
-        docs, day = [], world.users[USER].history_start
+    first = world.users[USER].history_start
+    if "start_date" in params and params["start_date"] < first.isoformat():
+        docs, day = [], first
         while day <= world.local_today(USER):
             docs += world.documents(USER, route, day)
             day += timedelta(days=1)
@@ -244,7 +245,8 @@ def test_the_oauth_helpers_work_against_the_sandbox_oauth_server(sandbox_for_cli
 
     second = auth.refresh_token(first["refresh_token"])
     assert second["refresh_token"] != first["refresh_token"]
-    assert OuraClient(second["access_token"]).get_personal_info()["id"] == sb.world.users[USER].user_id
+    me = sb.world.users[USER].user_id
+    assert OuraClient(second["access_token"]).get_personal_info()["id"] == me
     with pytest.raises(requests.HTTPError) as reused:
         auth.refresh_token(first["refresh_token"])
     assert reused.value.response.status_code == 400
@@ -261,7 +263,8 @@ def test_the_oauth_helpers_work_against_the_sandbox_oauth_server(sandbox_for_cli
     with pytest.raises(requests.HTTPError) as after_revoke:
         auth.refresh_token(second["refresh_token"])
     assert after_revoke.value.response.status_code == 400
-    assert sb.state.oauth.stats["refresh_reuse"] == 1 and sb.state.oauth.stats["tokens_revoked"] == 1
+    stats = sb.state.oauth.stats
+    assert stats["refresh_reuse"] == 1 and stats["tokens_revoked"] == 1
 
 
 def test_a_wrong_secret_is_refused_and_a_code_works_once(sandbox_for_client):

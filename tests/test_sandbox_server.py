@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from oura_spec import assert_valid, response_schema_name
-from sandbox.routes import DOCUMENTS, ROUTES
+from sandbox.routes import CONFIG, DOCUMENTS, ROUTES, SERIES
 
 V2 = "/v2/usercollection"
 DOCUMENT_ROUTES = [r.name for r in ROUTES.values() if r.kind == DOCUMENTS]
@@ -502,11 +502,13 @@ def test_every_sandbox_route_of_the_spec_answers_with_any_authorization(sandbox_
     world, now = sandbox.world, sandbox.world.now
     window = {"start_date": (world.users[0].history_start - timedelta(days=3)).isoformat(),
               "end_date": world.local_today(0).isoformat()}
-    series = {"start_datetime": (now - timedelta(hours=2)).isoformat(), "end_datetime": now.isoformat()}
+    series = {"start_datetime": (now - timedelta(hours=2)).isoformat(),
+              "end_datetime": now.isoformat()}
     listed = {}
     for path in (p for p in operations if "{document_id}" not in p):
         name = path.rsplit("/", 1)[1]
-        params = series if ROUTES[name].kind == SERIES else {} if name == "ring_configuration" else window
+        kind = ROUTES[name].kind
+        params = series if kind == SERIES else {} if kind == CONFIG else window
         resp = sandbox.get(path, token="anything at all", **params)
         assert resp.status_code == 200, (path, resp.text)
         assert_valid(response_schema_name(path), resp.json())
@@ -527,21 +529,27 @@ def test_sandbox_routes_refuse_what_the_spec_does_not_declare(sandbox):
     assert sandbox.get(f"{V2_SANDBOX}/heartrate/abc", token="x").status_code == 404
     assert sandbox.get(f"{V2_SANDBOX}/daily_sleep", token=None).status_code == 401
     now = sandbox.world.now
-    window = {"start_datetime": (now - timedelta(hours=3)).isoformat(), "end_datetime": now.isoformat()}
-    whole = sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", **window).json()["data"]
+    window = {"start_datetime": (now - timedelta(hours=3)).isoformat(),
+              "end_datetime": now.isoformat()}
+
+    def demo(**extra) -> requests.Response:
+        return sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", **window, **extra)
+
+    whole = demo().json()["data"]
     assert len(whole) > 1
     # `latest` and `fields` are not parameters of the sandbox routes: ignored, not validated.
-    assert sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", latest="true", **window).json()["data"] == whole
-    assert sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", latest="maybe", **window).status_code == 200
-    assert sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", fields="bpm", **window).json()["data"] == whole
+    assert demo(latest="true").json()["data"] == whole
+    assert demo(latest="maybe").status_code == 200
+    assert demo(fields="bpm").json()["data"] == whole
     assert sandbox.get(f"{V2}/heartrate", latest="true", **window).json()["data"] == whole[-1:]
     bad = sandbox.get(f"{V2_SANDBOX}/daily_sleep", token="x", start_date="yesterday")
     assert bad.status_code == 422 and len(bad.json()["detail"]) == 2
 
 
 def test_sandbox_routes_share_the_rate_limit_of_the_data_routes(sandbox_factory):
-    sb = sandbox_factory(users=1, history_days=5, token_limit=3, app_limit=100, rate_window_seconds=60)
-    codes = [sb.get(f"{V2_SANDBOX}/daily_sleep").status_code, sb.get(f"{V2}/daily_sleep").status_code,
-             sb.get(f"{V2_SANDBOX}/daily_sleep").status_code, sb.get(f"{V2}/daily_sleep").status_code]
+    sb = sandbox_factory(users=1, history_days=5, token_limit=3, app_limit=100,
+                         rate_window_seconds=60)
+    routes = (f"{V2_SANDBOX}/daily_sleep", f"{V2}/daily_sleep") * 2
+    codes = [sb.get(route).status_code for route in routes]
     assert codes == [200, 200, 200, 429]
     assert sb.stats()["route:sandbox/daily_sleep"] == 2

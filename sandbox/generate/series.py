@@ -102,8 +102,9 @@ def _night_labels(user: UserModel, plan: DayPlan, span: Span, hypnogram: str) ->
         return ["rest"] * len(hypnogram)
     rng = stable_rng(user.seed, user.index, plan.day, "hr-night-labels", span.sequence)
     asleep = "sleep" if rng.random() < NIGHTS_LABELLED_SLEEP else "rest"
+    awake = ("awake", "rest")
     return [
-        ("awake" if rng.random() < AWAKE_EPOCH_LABELLED_AWAKE else "rest") if stage == "4" else asleep
+        awake[rng.random() >= AWAKE_EPOCH_LABELLED_AWAKE] if stage == "4" else asleep
         for stage in hypnogram
     ]
 
