@@ -14,8 +14,8 @@ Well-typed but impossible requests give a 400 with `{"detail": "<message>"}`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Optional, Union
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,9 +26,9 @@ ERRORS_URL = "https://errors.pydantic.dev/{version}/v/{type}"
 # Spec 1.35 parameter types: `anyOf [date-time, date, null]`, `anyOf [date-time, null]`,
 # `anyOf [boolean, null]` (the branch order is the spec's, and decides what a bare date
 # becomes: a naive midnight, like on Oura).
-DATE_OR_DATETIME: TypeAdapter = TypeAdapter(Optional[Union[datetime, date]])
-DATETIME: TypeAdapter = TypeAdapter(Optional[datetime])
-BOOLEAN: TypeAdapter = TypeAdapter(Optional[bool])
+DATE_OR_DATETIME: TypeAdapter = TypeAdapter(datetime | date | None)
+DATETIME: TypeAdapter = TypeAdapter(datetime | None)
+BOOLEAN: TypeAdapter = TypeAdapter(bool | None)
 
 
 class BadRequest(Exception):
@@ -101,7 +101,7 @@ def as_utc(value: datetime) -> datetime:
     """A `start_datetime`/`end_datetime` as an aware instant. A naive value (or a bare
     date, which pydantic reads as naive midnight) is taken as UTC: a guess, Oura does
     not say."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def as_datetime(value: date | datetime, offset: timedelta) -> datetime:

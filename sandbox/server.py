@@ -24,9 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from sandbox.faults import FaultInjector, FaultPlan
-from sandbox.oauth import AuthError, Grant, OAuthProvider, default_clients
+from sandbox.oauth import AuthError, Grant, OAuthProvider, default_clients, token_key
 from sandbox.paging import PageTokens
-from sandbox.oauth import token_key
 from sandbox.params import (
     BOOLEAN,
     DATE_OR_DATETIME,
@@ -51,7 +50,7 @@ from sandbox.routes import (
     Route,
     scope_satisfied,
 )
-from sandbox.webhooks import WebhookSettings, Webhooks
+from sandbox.webhooks import Webhooks, WebhookSettings
 from sandbox.world import World
 
 log = logging.getLogger("sandbox")

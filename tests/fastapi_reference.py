@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 from datetime import date, datetime
-from typing import Optional, Union
 
 import uvicorn
 from fastapi import FastAPI
@@ -20,21 +19,21 @@ app = FastAPI()
 
 @app.get("/v2/usercollection/daily_sleep")
 def documents(
-    start_date: Optional[Union[datetime, date]] = None,
-    end_date: Optional[Union[datetime, date]] = None,
-    next_token: Optional[str] = None,
-    fields: Optional[str] = None,
+    start_date: datetime | date | None = None,
+    end_date: datetime | date | None = None,
+    next_token: str | None = None,
+    fields: str | None = None,
 ):
     return {"data": [], "next_token": None}
 
 
 @app.get("/v2/usercollection/heartrate")
 def series(
-    start_datetime: Optional[datetime] = None,
-    end_datetime: Optional[datetime] = None,
-    next_token: Optional[str] = None,
-    latest: Optional[bool] = None,
-    fields: Optional[str] = None,
+    start_datetime: datetime | None = None,
+    end_datetime: datetime | None = None,
+    next_token: str | None = None,
+    latest: bool | None = None,
+    fields: str | None = None,
 ):
     return {"data": [], "next_token": None}
 

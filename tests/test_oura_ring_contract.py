@@ -21,12 +21,12 @@ import inspect
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import oura_ring
 import pytest
 import requests
-
-import oura_ring
 from oura_ring import OuraAuth, OuraClient
 from oura_spec import spec
+
 from sandbox.application import DEFAULT_REDIRECT_URI, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 PINNED = "1.0.1"
@@ -182,7 +182,7 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
             assert result == rows, f"{name}({kwargs}): the client's pages differ from a raw fetch"
             held = truth(sb.world, path, first_params) if "latest" not in kwargs else None
             if held is not None:
-                key = lambda doc: doc.get("id") or doc["timestamp"]  # noqa: E731
+                key = lambda doc: doc.get("id") or doc["timestamp"]
                 assert sorted(result, key=key) == sorted(held, key=key), f"{name}({kwargs}): truth"
                 checked_against_truth += 1
             assert len(sent) == pages, f"{name}({kwargs}): the client stopped paginating early"
