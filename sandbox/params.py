@@ -79,8 +79,13 @@ def _oura_item(name: str, error: Any) -> dict:
     if error.get("ctx"):
         item["ctx"] = {k: v if isinstance(v, (str, int, float, bool)) else str(v)
                        for k, v in error["ctx"].items()}
-    item["url"] = ERRORS_URL.format(version=OURA_PYDANTIC_VERSION, type=error["type"])
+    item["url"] = error_url(error["type"])
     return item
+
+
+def error_url(kind: str) -> str:
+    """The `url` of a 422 item of this `type`, naming the pydantic Oura runs."""
+    return ERRORS_URL.format(version=OURA_PYDANTIC_VERSION, type=kind)
 
 
 def _plain_tz(value: Any) -> Any:
