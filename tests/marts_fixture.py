@@ -15,6 +15,7 @@ from conftest import CLOCK
 
 USERS = 2
 HISTORY_DAYS = 90
+SEED = 7
 PROFILES = tuple(f"user{n}" for n in range(USERS))
 
 _built: dict[str, Path] = {}
@@ -38,7 +39,7 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
 
     db = folder / "oura.duckdb"
     # Bigger pages than the default only make the load faster; the documents are the same.
-    settings = SandboxSettings(users=users, history_days=history_days, seed=7, now=CLOCK,
+    settings = SandboxSettings(users=users, history_days=history_days, seed=SEED, now=CLOCK,
                                page_size=1000, series_page_size=20000)
     running = start_in_thread(settings)
     try:
@@ -59,6 +60,14 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
     finally:
         running.stop()
     return db
+
+
+def sandbox_world(users: int, history_days: int):
+    """The world `load_sandbox_users(folder, users, history_days)` loads, at its clock:
+    the ground truth to check a warehouse it built against."""
+    from sandbox.world import World
+
+    return World(seed=SEED, users=users, now=CLOCK, history_days=history_days)
 
 
 def _build(folder: Path) -> Path:

@@ -7,7 +7,7 @@ once, identical values, nothing else).
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -67,6 +67,47 @@ def test_full_load_of_two_users_equals_the_ground_truth(sandbox, tmp_path):
     assert types["sleep.heart_rate"] == "JSON" and types["tag.tags"] == "JSON"
     assert types["daily_readiness.contributors__hrv_balance"] == "BIGINT"
     assert types["sleep.average_heart_rate"] == "DOUBLE"
+
+
+def test_the_default_worlds_people_load_exactly_across_the_us_persons_clock_change(
+    sandbox_factory, tmp_path
+):
+    """The default world (seed 0, two people): user 1 lives on US Pacific time and the
+    window holds a clock change at home (2026-11-01, -07:00 to -08:00)."""
+    sb = sandbox_factory(seed=0, users=2, history_days=70)
+    world = sb.world
+    offsets = {world.utc_offset(1, date(2026, 10, 31)), world.utc_offset(1, date(2026, 11, 1))}
+    assert offsets == {timedelta(hours=-7), timedelta(hours=-8)}
+    assert world.users[1].history_start < date(2026, 10, 31)
+    db = tmp_path / "oura.duckdb"
+    summaries = [run_load(sb, db, user) for user in (0, 1)]
+    assert all(summary.ok for summary in summaries)
+    counts = assert_warehouse_equals_truth(db, world, *truth_span(world))
+    assert counts["daily_activity"] > 100 and counts["heartrate"] > 50_000
+
+
+def test_both_shapes_of_an_empty_spo2_day_load_as_no_value(sandbox_factory, tmp_path):
+    """Content-free SpO2 days come as `"spo2_percentage": null` and as
+    `{"average": null}` (api-reference §12); both load, as a null average."""
+    sb = sandbox_factory(users=1, history_days=400)
+    db = tmp_path / "oura.duckdb"
+    run_load(sb, db, collections=["daily_spo2"])
+    assert_warehouse_equals_truth(db, sb.world, *truth_span(sb.world), collections=["daily_spo2"])
+    shapes: dict[str, list[str]] = {"null": [], "empty": [], "value": []}
+    day = sb.world.users[0].history_start
+    while day <= sb.world.local_today(0):
+        for doc in sb.world.documents(0, "daily_spo2", day):
+            held = doc["spo2_percentage"]
+            kind = "null" if held is None else "value" if held["average"] is not None else "empty"
+            shapes[kind].append(doc["id"])
+        day += timedelta(days=1)
+    assert all(shapes.values()), {kind: len(ids) for kind, ids in shapes.items()}
+    with duckdb.connect(str(db), read_only=True) as con:
+        averages = dict(con.execute(
+            "SELECT id, spo2_percentage__average FROM oura_raw.daily_spo2").fetchall())
+    for kind in ("null", "empty"):  # `null`, and `{"average": null}`
+        assert [averages[i] for i in shapes[kind]] == [None] * len(shapes[kind]), kind
+    assert all(averages[i] is not None for i in shapes["value"])
 
 
 def test_a_second_run_asks_about_once_per_collection_and_changes_nothing(sandbox_factory, tmp_path):

@@ -110,8 +110,11 @@ NEWER_FIELDS = {"sleep": {"sleep_phase_30_sec"}}
 
 
 def _check(validators, collection: str, document: dict) -> None:
+    from oura_spec import without_known_deviations
+
     validator, properties = validators[collection]
-    errors = [f"{list(e.path)}: {e.message[:160]}" for e in validator.iter_errors(document)]
+    valid_form = without_known_deviations(COLLECTION_SCHEMAS[collection], document)
+    errors = [f"{list(e.path)}: {e.message[:160]}" for e in validator.iter_errors(valid_form)]
     assert not errors, f"{collection} {document.get('id')}: {errors[:3]}"
     missing = properties - set(document) - NEWER_FIELDS.get(collection, set())
     assert set(document) <= properties and not missing, (
@@ -144,6 +147,10 @@ def test_every_document_validates_against_spec(world, validators):
                         sleep_types.add(document["type"])
                     if collection == "daily_spo2" and document["spo2_percentage"] is None:
                         nulls["spo2_percentage"] += 1
+                    if collection == "daily_spo2" and document["spo2_percentage"] == {
+                        "average": None
+                    }:
+                        nulls["spo2_percentage.average"] += 1
                     if collection == "daily_stress" and document["day_summary"] is None:
                         nulls["day_summary"] += 1
         for row in world.series(user, "heartrate", NOW - timedelta(days=2), NOW):
@@ -162,7 +169,7 @@ def test_every_document_validates_against_spec(world, validators):
         "ring_configuration",
     }
     assert sleep_types == {"long_sleep", "sleep", "late_nap", "rest", "deleted"}
-    assert nulls["spo2_percentage"] and nulls["day_summary"]
+    assert nulls["spo2_percentage"] and nulls["spo2_percentage.average"] and nulls["day_summary"]
 
 
 def test_types_match_real_payloads(world):
@@ -336,6 +343,66 @@ def test_offsets_change_during_trips_and_stamp_documents(world):
                 assert sleep["bedtime_end"].endswith(_offset_text(world.utc_offset(0, day)))
 
 
+def test_user_1_lives_on_us_pacific_time_and_the_history_crosses_daylight_saving():
+    """Every world has a person west of UTC (api-reference §12: the real examples are US
+    users); with the default history (730 days) their clock changes at home both ways."""
+    for seed in (0, 7, 11):
+        world = World(seed=seed, users=2, now=NOW)
+        offsets = {}
+        day = world.users[1].history_start
+        while day <= world.local_today(1):
+            offsets[day] = world.utc_offset(1, day)
+            day += timedelta(days=1)
+        at_home = Counter(o for o in offsets.values())
+        assert {o for o, _ in at_home.most_common(2)} == {timedelta(hours=-8), timedelta(hours=-7)}
+        changes = [
+            (day, offsets[day - timedelta(days=1)], offsets[day])
+            for day in offsets
+            if day - timedelta(days=1) in offsets
+            and {offsets[day - timedelta(days=1)], offsets[day]}
+            == {timedelta(hours=-8), timedelta(hours=-7)}
+        ]
+        assert {(old, new) for _, old, new in changes} == {
+            (timedelta(hours=-8), timedelta(hours=-7)),
+            (timedelta(hours=-7), timedelta(hours=-8)),
+        }, seed
+        for day, _, new in changes:  # US rules: second Sunday of March, first of November
+            assert day.weekday() == 6 and (
+                (day.month, new) == (3, timedelta(hours=-7)) and 8 <= day.day <= 14
+                or (day.month, new) == (11, timedelta(hours=-8)) and day.day <= 7
+            ), (seed, day)
+            # Local days tile the timeline: the change day is 23 or 25 hours long, no gap.
+            before = _local_midnight(world, 1, day - timedelta(days=1))
+            assert abs((_local_midnight(world, 1, day) - before) - timedelta(days=1)) == timedelta(
+                hours=1
+            )
+
+
+def _local_midnight(world: World, user: int, day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC) - world.utc_offset(user, day)
+
+
+def test_a_local_evening_west_of_utc_is_the_next_utc_day_but_keeps_its_local_day(world):
+    crossing = Counter()
+    for day in _days(world, 1, 400, skip=3):
+        for collection, field in (("workout", "start_datetime"), ("session", "start_datetime"),
+                                  ("sleep", "bedtime_start"), ("enhanced_tag", "start_time")):
+            for doc in world.documents(1, collection, day):
+                start = datetime.fromisoformat(doc[field])
+                if collection == "sleep" and doc["type"] == "long_sleep":
+                    # The night belongs to the wake-up day, its start to the evening before.
+                    assert start.date() == day - timedelta(days=1) or start.hour < 4
+                    assert doc["day"] == day.isoformat()
+                    continue
+                local_day = start.date()
+                if start.tzinfo and start.utcoffset():
+                    utc_day = start.astimezone(UTC).date()
+                    crossing[collection] += utc_day != local_day
+                cursor = doc.get("day") or doc.get("start_day")
+                assert cursor == local_day.isoformat(), (collection, doc)
+    assert crossing["workout"] > 5 and crossing["sleep"] > 0, crossing
+
+
 # ------------------------------------------------------------- time series
 
 
@@ -354,7 +421,7 @@ def test_heart_rate_is_irregular_bounded_and_in_milliseconds(world):
     assert sum(g % 300 != 0 for g in gaps) > len(gaps) * 0.9
     assert 1500 <= len(rows) <= 4800
     sources = Counter(r["source"] for r in rows)
-    assert {"awake", "sleep", "rest"} <= set(sources)
+    assert {"awake", "rest"} <= set(sources)
     assert all(30 <= r["bpm"] <= 220 for r in rows)
 
 
@@ -365,13 +432,39 @@ def test_sleep_heart_rate_rows_match_the_sleep_document(world):
         datetime.fromisoformat(main["bedtime_start"]),
         datetime.fromisoformat(main["bedtime_end"]),
     )
-    rows = [r for r in world.series(1, "heartrate", start, end) if r["source"] == "sleep"]
+    rows = list(world.series(1, "heartrate", start, end))
     items = [v for v in main["heart_rate"]["items"] if v is not None]
     assert len(items) - 1 <= len(rows) <= len(items)
     for row in rows:
         epoch = int((datetime.fromisoformat(row["timestamp"]) - start).total_seconds() // 300)
         assert abs(row["bpm"] - main["heart_rate"]["items"][epoch]) <= 1
-    assert {r["source"] for r in world.series(1, "heartrate", start, end)} == {"sleep"}
+        stage = main["sleep_phase_5_min"][epoch]
+        assert row["source"] in ({"awake", "rest"} if stage == "4" else {"rest", "sleep"})
+    assert Counter(r["source"] for r in rows).most_common(1)[0][0] == "rest"
+
+
+def test_night_heart_rate_is_labelled_like_real_nights(world):
+    """Real nights (api-reference §12): all `rest` but a few `awake`; `sleep` is rare."""
+    labels: Counter = Counter()
+    nights_saying_sleep = 0
+    for user in range(2):
+        for day in _days(world, user, 250, skip=5):
+            for doc in world.documents(user, "sleep", day):
+                if doc["type"] not in ("long_sleep", "sleep", "late_nap"):
+                    continue
+                bed = (
+                    datetime.fromisoformat(doc["bedtime_start"]),
+                    datetime.fromisoformat(doc["bedtime_end"]),
+                )
+                night = Counter(r["source"] for r in world.series(user, "heartrate", *bed))
+                assert set(night) <= {"rest", "awake", "sleep"}
+                assert not ("sleep" in night and night["rest"] > night["sleep"]), night
+                nights_saying_sleep += "sleep" in night
+                labels += night
+    total = sum(labels.values())
+    assert labels["rest"] > 0.85 * total
+    assert 0.01 * total < labels["awake"] < 0.10 * total
+    assert 0 < nights_saying_sleep < 0.06 * 500
 
 
 def test_series_stops_at_now_and_history_start(world):
