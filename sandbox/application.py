@@ -7,6 +7,10 @@ against the sandbox.
 
 from __future__ import annotations
 
+# Where `oura-elt sandbox serve` listens unless told otherwise.
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PORT = 8089
+
 # The documented sandbox app, registered on Oura's legacy developer portal.
 SANDBOX_CLIENT_ID = "oura-elt-sandbox"
 SANDBOX_CLIENT_SECRET = "oura-elt-sandbox-secret"

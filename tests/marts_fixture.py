@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CLOCK
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 USERS = 2
 HISTORY_DAYS = 90
@@ -30,7 +31,6 @@ def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
     """`folder/oura.duckdb` with `users` sandbox users ("user0", ...) loaded by the real loader."""
-    from pipelines.core.config import Endpoints
     from pipelines.auth import StaticTokenProvider
     from pipelines.load import load
     from pipelines.oura.ratelimit import RateBudget
@@ -50,7 +50,7 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
                 profile = f"user{user}"
                 summary = load(
                     profile,
-                    endpoints=Endpoints.sandbox(running.base_url),
+                    endpoints=sandbox_endpoints(running.base_url),
                     provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=profile),
                     budget=RateBudget(10_000, 1),
                     duckdb_path=db,

@@ -35,9 +35,10 @@ import requests
 
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before
-from pipelines.core.config import Endpoints, project_root
+from pipelines.core.config import project_root
 from pipelines.core.errors import OuraEltError
 from pipelines.auth import TokenStore
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 FAST = {"rate_limit": "100000/1"}  # tests about something else: no client-side throttling
 
@@ -79,7 +80,7 @@ def logged_in_sandbox(sandbox_factory, users: int, **settings):
 
             threading.Thread(target=go, daemon=True).start()
 
-        record = login(f"user{index}", endpoints=Endpoints.sandbox(sb.base_url), redirect_uri=callback,
+        record = login(f"user{index}", endpoints=sandbox_endpoints(sb.base_url), redirect_uri=callback,
                        open_browser=False, show_url=browse, timeout=30)
         assert record.user_id == sb.world.users[index].user_id
     return sb
@@ -323,7 +324,7 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(sandbox
     assert_warehouse_equals_truth(db, sb.world, first, last)
 
     # The same server answers 429 to a client that does not hold back (one burst of a year).
-    endpoints = Endpoints.sandbox(sb.base_url)
+    endpoints = sandbox_endpoints(sb.base_url)
     load("user3", duckdb_path=tmp_path / "greedy.duckdb", endpoints=endpoints, now=sb.world.now, chunk_days=400,
          provider=token_provider("user3", endpoints), budget=RateBudget(100_000, 1), workers=8)
     assert sb.stats().get("limited:application", 0) > 0

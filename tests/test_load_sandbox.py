@@ -15,13 +15,13 @@ import pytest
 
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before, read_table, snapshot
-from pipelines.core.config import Endpoints
 from pipelines.auth import StaticTokenProvider
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.oura.plan import latest_day
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import ALL_NAMES, BY_NAME, DAILY
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 FAST_RETRIES = RetryPolicy(backoff_seconds=0.01, max_backoff_seconds=0.05, read_timeout=5)
 
@@ -32,7 +32,7 @@ def run_load(sandbox, db, user=0, **kwargs):
     kwargs.setdefault("policy", FAST_RETRIES)
     kwargs.setdefault("provider", StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"))
     kwargs.setdefault("budget", RateBudget(10_000, 1))
-    return load(f"user{user}", endpoints=Endpoints.sandbox(sandbox.base_url), duckdb_path=db, **kwargs)
+    return load(f"user{user}", endpoints=sandbox_endpoints(sandbox.base_url), duckdb_path=db, **kwargs)
 
 
 def truth_span(world):
@@ -209,7 +209,7 @@ def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_pa
 
     sb = sandbox_factory(users=1, history_days=60, seed=seed)
     rings = sb.world.ring_configurations(0)
-    first = history_start(Endpoints.sandbox(sb.base_url), StaticTokenProvider("sandbox-pat-0"),
+    first = history_start(sandbox_endpoints(sb.base_url), StaticTokenProvider("sandbox-pat-0"),
                           RateBudget(10_000, 1), sb.world.now)
     actual = sb.world.users[0].history_start
     if any(r["set_up_at"] is None for r in rings):

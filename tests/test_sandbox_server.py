@@ -324,11 +324,11 @@ def test_dump_writes_exactly_what_the_server_serves(tmp_path, sandbox):
 
 def oauth_token(sb, user: int = 0, deny: str = "") -> str:
     """Act as the browser: authorize (consent automatic), then exchange the code."""
-    from pipelines.core import config
+    from sandbox import application
 
     params = {
-        "response_type": "code", "client_id": config.SANDBOX_CLIENT_ID,
-        "redirect_uri": config.DEFAULT_REDIRECT_URI, "state": "s1", "sandbox_user": str(user),
+        "response_type": "code", "client_id": application.SANDBOX_CLIENT_ID,
+        "redirect_uri": application.DEFAULT_REDIRECT_URI, "state": "s1", "sandbox_user": str(user),
     }
     if deny:
         params["sandbox_deny_scopes"] = deny
@@ -340,8 +340,8 @@ def oauth_token(sb, user: int = 0, deny: str = "") -> str:
     assert query["state"] == ["s1"]
     token = requests.post(f"{sb.base_url}/oauth/token", timeout=10, data={
         "grant_type": "authorization_code", "code": query["code"][0],
-        "redirect_uri": config.DEFAULT_REDIRECT_URI, "client_id": config.SANDBOX_CLIENT_ID,
-        "client_secret": config.SANDBOX_CLIENT_SECRET,
+        "redirect_uri": application.DEFAULT_REDIRECT_URI, "client_id": application.SANDBOX_CLIENT_ID,
+        "client_secret": application.SANDBOX_CLIENT_SECRET,
     })
     assert token.status_code == 200, token.text
     return token.json()["access_token"]

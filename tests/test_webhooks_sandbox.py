@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.oauth import NEW_PORTAL_CLIENT_ID, NEW_PORTAL_CLIENT_SECRET
 from sandbox.routes import WEBHOOK_DATA_TYPES
 from sandbox.webhooks import WebhookSettings

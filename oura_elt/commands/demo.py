@@ -19,6 +19,7 @@ import typer
 from rich.markup import escape
 
 from oura_elt.console import console
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 DEMO_DIR = Path("data") / "demo"
 PROFILE = "demo"
@@ -43,7 +44,6 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of the sandbox's generated world."),
 ) -> None:
     """Start the sandbox, log in with OAuth2, load two years of a demo user, build the marts."""
-    from pipelines.core import config
     from flows.run import nightly_preview, run_backfill
     from oura_elt.commands.load import print_summary
     from pipelines.auth import login
@@ -63,7 +63,7 @@ def demo(
         SandboxSettings(users=1, seed=seed, history_days=days, redirect_uris=(callback,))
     )
     try:
-        endpoints = config.Endpoints.sandbox(running.base_url)
+        endpoints = sandbox_endpoints(running.base_url)
         user = running.sandbox.world.users[0]
         console.print(f"sandbox on {running.base_url}: user {user.user_id}, history from {user.history_start}")
 

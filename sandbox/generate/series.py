@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .events import SESSION_INTERVAL, session_samples
 from .plan import INTENSITY_LEVEL, PRE_SLEEP_REST_SECONDS, DayPlan, Night, Span
 from .randomness import clamp, stable_rng
+from .staging import five_minute_summary
 
 if TYPE_CHECKING:
     from .user import UserModel
@@ -81,7 +82,7 @@ def _pre_sleep_rest(user: UserModel, night: Night) -> list[HeartRateRow]:
 def _sleep_rows(user: UserModel, plan: DayPlan, span: Span) -> list[HeartRateRow]:
     core = user.sleep_core(plan.day, span.sequence)
     rng = stable_rng(user.seed, user.index, plan.day, "hr-sleep", span.sequence)
-    labels = _night_labels(user, plan, span, core.hypnogram)
+    labels = _night_labels(user, plan, span, five_minute_summary(core.staging))
     rows = []
     for i, value in enumerate(core.heart_rate):
         moment = span.start + i * 300 + rng.randint(0, 240)
