@@ -87,7 +87,7 @@ def logged_in_sandbox(sandbox_factory, users: int, **settings):
 
 
 def whole_history(world):
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
 
     return day_before(min(u.history_start for u in world.users)), latest_day(world.now)
 
@@ -251,7 +251,7 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
                                                                          monkeypatch):
     from flows.backfill import backfill
     from pipelines.core.clock import current_time
-    from pipelines.oura.plan import earliest_day
+    from pipelines.oura.kinds import earliest_day
 
     from prefect.blocks.system import Secret
 
@@ -304,7 +304,7 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(sandbox
     from flows.backfill import backfill
     from pipelines.auth import token_provider
     from pipelines.load import load
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
     from pipelines.oura.ratelimit import RateBudget
 
     sb = logged_in_sandbox(sandbox_factory, users=4, history_days=30, app_limit=30, rate_window_seconds=2)
