@@ -51,8 +51,9 @@ class Kind:
     dated = False
     samples = False  # time series: fetched into Arrow tables, keyed on the instant
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, by_id: bool = False) -> None:
         self.name = name
+        self.by_id = by_id  # documents with an id and a single-document route (webhooks name them)
 
     def __repr__(self) -> str:
         return self.name
@@ -120,7 +121,7 @@ class Series(Daily):
         return lo, hi, "<"
 
 
-DAILY = Daily("daily")
+DAILY = Daily("daily", by_id=True)
 SERIES = Series("series")
-LISTED = Kind("listed")  # no date parameters, every document every run (ring_configuration)
+LISTED = Kind("listed", by_id=True)  # no date parameters, every document every run (ring_configuration)
 SINGLE = Kind("single")  # one bare object (personal_info)
