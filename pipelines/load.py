@@ -30,6 +30,7 @@ from typing import Any
 
 from pipelines.auth import TokenProvider, token_provider
 from pipelines.core import locks
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.clock import current_time
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
@@ -195,15 +196,13 @@ class LoadRequest:
             UsageError: a bad value, in one line naming the option.
         """
         resolve_collections(self.collections)
-        if self.lookback_days < 0:
-            raise UsageError(f"--lookback-days {self.lookback_days} is negative; use 0 or more")
-        if self.chunk_days < 1 or self.workers < 1:
-            raise UsageError("chunk_days and workers must be at least 1")
+        check_at_least(self.lookback_days, 0, "--lookback-days")
+        check_at_least(self.chunk_days, 1, "chunk_days")
+        check_at_least(self.workers, 1, "workers")
         target = Target.of(self.destination, self.duckdb_path, self.dataset_name)
         now = self.now or current_time()
         first, last, today = self.start_date, self.end_date, latest_day(now)
-        if first and last and first > last:
-            raise UsageError(f"--start-date {first} is after --end-date {last}")
+        check_day_range(first, last)
         if first and first > today:
             raise UsageError(f"--start-date {first} is in the future (today is {today} at the latest)")
         if self.until and (first or last):

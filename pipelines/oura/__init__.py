@@ -30,9 +30,9 @@ import pyarrow as pa
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.clock import current_time
 from pipelines.core.config import Endpoints
-from pipelines.core.errors import UsageError
 from pipelines.oura.arrow import key_set, to_table
 from pipelines.oura.fetch import fetch, tombstones
 from pipelines.oura.helpers import OuraClient
@@ -89,16 +89,14 @@ def oura_source(
         runtime: shared objects and progress callbacks of the project's loader.
     """
     chosen = resolve_collections(collections)
-    if lookback_days < 0:
-        raise UsageError(f"lookback_days must be 0 or more, not {lookback_days}")
+    check_at_least(lookback_days, 0, "lookback_days")
     runtime = runtime or SourceRuntime()
     now = runtime.now or current_time()
     lookback = lookback_days if runtime.lookback_days is None else runtime.lookback_days
     backfill = start_date is not None or end_date is not None
     if backfill:
         end_date = end_date or latest_day(now)
-        if start_date is not None and start_date > end_date:
-            raise UsageError(f"start_date {start_date} is after end_date {end_date}")
+        check_day_range(start_date, end_date, ("start_date", "end_date"))
     session = Session(_client(access_token, profile, base_url, runtime), runtime, now,
                       start_date, raise_on_failure, lookback)
     # Time series arrive as Arrow tables: give their rows dlt's load and row ids, like
