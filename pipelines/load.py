@@ -78,6 +78,7 @@ class LoadSummary:
         skipped: collections skipped for a missing scope, with the message.
         failed: collections that failed, with a one-line message.
         resumed: whether packages of an interrupted run were finished first.
+        load_ids: dlt's ids of the packages this load committed.
     """
 
     user_id: str
@@ -95,6 +96,7 @@ class LoadSummary:
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
+    load_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -127,6 +129,7 @@ class LoadSummary:
             total.skipped.update(part.skipped)
             total.failed.update(part.failed)
             total.resumed = total.resumed or part.resumed
+            total.load_ids += part.load_ids
         return total
 
     def record(self, outcome: Outcome) -> None:
@@ -255,6 +258,17 @@ def load(profile: str | None = None, **options: Any) -> LoadSummary:
     return summary
 
 
+def documents_stored(summary: LoadSummary, destination: str = DUCKDB,
+                     duckdb_path: Path | str | None = None) -> dict[str, int]:
+    """Per table, the documents that the loads of `summary` (a backfill's chunks, combined)
+    wrote and the warehouse still holds: each document once, however many chunks read it."""
+    target = Target.of(destination, duckdb_path, summary.dataset)
+    pipeline, _ = make_pipeline(summary.profile, target.destination, target.duckdb_path, target.dataset)
+    tables = list(summary.documents) or [c.name for c in resolve_collections(None)]
+    with target.lock():
+        return stored_rows(pipeline, tables, summary.user_id, summary.load_ids)
+
+
 def history_start(
     endpoints: Endpoints | None = None,
     provider: TokenProvider | None = None,
@@ -319,6 +333,7 @@ class _Load:
             if summary.end is None and not self.request.closed_range:
                 summary.end = min(self.request.until or latest_day(self.request.now),
                                   latest_day(self.request.now))
+            summary.load_ids = list(self.load_ids)
             if self.load_ids and summary.user_id:
                 with self.writing():
                     summary.documents = self._step(
