@@ -29,7 +29,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pipelines.core.config import DEFAULT_REDIRECT_URI, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+# The sandbox's documented application, and the loopback redirect the product's `auth login`
+# uses by default (it imports nothing of the product: tests/test_oauth.py checks they agree
+# with `pipelines.core.config`).
+SANDBOX_CLIENT_ID = "oura-elt-sandbox"
+SANDBOX_CLIENT_SECRET = "oura-elt-sandbox-secret"
+DEFAULT_REDIRECT_URI = "http://localhost:8765/callback/"
 
 ALL_SCOPES = (
     "email",
