@@ -351,7 +351,8 @@ def _target_dir(target_path: Path | str | None) -> Path:
 
 def _common_args(target: str, target_path: Path | str | None) -> list[str]:
     args = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
-            "--target", target, "--log-level", "none"]
+            "--target", target, "--log-level", "none",  # our own lines on the console,
+            "--log-level-file", "info"]  # dbt's in the log a failure points at (no rows in it)
     if target_path:
         args += ["--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs")]
     return args
