@@ -81,7 +81,8 @@ def test_a_usage_mistake_is_a_short_message_and_exit_code_2(args, tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
     assert len(lines) <= 3, result.stderr
     if args in ([], ["sandbox"]):  # a group alone shows its help; 2 tells a script it did nothing
-        assert f"Usage: oura-elt {' '.join(args)}".strip() in result.stdout and "Commands" in result.stdout
+        usage = f"Usage: oura-elt {' '.join(args)}".strip()
+        assert usage in result.stdout and "Commands" in result.stdout
     else:  # a mistake names itself and where the help is
         assert lines[0].startswith("error: ") and "--help" in lines[0], result.stderr
 
@@ -113,7 +114,8 @@ def test_version_and_short_help():
     assert version.returncode == 0 and version.stdout.strip() == f"oura-elt {__version__}"
     for words in (["-h"], ["load", "-h"], ["users", "remove", "-h"]):
         short, long = run(*words), run(*words[:-1], "--help")
-        assert short.returncode == 0 and short.stdout == long.stdout and "Usage: oura-elt" in short.stdout
+        assert short.returncode == 0 and short.stdout == long.stdout
+        assert "Usage: oura-elt" in short.stdout
 
 
 def test_shell_completion_installs_and_completes(tmp_path):
@@ -139,7 +141,8 @@ def test_help_names_values_not_python_types():
         found = PYTHON_TYPES.findall(result.stdout)
         assert not found, f"oura-elt {' '.join(words)} --help shows {found}:\n{result.stdout}"
     load = run("load", "--help").stdout
-    for option, value in (("--start-date", "DATE"), ("--duckdb", "PATH"), ("--lookback-days", "DAYS")):
+    named = (("--start-date", "DATE"), ("--duckdb", "PATH"), ("--lookback-days", "DAYS"))
+    for option, value in named:
         assert re.search(rf"{option}\s.*\b{value}\b", load), load
 
 

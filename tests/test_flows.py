@@ -175,14 +175,18 @@ def test_fan_out_keeps_at_most_max_parallel_profiles_running(flow_env):
 
     from flows.cohort import fan_out, outcomes
 
-    running, peak, lock = [0], [0], threading.Lock()
+    running, peak, lock = [0], [0], threading.Condition()
 
     @task
     def work(profile: str) -> str:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.2)
+            lock.notify_all()
+            # The first stays until a second one runs beside it, however slowly a busy
+            # machine starts task runs (a fixed sleep alone let it finish first).
+            lock.wait_for(lambda: peak[0] >= 2, timeout=30)
+        time.sleep(0.2)  # (a third one, were fan_out to start it, would overlap these)
         with lock:
             running[0] -= 1
         if profile == "p3":
