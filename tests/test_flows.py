@@ -330,7 +330,7 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(
 
     stats = sb.stats()
     assert sorted(report.summaries) == ["user0", "user1", "user2", "user3"]
-    assert stats["requests"] > 2 * limit, "too few requests for the limit to matter"
+    assert stats["requests"] > limit, "too few requests for the limit to matter"
     assert budget.waited_seconds > 0  # the budget held requests back...
     assert stats.get("status:429", 0) == 0 and stats.get("limited:application", 0) == 0  # ...enough
     assert all(s.retries == 0 for runs in report.summaries.values() for s in runs)
