@@ -107,6 +107,33 @@ def test_a_file_that_is_not_a_duckdb_database_is_one_line(name, tmp_path, busy_p
     assert snapshot(db.parent) == before
 
 
+def test_a_file_an_oura_elt_writer_holds_is_its_turn_not_an_error(tmp_path):
+    """A load's commit or a dbt build holds the warehouse lock while it has the file open;
+    another writer's check lets it wait for its turn (loads of a cohort take turns), while
+    the same file held by a program without the lock is refused."""
+    from pipelines.core.locks import warehouse_lock_path
+    from pipelines.core.warehouse_file import WarehouseInUse, check
+
+    db = tmp_path / "oura.duckdb"
+    duckdb.connect(str(db)).close()
+    lock = warehouse_lock_path("duckdb", db, "oura_raw")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; from pathlib import Path; "
+         "from pipelines.core.locks import warehouse_lock\n"
+         "with warehouse_lock('duckdb', Path(sys.argv[1]), 'oura_raw'):\n"
+         "    c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()",
+         str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        check(db, write=True, lock_path=lock)  # an oura-elt writer: wait for the lock
+        with pytest.raises(WarehouseInUse, match=rf"PID {holder.pid}\)"):
+            check(db, write=True)  # were it not known to be oura-elt's, it is refused
+    finally:
+        holder.communicate("", timeout=30)
+
+
 def test_an_unusable_path_fails_within_seconds(tmp_path):
     """/proc takes no new files: the DuckDB file cannot be made, nor its lock file (which
     filelock used to retry for ever)."""
