@@ -7,6 +7,8 @@ TOOLS       := .tools
 UV          := $(TOOLS)/bin/uv
 VENV        := .venv
 BIN         := $(VENV)/bin
+# Test-only wheels fetched from PyPI by hash (see tests/oura-ring-client.txt).
+WHEELS      := $(TOOLS)/wheels
 
 # Telemetry off by default (no internet here, and users did not ask for it).
 export RUNTIME__DLTHUB_TELEMETRY ?= false
@@ -29,7 +31,13 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+$(WHEELS)/.fetched: $(UV) tests/oura-ring-client.txt
+	$(TOOLS)/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+	  --only-binary=:all: --python-version 3.12 --require-hashes \
+	  -r tests/oura-ring-client.txt -d $(WHEELS)
+	@touch $@
+
+$(VENV)/.synced: $(UV) $(WHEELS)/.fetched pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --all-extras
 	@touch $@
 
@@ -59,7 +67,7 @@ browser:
 schedule: setup
 	$(BIN)/oura-elt schedule $(SCHEDULE_ARGS)
 
-lock: $(UV)
+lock: $(UV) $(WHEELS)/.fetched
 	$(UV) lock --python $(PYTHON)
 
 clean:

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from pipelines.core import config
+from pipelines.core.config import Endpoints
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_HOST, SANDBOX_PORT
 from oura_elt.commands.app import App
 from oura_elt.commands.options import parse_day, port_option
 from oura_elt.console import console
@@ -49,10 +50,10 @@ def clock(today: Optional[str], now: Optional[str]) -> datetime | None:
 @app.command()
 def serve(
     host: str = typer.Option(
-        config.SANDBOX_HOST, "--host", metavar="HOST",
+        SANDBOX_HOST, "--host", metavar="HOST",
         help="Interface to listen on (loopback by default).",
     ),
-    port: int = port_option(config.SANDBOX_PORT, "TCP port (1 to 65535)."),
+    port: int = port_option(SANDBOX_PORT, "TCP port (1 to 65535)."),
     seed: int = SeedOpt,
     users: int = UsersOpt,
     today: Optional[str] = TodayOpt,
@@ -116,8 +117,8 @@ def serve(
     base = f"http://{host}:{port}"
     console.print(f"[bold]Oura sandbox[/] on {base}  (users={users}, seed={seed})")
     console.print(
-        f"  OURA_API_BASE_URL={base}  OURA_CLIENT_ID={config.SANDBOX_CLIENT_ID}  "
-        f"OURA_CLIENT_SECRET={config.SANDBOX_CLIENT_SECRET}",
+        f"  OURA_API_BASE_URL={base}  OURA_CLIENT_ID={SANDBOX_CLIENT_ID}  "
+        f"OURA_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}",
         soft_wrap=True,
     )
     console.print(
@@ -170,3 +171,16 @@ def dump(
     for collection, n in counts.items():
         console.print(f"{collection:28} {n:>9,}")
     console.print(f"wrote {sum(counts.values()):,} documents for {users} user(s), {start}..{end}, to {out}")
+
+
+def sandbox_endpoints(base_url: str) -> Endpoints:
+    """The endpoints and documented application of a local sandbox server at `base_url`."""
+    base = base_url.rstrip("/")
+    return Endpoints(
+        api_base_url=base,
+        authorize_url=f"{base}/oauth/authorize",
+        token_url=f"{base}/oauth/token",
+        revoke_url=f"{base}/oauth/revoke",
+        client_id=SANDBOX_CLIENT_ID,
+        client_secret=SANDBOX_CLIENT_SECRET,
+    )
