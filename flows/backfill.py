@@ -52,7 +52,7 @@ def backfill_profile(
         The `LoadSummary` of every chunk.
     """
     from pipelines.core.clock import current_time
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
 
     retrying = retry_options()
     first = start_date or find_history_start.with_options(**retrying)(

@@ -37,7 +37,7 @@ from pipelines.core.target import DUCKDB, RAW_DATASET, Target
 from pipelines.oura import oura_load_records, oura_source
 from pipelines.oura.dates import DayRange
 from pipelines.oura.helpers import OuraClient, RetryPolicy
-from pipelines.oura.plan import earliest_day, latest_day
+from pipelines.oura.kinds import earliest_day, latest_day
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.runtime import DEFAULT_WORKERS, NullReporter, Outcome, Reporter, SourceRuntime
 from pipelines.oura.session import Session
@@ -297,6 +297,7 @@ class _Load:
         self.pipeline, self.where = make_pipeline(
             profile, self.target.destination, self.target.duckdb_path, self.target.dataset)
         self.load_ids: list[str] = []
+        self._plan: Session | None = None
 
     def run(self) -> LoadSummary:
         summary = LoadSummary("", self.profile, self.where, self.target.dataset)
@@ -314,6 +315,8 @@ class _Load:
                     summary.record(runtime.outcome)
             finally:
                 summary.requests, summary.retries = self.client.requests, self.client.retries
+                if self._plan is not None:
+                    self._plan.close()
             if summary.end is None and not self.request.closed_range:
                 summary.end = min(self.request.until or latest_day(self.request.now),
                                   latest_day(self.request.now))
@@ -369,28 +372,28 @@ class _Load:
         return left or [None]
 
     def _user_id(self) -> str:
-        session = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
-        try:
-            return session.user_id()
-        finally:
-            session.close()
+        return self._planning().user_id()
 
     def _runtime(self, **options: Any) -> SourceRuntime:
         request = self.request
+        known = self._plan.known() if self._plan is not None else {}
         return SourceRuntime(client=self.client, budget=request.budget, policy=request.policy,
                              workers=request.workers, now=request.now, reporter=self.reporter,
-                             stored=self._stored_reader, **options)
+                             stored=self._stored_reader, **known, **options)
 
     def _source(self, runtime: SourceRuntime, names: list[str], **dates: Any) -> Any:
         return oura_source(collections=names, lookback_days=self.request.lookback_days,
                            raise_on_failure=False, runtime=runtime, **dates)
 
     def _history_start(self) -> date:
-        session = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
-        try:
-            return session.history_start()
-        finally:
-            session.close()
+        return self._planning().history_start()
+
+    def _planning(self) -> Session:
+        """A session for what the load needs to know before its runs (who, since when); the
+        runs get what it learnt, so nothing is asked twice."""
+        if self._plan is None:
+            self._plan = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
+        return self._plan
 
     @contextmanager
     def _stored_reader(self) -> Iterator[Any]:

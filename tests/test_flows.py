@@ -87,7 +87,7 @@ def logged_in_sandbox(sandbox_factory, users: int, **settings):
 
 
 def whole_history(world):
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
 
     return day_before(min(u.history_start for u in world.users)), latest_day(world.now)
 
@@ -255,7 +255,7 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
                                                                          monkeypatch):
     from flows.backfill import backfill
     from pipelines.core.clock import current_time
-    from pipelines.oura.plan import earliest_day
+    from pipelines.oura.kinds import earliest_day
 
     from prefect.blocks.system import Secret
 
@@ -315,7 +315,7 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(
     from flows.backfill import backfill
     from pipelines.load import DEFAULT_WORKERS
     from pipelines.oura import ratelimit
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
 
     parallel, budget = 4, ratelimit.RateBudget(24, 2)
     senders = parallel * (DEFAULT_WORKERS + 1)  # each load's fetch workers and its own thread

@@ -35,7 +35,7 @@ from pipelines.core import locks
 from pipelines.auth import TokenStore
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
-from pipelines.oura.plan import latest_day
+from pipelines.oura.kinds import latest_day
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.webhooks.journal import Journal, WebhookEvent
 from pipelines.webhooks.receiver import ReceiverConfig, create_receiver
