@@ -20,6 +20,7 @@ import dlt
 
 from pipelines.core import config, warehouse_file
 from pipelines.core.errors import OuraEltError
+from pipelines.core.private import private_folder
 from pipelines.core.target import DESTINATIONS, duckdb_file
 from pipelines.oura.arrow import use_system_memory_pool
 from pipelines.oura.dates import DayRange, normalize
@@ -106,7 +107,7 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     use_system_memory_pool()
     destination, where, description = make_destination(kind, duckdb_path, dataset_name)
     pipelines_dir = pipelines_folder(kind, where, dataset_name)
-    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(pipelines_dir)  # its load packages hold health data until they are loaded
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name(profile),
         destination=destination,

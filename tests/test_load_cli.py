@@ -201,6 +201,7 @@ def offline(monkeypatch, tmp_path):
         (["--destination", "snowflake"], "is not one of: duckdb, bigquery"),
         (["--lookback-days", "-3"], "--lookback-days -3 is negative"),
         (["--start-date", "2999-01-01"], "--start-date 2999-01-01 is in the future"),
+        (["--start-date", "2999-01-01", "--end-date", "2999-01-31"], "2999-01-01 is in the future"),
     ],
 )
 def test_bad_input_is_one_clear_line(offline, monkeypatch, capsys, args, message):

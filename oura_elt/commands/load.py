@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
+from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
 from oura_elt.commands.options import (
     CollectionsOpt,
     DestinationOpt,
@@ -43,7 +44,7 @@ def load(
     collections: CollectionsOpt = None,
     start_date: StartDateOpt = None,
     end_date: EndDateOpt = None,
-    lookback_days: LookbackOpt = 7,
+    lookback_days: LookbackOpt = DEFAULT_LOOKBACK_DAYS,
     destination: DestinationOpt = "duckdb",
     duckdb_path: DuckdbOpt = None,
 ) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,7 +45,11 @@ StartDateOpt = Annotated[
 ]
 EndDateOpt = Annotated[
     Optional[str],
-    typer.Option("--end-date", metavar="DATE", help="Last day, YYYY-MM-DD (default: today)."),
+    typer.Option(
+        "--end-date", metavar="DATE",
+        help="Last day, YYYY-MM-DD (default: today where it began first, UTC+14, so nobody's "
+             "today is left out).",
+    ),
 ]
 LookbackOpt = Annotated[
     int,
@@ -77,16 +82,13 @@ def parse_day(text: Optional[str], option: str) -> date | None:
 def day_range(start_date: Optional[str], end_date: Optional[str]) -> tuple[date | None, date | None]:
     """`--start-date` and `--end-date` parsed, the first not after the last."""
     first, last = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
-    if first and last and first > last:
-        raise UsageError(f"--start-date {first} is after --end-date {last}")
+    check_day_range(first, last)
     return first, last
 
 
 def check_lookback(days: int) -> int:
     """`--lookback-days`: 0 or more."""
-    if days < 0:
-        raise UsageError(f"--lookback-days {days} is negative; use 0 or more")
-    return days
+    return check_at_least(days, 0, "--lookback-days")
 
 
 def check_destination(
@@ -100,7 +102,7 @@ def check_destination(
 
 def collection_names(collections: Optional[str]) -> list[str] | None:
     """`--collections` as names, checked before any network or warehouse access."""
-    from pipelines.load import resolve_collections
+    from pipelines.oura.settings import resolve_collections
 
     names = collections.split(",") if collections is not None else None
     resolve_collections(names)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
+from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
 from oura_elt.commands.options import (
     CollectionsOpt,
     DuckdbOpt,
@@ -55,7 +56,7 @@ def run(
     collections: CollectionsOpt = None,
     start_date: StartDateOpt = None,
     end_date: EndDateOpt = None,
-    lookback_days: LookbackOpt = 7,
+    lookback_days: LookbackOpt = DEFAULT_LOOKBACK_DAYS,
     destination: Annotated[
         str,
         typer.Option(

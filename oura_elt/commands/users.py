@@ -18,7 +18,7 @@ from rich.table import Table
 
 from oura_elt.commands.app import App
 from oura_elt.commands.options import DestinationOpt, DuckdbOpt, check_destination
-from oura_elt.console import console, err_console
+from oura_elt.console import console, err_console, error_line
 from pipelines.core.errors import OuraEltError, UsageError
 
 if TYPE_CHECKING:
@@ -43,20 +43,21 @@ def users(
         return
     from pipelines.people import WarehouseBusy, list_users
 
-    read = True
+    problem = None
     try:
         people = list_users(duckdb_path)
-    except WarehouseBusy as exc:
-        read = False
-        _warn(f"warning: {exc.cause}; listing logins only")
+    except WarehouseBusy as exc:  # the logins are still worth showing; the exit code says it all
+        problem = f"{exc.cause}; listing logins only: close it there, or wait for it to finish, and run again"
         people = list_users(duckdb_path, read_warehouse=False)
     if as_json:
         print(json.dumps([asdict(p) for p in people], indent=2, default=_json_value))
-        return
-    if not people:
+    elif not people:
         _say("No saved logins and no loaded users. Add one: oura-elt auth login --profile NAME")
-        return
-    _print_people(people, read)
+    else:
+        _print_people(people, problem is None)
+    if problem:
+        error_line(problem)
+        raise typer.Exit(1)
 
 
 @app.command()

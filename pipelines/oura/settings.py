@@ -30,6 +30,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
+from pipelines.core.config import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS  # noqa: F401
 from pipelines.core.errors import UsageError
 from pipelines.oura.kinds import DAILY, LISTED, PAD_DAYS, SERIES, SERIES_PAD, SINGLE, Kind  # noqa: F401
 
@@ -40,8 +41,6 @@ API_PREFIX = "/v2/usercollection"
 DAILY_WINDOW_DAYS = 90
 SERIES_WINDOW_DAYS = 29  # + 2 x SERIES_PAD stays under the 30-day limit
 
-DEFAULT_LOOKBACK_DAYS = 7
-DEFAULT_CHUNK_DAYS = 90
 
 # The loader's own columns.
 USER_ID = "user_id"
