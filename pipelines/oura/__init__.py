@@ -190,7 +190,7 @@ def _dated(collection: Collection, session: Session,
             session.runtime.reporter.planned(collection.name, 0)
             yield dlt.mark.materialize_table_schema()
             return
-        user_id = session.user_id()
+        user_id = session.owner()
         windows = list(span.split(collection.window_days))
         session.runtime.reporter.planned(collection.name, len(windows))
         client = session.client
@@ -234,7 +234,7 @@ def _undated(collection: Collection, session: Session) -> Iterator[Any]:
     session.runtime.reporter.planned(collection.name, 1)
     written = False
     with session.guard(collection):
-        user_id = session.user_id()
+        user_id = session.owner()
         if collection.kind == SINGLE:
             rows = [to_row(collection, session.personal_info(), user_id)]
             gone: list[dict] = []

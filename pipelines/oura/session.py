@@ -92,6 +92,26 @@ class Session:
         """The Oura user id of the login."""
         return self.personal_info()["id"]
 
+    def owner(self) -> str:
+        """The user id, checked against the one the pipeline's saved cursors belong to (kept
+        in dlt's source state): one pipeline holds one person's cursors.
+
+        Raises:
+            OuraEltError: the cursors are another person's.
+        """
+        import dlt
+
+        user_id = self.user_id()
+        state = dlt.current.source_state()
+        saved = state.setdefault("user_id", user_id)
+        if saved != user_id:
+            raise OuraEltError(
+                f"this pipeline's saved cursors belong to Oura user {saved}, but the token is user "
+                f"{user_id}'s: load each person through a pipeline of their own "
+                "(oura-elt: --profile NAME; dlt: another pipeline_name)"
+            )
+        return user_id
+
     def rings(self) -> list[dict]:
         """The user's ring configurations as raw rows (fetched once).
 
