@@ -32,15 +32,13 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from pipelines.core.version import __version__
 from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.oura.http import HttpSession, TlsFailure, Transient, detail
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import Collection
 
-USER_AGENT = f"oura-elt/{__version__} (python-requests)"
 _SCOPE_DETAIL = re.compile(r"not authorized (?:to )?access (?:the )?['\"]?([\w:.-]+)['\"]? scope", re.I)
 
 ATTEMPTS_ENV = "OURA_ELT_HTTP_ATTEMPTS"  # tries per request for 5xx, timeouts, drops, bad pages
@@ -123,20 +121,6 @@ class ApiUnreachable(OuraEltError):
     """The API host could not be reached at all."""
 
 
-class _Retryable(Exception):
-    """A transient failure.
-
-    `kind` is "rate" (a 429; `wait` is its Retry-After), "connect" (the host
-    could not be reached) or "other" (5xx, timeout, drop, bad JSON).
-    """
-
-    def __init__(self, reason: str, kind: str = "other", wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind
-        self.wait = wait
-
-
 class OuraClient:
     """GETs against one Oura API base URL for one user's token provider.
 
@@ -160,19 +144,15 @@ class OuraClient:
         self._provider = provider
         self.budget = budget
         self.policy = policy or RetryPolicy()
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2), max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = USER_AGENT
-        self._session.headers["Accept"] = "application/json"
+        self._http = HttpSession(self.base_url, pool_size=pool_size,
+                                 timeouts=(self.policy.connect_timeout, self.policy.read_timeout))
         self._lock = threading.Lock()
         self.requests = 0
         self.retries = 0
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        self._http.close()
 
     def __repr__(self) -> str:
         return f"OuraClient({self.base_url!r})"
@@ -242,7 +222,7 @@ class OuraClient:
 
         def stop(retry_state: RetryCallState) -> bool:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
-            if not isinstance(exc, _Retryable):
+            if not isinstance(exc, Transient):
                 return True
             if exc.kind == "rate":
                 return (waited["rate_limited_seconds"] >= policy.max_rate_limited_seconds
@@ -255,7 +235,7 @@ class OuraClient:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             with self._lock:
                 self.retries += 1
-            if isinstance(exc, _Retryable) and exc.kind == "rate":
+            if isinstance(exc, Transient) and exc.kind == "rate":
                 seconds = min(max(exc.wait or 0.0, 0.0), policy.max_retry_after_seconds)
                 waited["rate_limited_seconds"] += seconds
                 waited["rate_limited_attempts"] += 1
@@ -266,14 +246,14 @@ class OuraClient:
             return min(backoff, policy.max_backoff_seconds) * random.uniform(0.5, 1.0)
 
         retrying = Retrying(
-            retry=retry_if_exception_type(_Retryable),
+            retry=retry_if_exception_type(Transient),
             stop=stop,
             wait=wait,
             reraise=True,
         )
         try:
             return retrying(self._get_with_auth, collection, params, missing_ok)
-        except _Retryable as exc:
+        except Transient as exc:
             if exc.kind == "connect":
                 raise ApiUnreachable(
                     f"cannot reach the Oura API at {self.base_url} ({exc.reason}); "
@@ -313,38 +293,21 @@ class OuraClient:
         self.budget.acquire()
         with self._lock:
             self.requests += 1
-        url = self.base_url + collection.path
         try:
-            return self._session.get(  # not streamed: a body cut short raises here, and is retried
-                url,
-                params=params,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=(self.policy.connect_timeout, self.policy.read_timeout),
-            )
-        except requests.exceptions.ConnectTimeout:
-            raise _Retryable("connection timed out", kind="connect") from None
-        except requests.exceptions.SSLError as exc:
-            raise ApiUnreachable(f"TLS error talking to {self.base_url}: {type(exc).__name__}") from None
-        except requests.exceptions.ConnectionError as exc:
-            if _is_connect_failure(exc):
-                raise _Retryable("connection refused or host unknown", kind="connect") from None
-            raise _Retryable("the connection dropped mid-response") from None
-        except requests.exceptions.Timeout:
-            raise _Retryable(f"no answer within {self.policy.read_timeout:g} s") from None
-        except requests.exceptions.ChunkedEncodingError:
-            raise _Retryable("the connection dropped mid-response") from None
-        except requests.exceptions.RequestException as exc:
-            raise _Retryable(f"request failed ({type(exc).__name__})") from None
+            return self._http.request("GET", collection.path, params=params,
+                                      headers={"Authorization": f"Bearer {token}"})
+        except TlsFailure as exc:
+            raise ApiUnreachable(f"TLS error talking to {self.base_url}: {exc}") from None
 
     def _decode(self, collection: Collection, response: requests.Response) -> Any:
         status = response.status_code
         if status == 429:
-            raise _Retryable("rate limited (429)", kind="rate", wait=_retry_after(response))
+            raise Transient("rate limited (429)", kind="rate", wait=_retry_after(response))
         if status >= 500:
-            raise _Retryable(f"server error {status}")
+            raise Transient(f"server error {status}")
         if status in (401, 403):
             scope = _scope_in(response)
-            if scope is not None or (status == 403 and "scope" in _detail(response).lower()):
+            if scope is not None or (status == 403 and "scope" in detail(response).lower()):
                 raise ScopeNotGranted(collection.name, scope or collection.scope)
             if status == 403:
                 raise MembershipLapsed(
@@ -361,12 +324,12 @@ class OuraClient:
             )
         if status >= 400:
             raise CollectionFailed(
-                collection.name, f"the API refused the request ({status}: {_detail(response)[:160]})"
+                collection.name, f"the API refused the request ({status}: {detail(response)[:160]})"
             )
         try:
             return json.loads(response.content)
         except ValueError:
-            raise _Retryable("the API returned a malformed page (not JSON)") from None
+            raise Transient("the API returned a malformed page (not JSON)") from None
 
 
 def _envelope(collection: Collection, body: Any) -> tuple[list[dict], str | None]:
@@ -379,22 +342,11 @@ def _envelope(collection: Collection, body: Any) -> tuple[list[dict], str | None
     return body["data"], token if isinstance(token, str) and token else None
 
 
-def _detail(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].replace("\n", " ")
-    if isinstance(body, dict):
-        detail = body.get("detail") or body.get("title") or body.get("message") or ""
-        return detail if isinstance(detail, str) else json.dumps(detail)[:200]
-    return ""
-
-
 def _scope_in(response: requests.Response) -> str | None:
     """The scope named by a 401/403 `detail`, if any."""
     if response.status_code not in (401, 403):
         return None
-    match = _SCOPE_DETAIL.search(_detail(response))
+    match = _SCOPE_DETAIL.search(detail(response))
     if not match:
         return None
     scope = match.group(1)
@@ -419,13 +371,3 @@ def _retry_after(response: requests.Response) -> float:
         except ValueError:
             pass
     return 1.0
-
-
-def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
-    """Whether the connection could not be opened at all (vs. dropped later)."""
-    text = repr(exc)
-    return any(
-        marker in text
-        for marker in ("NewConnectionError", "Connection refused", "NameResolutionError",
-                       "Failed to establish", "nodename nor servname", "Name or service not known")
-    )

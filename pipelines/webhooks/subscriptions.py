@@ -23,10 +23,10 @@ from urllib.parse import quote, urlsplit
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from pipelines.core.version import __version__
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.auth.endpoints import is_loopback_host, require_safe_transport
+from pipelines.oura.http import HttpSession, TlsFailure, Transient, detail
 from pipelines.webhooks.settings import DATA_TYPES, DEFAULT_DATA_TYPES, EVENT_TYPES
 
 SUBSCRIPTION_PATH = "/v2/webhook/subscription"
@@ -48,10 +48,6 @@ class SubscriptionExists(OuraEltError):
 class DataTypeNotOffered(OuraEltError):
     """Oura refused the data type itself (HTTP 422 on `data_type`): its live API has
     offered fewer data types than the spec lists (`daily_resilience` in 2024)."""
-
-
-class _Transient(Exception):
-    """A 5xx or a network failure on an idempotent request."""
 
 
 @dataclass(frozen=True)
@@ -152,14 +148,11 @@ class SubscriptionClient:
         self._credentials = app_credentials(self.endpoints)
         self.base_url = self.endpoints.api_base_url.rstrip("/") + SUBSCRIPTION_PATH
         require_safe_transport(self.base_url, "API base URL")
-        self._session = requests.Session()
-        self._session.headers.update(
-            {
-                "x-client-id": self._credentials.client_id,
-                "x-client-secret": self._credentials.client_secret,
-                "Accept": "application/json",
-                "User-Agent": f"oura-elt/{__version__}",
-            }
+        self._http = HttpSession(
+            self.base_url,
+            {"x-client-id": self._credentials.client_id,
+             "x-client-secret": self._credentials.client_secret},
+            timeouts=(TIMEOUT_SECONDS, TIMEOUT_SECONDS),
         )
 
     def __repr__(self) -> str:
@@ -167,7 +160,7 @@ class SubscriptionClient:
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        self._http.close()
 
     def list(self) -> list[Subscription]:
         """Every subscription of the application."""
@@ -272,23 +265,20 @@ class SubscriptionClient:
         url = self.base_url + path
 
         def attempt() -> requests.Response:
-            try:
-                response = self._session.request(method, url, json=json, timeout=timeout)
-            except requests.RequestException as exc:
-                raise _Transient(type(exc).__name__) from None
+            response = self._http.request(method, path, json_body=json, read_timeout=timeout)
             if response.status_code >= 500 and retry:
-                raise _Transient(f"HTTP {response.status_code}")
+                raise Transient(f"HTTP {response.status_code}")
             return response
 
         retrying = Retrying(
             stop=stop_after_attempt(ATTEMPTS if retry else 1),
             wait=wait_exponential(multiplier=0.5, max=8),
-            retry=retry_if_exception_type(_Transient),
+            retry=retry_if_exception_type(Transient),
             reraise=True,
         )
         try:
             response = retrying(attempt)
-        except _Transient as exc:
+        except (Transient, TlsFailure) as exc:
             raise OuraEltError(
                 f"{what} failed: {url} is unavailable ({exc}); try again later"
             ) from None
@@ -303,7 +293,7 @@ def _decode(response: requests.Response, what: str, id_: str | None) -> Any:
     status = response.status_code
     if status == 204:
         return None
-    detail = _detail(response)
+    said = detail(response)
     if status == 403 and id_ is not None:
         raise SubscriptionNotFound(
             f"{what} failed: Oura has no webhook subscription {id_} for this application"
@@ -314,17 +304,17 @@ def _decode(response: requests.Response, what: str, id_: str | None) -> Any:
             "OURA_CLIENT_ID and OURA_CLIENT_SECRET"
         )
     if status == 422 and _invalid_field(response) == "data_type":
-        raise DataTypeNotOffered(f"{what} failed: Oura does not offer webhooks for this data type ({detail})")
+        raise DataTypeNotOffered(f"{what} failed: Oura does not offer webhooks for this data type ({said})")
     if status == 409:
-        raise SubscriptionExists(f"{what} failed: {detail or 'it already exists'}")
-    if status == 400 and "verification" in detail.lower():
+        raise SubscriptionExists(f"{what} failed: {said or 'it already exists'}")
+    if status == 400 and "verification" in said.lower():
         raise OuraEltError(
-            f"{what} failed: Oura could not verify the callback URL ({detail.rstrip('.')}); is "
+            f"{what} failed: Oura could not verify the callback URL ({said.rstrip('.')}); is "
             "`oura-elt webhooks serve` answering there, with the same verification token?"
         )
     if status >= 400:
         raise OuraEltError(
-            f"{what} failed: Oura answered HTTP {status}" + (f" ({detail})" if detail else "")
+            f"{what} failed: Oura answered HTTP {status}" + (f" ({said})" if said else "")
         )
     try:
         return response.json()
@@ -340,23 +330,6 @@ def _invalid_field(response: requests.Response) -> str | None:
     except (ValueError, KeyError, IndexError, TypeError):
         return None
     return str(loc[1]) if isinstance(loc, list) and len(loc) > 1 and loc[0] == "body" else None
-
-
-def _detail(response: requests.Response) -> str:
-    """A short, secret-free description of an error body (pydantic lists included)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:160].replace("\n", " ")
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:3]:
-            if isinstance(item, dict):
-                where = ".".join(str(x) for x in item.get("loc", [])[1:]) or "body"
-                parts.append(f"{where}: {item.get('msg', '')}"[:200])
-        return "; ".join(parts)
-    return str(detail)[:200] if detail else ""
 
 
 # ---------------------------------------------------------------------- operations
