@@ -46,8 +46,9 @@ from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS, r
 from pipelines.oura.stored import reader
 from pipelines.warehouse import (
     WarehouseError,
+    WarehouseLocked,
+    failure,
     recorded_ranges,
-    describe_failure,
     finish_pending,
     folder_lock_path,
     make_pipeline,
@@ -454,9 +455,9 @@ class _Load:
         self._step(self.pipeline.sync_destination)
         try:
             return self._step(finish_pending, self.pipeline)
+        except WarehouseLocked:
+            raise
         except WarehouseError as exc:
-            if "in use by another process" in str(exc):
-                raise
             self.reporter.note(f"dropped an interrupted load that could not finish ({exc}); fetching it again")
         self.pipeline = self.pipeline.drop()
         self._step(self.pipeline.sync_destination)
@@ -472,7 +473,7 @@ class _Load:
             ours = _our_error(exc)
             if ours is not None:
                 raise ours from None
-            raise WarehouseError(describe_failure(exc, self.where)) from exc
+            raise failure(exc, self.where) from exc
 
 
 def _covers(ranges: list[DayRange], part: DayRange) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from pipelines.core import config
+from pipelines.core.warehouse_file import is_lock_conflict
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.core.target import DESTINATIONS, RAW_DATASET, duckdb_file
 
@@ -484,7 +485,7 @@ def _tested_model(node: Any) -> str | None:
 
 def _describe_exception(exc: BaseException) -> str:
     text = _first_line(str(exc))
-    if "Could not set lock on file" in text or "Conflicting lock" in text:
+    if is_lock_conflict(text):
         return "another process (a load or a query tool?) holds the DuckDB file; wait for it to finish and retry"
     return text
 

@@ -21,6 +21,7 @@ import dlt
 from pipelines.core import config, warehouse_file
 from pipelines.core.errors import OuraEltError
 from pipelines.core.private import private_folder
+from pipelines.core.warehouse_file import is_lock_conflict
 from pipelines.core.target import DESTINATIONS, duckdb_file
 from pipelines.oura.arrow import use_system_memory_pool
 from pipelines.oura.dates import DayRange, normalize
@@ -29,6 +30,10 @@ from pipelines.oura.settings import PROGRESS_TABLE, USER_ID
 
 class WarehouseError(OuraEltError):
     """The destination could not be opened, read or written."""
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process has the DuckDB file open: a later try may succeed."""
 
 
 def pipeline_name(profile: str | None) -> str:
@@ -176,6 +181,15 @@ def stored_rows(pipeline: Any, tables: list[str], user_id: str, load_ids: list[s
     return counts
 
 
+def failure(exc: BaseException, where: str) -> WarehouseError:
+    """The error of a failed dlt step (`WarehouseLocked` when another process holds the file)."""
+    text = describe_failure(exc, where)
+    return WarehouseLocked(text) if text.endswith(_IN_USE) else WarehouseError(text)
+
+
+_IN_USE = "is in use by another process (DuckDB allows one writer); try again when it finishes"
+
+
 def describe_failure(exc: BaseException, where: str) -> str:
     """One line for a failed load step, without stack traces or secrets."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -185,8 +199,8 @@ def describe_failure(exc: BaseException, where: str) -> str:
     while root is not None and id(root) not in seen:
         seen.add(id(root))
         message = str(root)
-        if "Could not set lock on file" in message or "Conflicting lock" in message:
-            return f"{where} is in use by another process (DuckDB allows one writer); try again when it finishes"
+        if is_lock_conflict(message):
+            return f"{where} {_IN_USE}"
         if "No space left on device" in message or getattr(root, "errno", None) == errno.ENOSPC:
             return f"loading into {where} failed: the disk is full (No space left on device); free space and run again"
         if "Read-only file system" in message or getattr(root, "errno", None) == errno.EROFS:

@@ -151,11 +151,16 @@ def _cannot_create(path: Path, reason: str) -> str:
     return f"cannot create the DuckDB file {path}: {reason}; choose a writable --duckdb path"
 
 
+def is_lock_conflict(text: str) -> bool:
+    """Whether a DuckDB error says another process holds the file (its one spelling here)."""
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
 def _failure(path: Path, exc: Exception, *, read_only: bool) -> WarehouseUnavailable:
     """The one line for a DuckDB file that would not open."""
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    if "Could not set lock" in text or "Conflicting lock" in text:
+    if is_lock_conflict(text):
         found = _HOLDER.search(text)
         holder = _describe_holder(found.group("program"), found.group("pid")) if found else None
         who = f"another program ({holder})" if holder else "another program"

@@ -41,8 +41,7 @@ from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.rows import to_row, tombstone
 from pipelines.oura.settings import BY_NAME
 from pipelines.warehouse import (
-    WarehouseError,
-    describe_failure,
+    failure,
     finish_pending,
     folder_lock_path,
     make_pipeline,
@@ -357,7 +356,7 @@ class Worker:
         except OuraEltError:
             raise
         except Exception as exc:  # dlt wraps everything in PipelineStepFailed
-            raise WarehouseError(describe_failure(exc, self._where)) from exc
+            raise failure(exc, self._where) from exc
 
     def _fetch(self, doc: _Doc) -> dict | None:
         profile, provider = doc.owner
