@@ -129,6 +129,7 @@ def test_one_profile_and_bad_input_are_one_clear_line(warehouse, tmp_path):
         line for line in run.stdout.splitlines() if line.startswith("user1  ")]
     for args, needle in (
         (("--max-age", "36x"), "--max-age '36x' is not a duration"),
+        (("--max-age", "36 hours"), "--max-age '36 hours' is not a duration; use e.g. 36h"),
         (("--max-age", "0h"), "must be longer than zero"),
         (("--profile", "nobody"), "no profile or user id 'nobody'"),
         (("--days", "0"), "--days must be 1 or more"),
