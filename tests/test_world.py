@@ -776,13 +776,13 @@ def test_a_ring_that_stops_syncing_delivers_nothing_new_then_everything_when_it_
     assert stopped - timedelta(minutes=40) <= contact <= stopped
     rows = list(world.series(2, "heartrate", stopped - timedelta(days=1), inside))
     assert rows and datetime.fromisoformat(rows[-1]["timestamp"]) <= stopped
-    first_gap_day = world.local_today(2) - timedelta(days=1)
-    stop_day = date.fromordinal(world._model(2).local_day(int(stopped.timestamp())))
-    held_then = {}
-    for day in (stop_day + timedelta(days=n) for n in range((first_gap_day - stop_day).days + 2)):
+    first = stopped.date() - timedelta(days=1)
+    held_then = {}  # from about when the ring stopped syncing through (the clock's) today
+    for day in (first + timedelta(days=n) for n in range((world.local_today(2) - first).days + 1)):
         sleep_then = [d for d in world.documents(2, "sleep", day) if d["type"] == "long_sleep"]
         held_then[day] = bool(sleep_then)
-        if day > stop_day:  # nothing of a day that began after the ring stopped syncing
+        begins = datetime.combine(day, datetime.min.time(), UTC) - world.utc_offset(2, day)
+        if begins > stopped:  # nothing of a day that began after the ring stopped syncing
             assert world.documents(2, "daily_activity", day) == [], day
             assert sleep_then == []
     world.set_now(resumed + timedelta(hours=1))
