@@ -18,8 +18,9 @@ from typing import Any
 
 import dlt
 
-from pipelines.core import config
+from pipelines.core import config, warehouse_file
 from pipelines.core.errors import OuraEltError
+from pipelines.core.private import private_folder
 from pipelines.core.target import DESTINATIONS, duckdb_file
 from pipelines.oura.arrow import use_system_memory_pool
 from pipelines.oura.dates import DayRange, normalize
@@ -42,8 +43,7 @@ def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> 
         WarehouseError: unknown kind, or BigQuery support/credentials missing.
     """
     if kind == "duckdb":
-        path = duckdb_file(duckdb_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = warehouse_file.create(duckdb_file(duckdb_path))  # 0600, in 0700 folders it makes
         # dlt leaves `supports_transactions` unset for DuckDB (dlt 1.31), so a merge's DELETE
         # and INSERT commit one by one: an INSERT that fails (a full disk) or a kill between
         # them leaves the stored rows deleted until a later run. One transaction per job.
@@ -107,7 +107,7 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     use_system_memory_pool()
     destination, where, description = make_destination(kind, duckdb_path, dataset_name)
     pipelines_dir = pipelines_folder(kind, where, dataset_name)
-    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(pipelines_dir)  # its load packages hold health data until they are loaded
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name(profile),
         destination=destination,

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
 
 from sandbox.faults import FaultInjector, FaultPlan

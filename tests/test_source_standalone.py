@@ -179,3 +179,19 @@ def test_every_collection_is_a_resource():
     source = oura_source(access_token="x", base_url="http://127.0.0.1:9")
     assert sorted(source.resources) == sorted(ALL_NAMES)
     assert sorted(c.lower() for c in ALL_COLLECTIONS) == sorted(ALL_NAMES)  # the server's too
+
+
+def test_one_pipeline_keeps_one_persons_cursors(sandbox_factory, tmp_path, monkeypatch):
+    """A second person's token through the same pipeline would go on from the first person's
+    cursors and miss their history: it is refused, naming both."""
+    sandbox = sandbox_factory(users=2, history_days=5)
+    monkeypatch.setenv("SOURCES__OURA__BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("OURA_ELT_NOW", sandbox.world.now.isoformat())
+    target, _ = duckdb_destination(tmp_path)
+    pipeline = dlt.pipeline("oura_shared", destination=target, dataset_name="oura_raw",
+                            pipelines_dir=str(tmp_path / "dlt"))
+    pipeline.run(oura_source(access_token="sandbox-pat-0", collections=["daily_sleep"]))
+    with pytest.raises(Exception) as refused:
+        pipeline.run(oura_source(access_token="sandbox-pat-1", collections=["daily_sleep"]))
+    users = [u.user_id for u in sandbox.world.users]
+    assert f"belong to Oura user {users[0]}, but the token is user {users[1]}'s" in str(refused.value)

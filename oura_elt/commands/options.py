@@ -10,34 +10,63 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipelines.core.target import Target
 
 DUCKDB_HELP = "DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
 
 ProfileOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--profile", help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it."
+        "--profile", "-p", metavar="NAME",
+        help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it.",
     ),
 ]
 CollectionsOpt = Annotated[
     Optional[str],
-    typer.Option("--collections", help="Comma-separated collections, e.g. sleep,daily_readiness (default: all)."),
+    typer.Option(
+        "--collections", metavar="NAMES",
+        help="Comma-separated collections, e.g. sleep,daily_readiness (default: all).",
+    ),
 ]
 StartDateOpt = Annotated[
     Optional[str],
-    typer.Option("--start-date", help="First day, YYYY-MM-DD (default: the start of the user's history)."),
+    typer.Option(
+        "--start-date", metavar="DATE",
+        help="First day, YYYY-MM-DD (default: the start of the user's history).",
+    ),
 ]
-EndDateOpt = Annotated[Optional[str], typer.Option("--end-date", help="Last day, YYYY-MM-DD (default: today).")]
+EndDateOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--end-date", metavar="DATE",
+        help="Last day, YYYY-MM-DD (default: today where it began first, UTC+14, so nobody's "
+             "today is left out).",
+    ),
+]
 LookbackOpt = Annotated[
-    int, typer.Option("--lookback-days", help="Trailing days fetched again on every run (revisions, late syncs).")
+    int,
+    typer.Option(
+        "--lookback-days", metavar="DAYS",
+        help="Trailing days fetched again on every run (revisions, late syncs).",
+    ),
 ]
-DestinationOpt = Annotated[str, typer.Option("--destination", help="duckdb or bigquery.")]
-DuckdbOpt = Annotated[Optional[Path], typer.Option("--duckdb", help=DUCKDB_HELP)]
+DestinationOpt = Annotated[
+    str, typer.Option("--destination", metavar="duckdb|bigquery", help="Where the data goes.")
+]
+DuckdbOpt = Annotated[Optional[Path], typer.Option("--duckdb", metavar="PATH", help=DUCKDB_HELP)]
+
+
+def port_option(default: int, help: str) -> typer.models.OptionInfo:
+    """`--port`: 1 to 65535, refused otherwise (the system would wrap 70000 to 4464)."""
+    return typer.Option(default, "--port", min=1, max=65535, metavar="PORT", help=help)
 
 
 def parse_day(text: Optional[str], option: str) -> date | None:
@@ -53,28 +82,27 @@ def parse_day(text: Optional[str], option: str) -> date | None:
 def day_range(start_date: Optional[str], end_date: Optional[str]) -> tuple[date | None, date | None]:
     """`--start-date` and `--end-date` parsed, the first not after the last."""
     first, last = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
-    if first and last and first > last:
-        raise UsageError(f"--start-date {first} is after --end-date {last}")
+    check_day_range(first, last)
     return first, last
 
 
 def check_lookback(days: int) -> int:
     """`--lookback-days`: 0 or more."""
-    if days < 0:
-        raise UsageError(f"--lookback-days {days} is negative; use 0 or more")
-    return days
+    return check_at_least(days, 0, "--lookback-days")
 
 
-def check_destination(destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb") -> None:
-    """A known destination, and a DuckDB file only for the duckdb one."""
+def check_destination(
+    destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb"
+) -> "Target":
+    """A known destination, and a DuckDB file only for the duckdb one; the `Target`."""
     from pipelines.core.target import Target
 
-    Target.of(destination, duckdb_path, duckdb_option=duckdb_option)
+    return Target.of(destination, duckdb_path, duckdb_option=duckdb_option)
 
 
 def collection_names(collections: Optional[str]) -> list[str] | None:
     """`--collections` as names, checked before any network or warehouse access."""
-    from pipelines.load import resolve_collections
+    from pipelines.oura.settings import resolve_collections
 
     names = collections.split(",") if collections is not None else None
     resolve_collections(names)

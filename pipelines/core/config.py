@@ -18,6 +18,10 @@ OURA_REVOKE_URL = "https://api.ouraring.com/oauth/revoke"
 
 DEFAULT_REDIRECT_URI = "http://localhost:8765/callback/"
 
+# Loading defaults (the CLI shows them without importing the loader).
+DEFAULT_LOOKBACK_DAYS = 7  # recent days read again on every run: Oura restates them
+DEFAULT_CHUNK_DAYS = 90  # days committed together in a long backfill
+
 # Telemetry of the stack, off unless the user turns it on (STACK-NOTES).
 TELEMETRY_OFF = {
     "RUNTIME__DLTHUB_TELEMETRY": "false",
