@@ -13,8 +13,7 @@ end of the newest sleep period), which moves even on days without a sleep docume
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -210,7 +209,7 @@ def read_status(
 
     Raises:
         UsageError: no warehouse file, a bad `days`, or an unknown profile.
-        WarehouseBusy: a load or dbt build is writing the file.
+        WarehouseInUse: another program is writing the file (`pipelines.core.warehouse_file`).
         OuraEltError: the marts `data_freshness`/`data_coverage` are not built.
     """
     from pipelines.transform import marts_schema
@@ -223,7 +222,9 @@ def read_status(
             f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}")
     now = (now or current_time()).astimezone(timezone.utc)
     marts = marts_schema()
-    with _connect(path) as con:
+    from pipelines.core.warehouse_file import connect
+
+    with closing(connect(path, read_only=True)) as con:
         con.execute("SET TimeZone = 'UTC'")
         _require_marts(con, marts, path)
         raw = _raw_tables(con, dataset)
@@ -260,32 +261,6 @@ def _require_marts(con: Any, marts: str, path: Path) -> None:
         raise OuraEltError(
             f"the marts are not built in {path} (no {marts}.{missing[0]}); "
             f"build them with: oura-elt transform --duckdb {path}"
-        )
-
-
-@contextmanager
-def _connect(path: Path) -> Iterator[Any]:
-    """A read-only connection; a file a load or dbt build is writing is `WarehouseBusy`."""
-    import duckdb
-
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseBusy(path) from None
-        raise OuraEltError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-class WarehouseBusy(OuraEltError):
-    """A load or dbt build is writing the warehouse; the status cannot be read now."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(
-            f"{path} is in use by a running load or dbt build; try again when it has finished"
         )
 
 

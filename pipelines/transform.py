@@ -291,13 +291,18 @@ def source_freshness(
         UsageError: unknown target, or no warehouse file.
         TransformError: dbt could not run.
     """
-    env, _ = _prepare(duckdb_path, target, raw_dataset, schema)
+    env, _ = _prepare(duckdb_path, target, raw_dataset, schema, create_raw_tables=False)
     args = ["source", "freshness", *_common_args(target, target_path)]
     args += ["--output", str(_target_dir(target_path) / "sources.json")]
-    from pipelines.core import locks
+    from pipelines.core import locks, warehouse_file
 
     path = duckdb_file(duckdb_path) if target == "duckdb" else None
+    if path is not None:  # a foreign or held file: one line, before the lock file is made
+        warehouse_file.check(path, write=True,
+                             lock_path=locks.warehouse_lock_path(target, path, raw_dataset))
     with locks.warehouse_lock(target, path, raw_dataset):
+        if path is not None:  # a table never loaded is there, empty: measured as no rows
+            ensure_raw_tables(path, raw_dataset)
         result = run_dbt(args, env, failed_nodes_ok=True)
     found = []
     for item in _results(result.result):

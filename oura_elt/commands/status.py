@@ -32,19 +32,23 @@ _WHY = {
 def status(
     duckdb_path: DuckdbOpt = None,
     profile: Annotated[
-        Optional[str], typer.Option("--profile", help="Only this profile (or Oura user id).")
+        Optional[str],
+        typer.Option("--profile", "-p", metavar="NAME",
+                     help="Only this profile (or Oura user id)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for monitoring.")] = False,
     max_age: Annotated[
         Optional[str],
         typer.Option(
-            "--max-age",
+            "--max-age", metavar="AGE",
             help="Exit with status 3 when anyone's newest data is older than this "
             "(e.g. 36h, 2d, 90m); people without data count as too old.",
         ),
     ] = None,
     days: Annotated[
-        int, typer.Option("--days", help="Days back to count and list nights without a main sleep.")
+        int,
+        typer.Option("--days", metavar="DAYS",
+                     help="Days back to count and list nights without a main sleep."),
     ] = 30,
 ) -> None:
     """Show, per profile, the last load (when, days, result), how fresh each collection is,
