@@ -6,18 +6,25 @@ Profiles fan out with bounded concurrency under one shared request budget. The
 `dbt build` runs once after the loads (never beside one: both hold the
 warehouse lock), even if some profiles failed, so the others' new data is
 modelled; the flow then fails naming the profiles that did not load. A failing
-dbt model or test fails the flow.
+dbt model or test fails the flow. After the build it checks freshness: each person
+whose newest data is older than `stale_after_hours` is logged, and the flow ends
+Failed naming them (or, with `fail_when_stale=False`, in a Completed state named
+"Stale" whose message names them): never a silent success.
 """
 
 from __future__ import annotations
 
-from prefect import flow
+from typing import Any
 
-from flows.cohort import CohortReport, run_cohort
-from flows.tasks import load_window, retry_options
+from prefect import flow
+from prefect.states import Completed
+
+from flows.cohort import resolve_profiles, run_cohort
+from flows.tasks import StaleData, check_freshness, load_window, retry_options
 from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
 DEFAULT_MAX_PARALLEL = 2
+DEFAULT_STALE_AFTER_HOURS = 36.0
 
 
 @flow(name="refresh", description="Load every profile's recent Oura days, then dbt build.")
@@ -31,7 +38,9 @@ def refresh(
     max_parallel: int = DEFAULT_MAX_PARALLEL,
     rate_limit: str | None = None,
     token_block: str | None = None,
-) -> CohortReport:
+    stale_after_hours: float | None = DEFAULT_STALE_AFTER_HOURS,
+    fail_when_stale: bool = True,
+) -> Any:
     """Refresh profiles: load the lookback window (and whatever is still missing), then dbt build.
 
     Args:
@@ -46,15 +55,21 @@ def refresh(
             `OURA_ELT_RATE_LIMIT`, else 90 % of Oura's per-application limit).
         token_block: name of a Prefect Secret block holding an access token, for
             workers without the token store (one profile only).
+        stale_after_hours: after the build, a person whose newest data (the ring's last
+            report) is older than this is stale (None: not checked).
+        fail_when_stale: end Failed when someone is stale; False ends in a Completed
+            state named "Stale" instead. Either way the state's message names them.
 
     Returns:
-        The loads' summaries per profile and the dbt result.
+        The loads' summaries per profile and the dbt result (in a "Stale" state when
+        someone's data is stale and `fail_when_stale` is False).
 
     Raises:
         OuraEltError: a profile failed to load (after retries) or dbt failed.
+        StaleData: someone's data is stale (with `fail_when_stale`).
     """
     load = load_window.with_options(**retry_options())
-    return run_cohort(
+    report = run_cohort(
         "refresh",
         lambda profile, target, budget: load.submit(
             profile, target=target, budget=budget, api_base_url=api_base_url,
@@ -63,3 +78,16 @@ def refresh(
         profiles=profiles, token_block=token_block, destination=destination, duckdb_path=duckdb_path,
         rate_limit=rate_limit, max_parallel=max_parallel, run_dbt=run_dbt,
     )
+    if stale_after_hours is None or report.dbt is None:
+        return report  # the marts were not rebuilt: nothing new to judge
+    from pipelines.core.target import Target
+
+    stale = check_freshness(Target.of(destination, duckdb_path),
+                            resolve_profiles(profiles, token_block), stale_after_hours)
+    if not stale:
+        return report
+    message = (f"refresh: the data of {len(stale)} profile(s) is older than "
+               f"{stale_after_hours:g} h: {'; '.join(stale)}")
+    if fail_when_stale:
+        raise StaleData(message)
+    return Completed(name="Stale", message=message, data=report)

@@ -217,3 +217,47 @@ def dbt_build(target: Target) -> Any:
         for row in rows:
             logger.warning("dbt test %s warned: %s", test, row)
     return summary
+
+
+class StaleData(OuraEltError):
+    """The refresh ran, but some people's newest data is older than the flow's maximum age."""
+
+
+@task(name="check freshness", task_run_name="check freshness", cache_policy=NO_CACHE)
+def check_freshness(target: Target, profiles: list[str], stale_after_hours: float) -> list[str]:
+    """Log the raw tables `dbt source freshness` finds stale, and every one of `profiles`
+    whose newest data (the ring's last report, `pipelines.status`) is older than
+    `stale_after_hours`; return one line per stale person, naming them.
+
+    Reads the warehouse only, after the build (DuckDB; BigQuery is not checked yet).
+    """
+    from datetime import timedelta
+
+    from pipelines.status import read_status
+    from pipelines.transform import source_freshness
+
+    logger = get_run_logger()
+    if not target.is_duckdb:
+        logger.info("freshness is checked on DuckDB warehouses only: %s was not checked", target)
+        return []
+    for table in source_freshness(target.duckdb_path, raw_dataset=target.dataset):
+        age = table.message
+        if table.age_seconds is not None:
+            age = f"{table.age_seconds / 3600:.1f} h old"
+        (logger.info if table.status == "pass" else logger.warning)(
+            "source freshness of %s: %s (%s)", table.table, table.status, age)
+    status = read_status(target.duckdb_path, max_age=timedelta(hours=stale_after_hours),
+                         dataset=target.dataset)
+    stale = []
+    for person in status.stale:
+        if person.profile not in profiles:
+            continue  # not refreshed by this run
+        if person.ring_last_contact_at is None:
+            line = f"{person.label} (no data)"
+        else:
+            hours = person.age_seconds / 3600
+            line = (f"{person.label} (the ring last reported {hours:.0f} h ago, "
+                    f"{person.ring_last_contact_at:%Y-%m-%d %H:%M} UTC)")
+        logger.warning("stale data: %s", line)
+        stale.append(line)
+    return stale

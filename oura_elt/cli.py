@@ -25,6 +25,7 @@ from oura_elt.commands import export as export_commands
 from oura_elt.commands import load as load_commands
 from oura_elt.commands import report as report_commands
 from oura_elt.commands import sandbox as sandbox_commands
+from oura_elt.commands import status as status_commands
 from oura_elt.commands import transform as transform_commands
 from oura_elt.commands import users as users_commands
 from oura_elt.commands import webhooks as webhooks_commands
@@ -52,6 +53,7 @@ app.command("transform")(transform_commands.transform)
 app.command("run")(transform_commands.run)
 app.command("report")(report_commands.report)
 app.command("export")(export_commands.export)
+app.command("status")(status_commands.status)
 app.command("demo")(demo_commands.demo)
 app.command("schedule")(schedule_commands.schedule)
 

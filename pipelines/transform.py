@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -41,6 +42,8 @@ MARTS = (
     "sessions",
     "tags",
     "users",
+    "data_coverage",
+    "data_freshness",
 )
 
 # dbt reads its profile from the environment; invocations in one process take turns.
@@ -207,6 +210,8 @@ def run_dbt(
     env: dict[str, str],
     progress: Callable[[str], None] | None = None,
     warned_rows: dict[str, list[str]] | None = None,
+    *,
+    failed_nodes_ok: bool = False,
 ) -> Any:
     """Invoke dbt in-process with `env` set for the call; raise `TransformError` on failure.
 
@@ -215,6 +220,8 @@ def run_dbt(
         env: environment variables set for the call.
         progress: called with one short line per finished node.
         warned_rows: filled with the rows the tests that warned logged, by test name.
+        failed_nodes_ok: return the result when dbt ran but some nodes failed (a stale
+            source in `dbt source freshness`); only dbt failing to run raises.
 
     Returns:
         dbt's `dbtRunnerResult` of a successful invocation.
@@ -237,9 +244,83 @@ def run_dbt(
             reason += (" (set OURA_BIGQUERY_METHOD and its credentials, or "
                        "GOOGLE_APPLICATION_CREDENTIALS: see dbt_project/profiles.yml)")
         raise TransformError(f"dbt {args[0]} could not run: {reason}{details}")
-    if not result.success:
+    if not result.success and not failed_nodes_ok:
         raise TransformError(_describe_failures(args[0], result.result, details))
     return result
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """How fresh one raw table is, as `dbt source freshness` measured it.
+
+    Attributes:
+        table: the raw table (source table name).
+        status: "pass", "warn", "error" (older than the table's thresholds in
+            `dbt_project/models/staging/__oura__sources.yml`) or "runtime error" (not measured).
+        newest_at: the newest value of the table's `loaded_at_field` (None: empty or not measured).
+        checked_at: "now" of the check (OURA_ELT_NOW when set).
+        age_seconds: `checked_at - newest_at` in seconds.
+        message: dbt's message for a runtime error.
+    """
+
+    table: str
+    status: str
+    newest_at: datetime | None = None
+    checked_at: datetime | None = None
+    age_seconds: float | None = None
+    message: str | None = None
+
+
+def source_freshness(
+    duckdb_path: Path | str | None = None,
+    *,
+    target: str = "duckdb",
+    raw_dataset: str = RAW_DATASET,
+    schema: str = DEFAULT_SCHEMA,
+    target_path: Path | str | None = None,
+) -> list[SourceFreshness]:
+    """Run `dbt source freshness` on the raw tables that have thresholds, under the
+    warehouse's write lock (dbt-duckdb opens the file for writing), and return one result
+    per table; a stale table is a result, not an exception.
+
+    The thresholds and the field each table is measured on live in the project
+    (`models/staging/__oura__sources.yml`): the newest document of the tables a worn ring
+    fills every day, and the last load (`_oura_load_progress.loaded_at`). "Now" is
+    `OURA_ELT_NOW` when set. dbt also writes `sources.json` to its target folder.
+
+    Raises:
+        UsageError: unknown target, or no warehouse file.
+        TransformError: dbt could not run.
+    """
+    env, _ = _prepare(duckdb_path, target, raw_dataset, schema, create_raw_tables=False)
+    args = ["source", "freshness", *_common_args(target, target_path)]
+    args += ["--output", str(_target_dir(target_path) / "sources.json")]
+    from pipelines.core import locks, warehouse_file
+
+    path = duckdb_file(duckdb_path) if target == "duckdb" else None
+    if path is not None:  # a foreign or held file: one line, before the lock file is made
+        warehouse_file.check(path, write=True,
+                             lock_path=locks.warehouse_lock_path(target, path, raw_dataset))
+    with locks.warehouse_lock(target, path, raw_dataset):
+        if path is not None:  # a table never loaded is there, empty: measured as no rows
+            ensure_raw_tables(path, raw_dataset)
+        result = run_dbt(args, env, failed_nodes_ok=True)
+    found = []
+    for item in _results(result.result):
+        node = getattr(item, "node", None)
+        if str(getattr(node, "resource_type", "")) != "source":
+            continue  # the project's on-run-end hook
+        status = str(getattr(item, "status", "runtime error"))
+        newest, age = getattr(item, "max_loaded_at", None), getattr(item, "age", None)
+        measured = status in ("pass", "warn", "error")
+        message = None if measured else _first_line(item.message or status)
+        if newest is not None and newest.year < 1970:  # dbt's stand-in for no rows at all
+            newest, age, message = None, None, "the table has no rows"
+        found.append(SourceFreshness(
+            table=node.name, status=status, newest_at=newest,
+            checked_at=getattr(item, "snapshotted_at", None), age_seconds=age, message=message,
+        ))
+    return sorted(found, key=lambda r: r.table)
 
 
 def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list[str]:

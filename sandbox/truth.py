@@ -8,6 +8,10 @@ Range semantics, shared with the loader's `--start-date/--end-date`:
   `start 00:00Z <= timestamp < (end + 1 day) 00:00Z` (UTC days);
 - `ring_configuration` and `personal_info`: everything (they have no dates).
 Every row carries the owner's `user_id` (== `personal_info.id`).
+
+`sleep_status` says why a day has no main sleep, from what the generator knows: the ring
+was off that night, Oura made no record of a worn night, or the ring has reported
+nothing since the night could have ended (so it may still arrive).
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
+from sandbox.generate.plan import NIGHT_OVER_BY_MINUTE
 from sandbox.world import DAY_COLLECTIONS, SERIES_COLLECTIONS, World
 
 ALL_COLLECTIONS = (*DAY_COLLECTIONS, *SERIES_COLLECTIONS, "ring_configuration", "personal_info")
+
+# Why a day has, or has no, main sleep (the product's `data_coverage.sleep_status`).
+PRESENT, NOT_WORN, NO_RECORD, NOT_SYNCED_YET = "present", "not_worn", "no_record", "not_synced_yet"
+SLEEP_STATUSES = (PRESENT, NOT_WORN, NO_RECORD, NOT_SYNCED_YET)
 
 
 def ground_truth(
@@ -76,3 +85,41 @@ def dump(world: World, start: date, end: date, out: Path, users: Iterable[int] |
         for handle in handles.values():
             handle.close()
     return counts
+
+
+def sleep_status(world: World, user: int, day: date) -> str:
+    """Why day `day` of `user` has (or has no) main sleep, at the world's clock.
+
+    - `present`: Oura holds a sleep period of the day that is not of type `deleted`;
+    - `not_synced_yet`: the newest heart-rate or battery row the ring reported is older
+      than 14:00 local time of the day (every night of the world is over by then), so the
+      night may still arrive;
+    - `not_worn`: the ring was off that night;
+    - `no_record`: the ring was worn, but Oura made no sleep document.
+
+    Raises:
+        AssertionError: a worn, recorded night is missing although the ring has reported
+            since it ended (the world would contradict itself).
+    """
+    if any(doc["type"] != "deleted" for doc in world.documents(user, "sleep", day)):
+        return PRESENT
+    over = (
+        datetime.combine(day, time(), timezone.utc)
+        - world.utc_offset(user, day)
+        + timedelta(minutes=NIGHT_OVER_BY_MINUTE)
+    )
+    contact = world.last_ring_contact(user)
+    if contact is None or contact < over:
+        return NOT_SYNCED_YET
+    night = world.night(user, day)
+    if not night.worn:
+        return NOT_WORN
+    if not night.recorded:
+        return NO_RECORD
+    raise AssertionError(f"user {user}: the recorded night of {day} is missing at {world.now}")
+
+
+def sleep_statuses(world: World, user: int, first: date, last: date) -> dict[date, str]:
+    """`sleep_status` of every day from `first` to `last`."""
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    return {day: sleep_status(world, user, day) for day in days}

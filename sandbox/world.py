@@ -15,7 +15,9 @@ Users
 Days
     The night that ends on the morning of D belongs to D (`day` = wake-up day). Most
     days have one `long_sleep`; about 3% of nights the ring was not worn (no sleep,
-    readiness, daily_sleep or SpO2; non-wear in activity; no heart rate). Naps
+    readiness, daily_sleep or SpO2; non-wear in activity; no heart rate), and about 2%
+    of worn nights Oura made no record of (no sleep, readiness, daily_sleep or SpO2, but
+    rest in activity and resting heart rate every ~5 minutes). Naps
     (`sleep`, `late_nap`), `rest` and `deleted` periods appear on some days. Daily
     activity spans 04:00-04:00 local with 1440 MET minutes. Readiness of day D is the
     readiness object of D's `long_sleep` (none during the first two days; balance and
@@ -35,6 +37,10 @@ The clock (`now`)
       points, stress, SpO2, resilience, pulse wave velocity and workout calories move
       slightly, and `sleep_analysis_reason`/workout `source` show their earlier values.
       Ids never change. Days with r = 3 are stable forever.
+    - Sync gaps (users from 2 on, `sandbox.generate.profile.sync_gap_in_block`): now and
+      then a ring stops syncing for 30-120 hours. Inside a gap the user's documents and
+      series are what Oura held when the ring last synced (the world at the gap's start);
+      once the gap is over, everything recorded meanwhile is there (late arrivals).
     - Churn (`sandbox.generate.lifecycle.CHURN_RATES`, 2-5% per collection): a DELETED
       document (naps, workouts, tags, enhanced tags) exists at r = 0..1 and is gone from
       r = 2; a LATE document (naps, workouts, sessions, tags, SpO2, resilience,
@@ -65,6 +71,8 @@ from sandbox.generate.catalog import (
     SERIES_COLLECTIONS,
 )
 from sandbox.generate.ids import MAX_USERS, IdCodec
+from sandbox.generate.plan import Night
+from sandbox.generate.profile import SYNC_GAP_BLOCK_DAYS
 from sandbox.generate.randomness import stable_rng
 from sandbox.generate.registry import CLOCK_DEPENDENT_WHEN_SETTLED, GENERATORS, Entry
 from sandbox.generate.timefmt import utc_iso
@@ -184,7 +192,7 @@ class World:
         if collection not in DAY_COLLECTIONS:
             raise ValueError(f"unknown day collection {collection!r}")
         model = self._model(user_index)
-        now_ts = int(self._now.timestamp())
+        now_ts = model.synced_until(int(self._now.timestamp()))
         ordinal = day.toordinal()
         today = model.local_day(now_ts)
         if ordinal < model.profile.history_start or ordinal > today:
@@ -231,7 +239,8 @@ class World:
         model = self._model(user_index)
         first_day = model.profile.history_start
         low = max(_epoch(_aware(start, "start")), model.plan(first_day).start)
-        high = min(_epoch(_aware(end, "end")), int(self._now.timestamp()) + 1)
+        synced = model.synced_until(int(self._now.timestamp()))
+        high = min(_epoch(_aware(end, "end")), synced + 1)
         return self._stream(model, collection, low, high)
 
     def _stream(self, model: UserModel, collection: str, low: int, high: int) -> Iterator[dict]:
@@ -285,6 +294,44 @@ class World:
             if rows:
                 return rows[-1]
         return None
+
+    # ------------------------------------------------- why a night is empty
+
+    def night(self, user_index: int, day: date) -> Night:
+        """The main night that ends on the morning of `day`: when, and whether the ring was
+        worn and Oura recorded it (ground truth of why a night has no sleep document)."""
+        return self._model(user_index).plan(day.toordinal()).night
+
+    def last_sync(self, user_index: int) -> datetime:
+        """When the user's ring last synced: the clock, or the start of the sync gap it is in."""
+        model = self._model(user_index)
+        return datetime.fromtimestamp(model.synced_until(int(self._now.timestamp())), UTC)
+
+    def sync_gaps(
+        self, user_index: int, first: date, last: date
+    ) -> list[tuple[datetime, datetime]]:
+        """The user's sync gaps (stopped, resumed) that start between `first` and `last`."""
+        model = self._model(user_index)
+        gaps = []
+        blocks = range(
+            first.toordinal() // SYNC_GAP_BLOCK_DAYS, last.toordinal() // SYNC_GAP_BLOCK_DAYS + 1
+        )
+        for block in blocks:
+            gap = model.sync_gap_of_block(block)
+            if gap is not None and first <= date.fromordinal(model.local_day(gap[0])) <= last:
+                gaps.append(tuple(datetime.fromtimestamp(ts, UTC) for ts in gap))
+        return gaps
+
+    def last_ring_contact(self, user_index: int) -> datetime | None:
+        """The newest heart-rate or battery row Oura holds for the user (None: none yet)."""
+        synced = self.last_sync(user_index)
+        newest = []
+        for collection in SERIES_COLLECTIONS:
+            since, until = synced - timedelta(days=2), synced + timedelta(seconds=1)
+            rows = list(self.series(user_index, collection, since, until))
+            if rows:
+                newest.append(datetime.fromisoformat(rows[-1]["timestamp"]))
+        return max(newest, default=None)
 
     # ------------------------------------------------------------ the others
 

@@ -2,9 +2,10 @@
 
 1. dbt compiles every model and data test with the real BigQuery adapter (dbt-bigquery):
    `dbt.*` cross-database macros and our `adapter.dispatch` macros render their BigQuery
-   variants. Only the relation listing, which needs Google's API, is replaced by a
-   canned answer (a warehouse where every model exists, so incremental branches compile
-   too), and any API call fails the test.
+   variants. Only the relation listing and lookups, which need Google's API, are replaced
+   by a canned answer (a loaded warehouse where every model exists, so incremental
+   branches and the staging of the loader's records compile too), and any API call fails
+   the test.
 2. Every compiled statement is checked as BigQuery SQL: it parses with sqlglot's BigQuery
    dialect, has no `::` casts, and every function it calls is one BigQuery has (the
    allow-list below, from BigQuery's function reference). A DuckDB-only function in a
@@ -58,6 +59,8 @@ def functions_called(sql: str) -> Counter:
         if before.token_type in (TokenType.L_PAREN, TokenType.R_PAREN, TokenType.COMMA, TokenType.STRING,
                                  TokenType.NUMBER, TokenType.IDENTIFIER, TokenType.DOT):
             continue
+        if not before.text.replace("_", "").isalnum():  # an operator: `- (a)`, `x != (b)`
+            continue
         called[before.text.lower()] += 1
     return called
 
@@ -95,14 +98,22 @@ def bigquery_sql(tmp_path_factory) -> Path:
     from dbt.adapters.bigquery.relation import BigQueryRelation
     from google.cloud import bigquery
 
-    built_models = {"heart_rate_samples"}  # incremental: compile its incremental branch
+    # A loaded warehouse: the loader's records and dlt's loads in the raw dataset (their
+    # staging models compile the branch that reads them), and the incremental model built.
+    built = {"oura_marts": {"heart_rate_samples"},
+             "oura_raw": {"_oura_load_progress", "_dlt_loads"}}
 
     def list_relations(self, schema_relation):
         return [
             BigQueryRelation.create(database=schema_relation.database, schema=schema_relation.schema,
                                     identifier=name, type="table")
-            for name in sorted(built_models) if schema_relation.schema == "oura_marts"
+            for name in sorted(built.get(schema_relation.schema, ()))
         ]
+
+    def get_relation(self, database, schema, identifier):
+        listed = list_relations(self, BigQueryRelation.create(database=database, schema=schema))
+        found = [r for r in listed if r.identifier == identifier]
+        return found[0] if found else None
 
     def no_api(*args, **kwargs):
         raise AssertionError("the offline BigQuery compile called Google's API")
@@ -110,6 +121,7 @@ def bigquery_sql(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bigquery")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bigquery_impl.BigQueryAdapter, "list_relations_without_caching", list_relations)
+        patch.setattr(bigquery_impl.BigQueryAdapter, "get_relation", get_relation)
         patch.setattr(bigquery.Client, "_call_api", no_api)
         patch.setenv("OURA_BIGQUERY_PROJECT", "oura-elt-offline")
         patch.setenv("OURA_BIGQUERY_METHOD", "oauth-secrets")
@@ -129,9 +141,10 @@ def test_every_model_and_test_compiles_for_bigquery(bigquery_sql):
     generic_tests = [p for p in (bigquery_sql / "models").rglob("*.sql") if p.parent.name.endswith(".yml")]
     assert {"daily_summary", "sleep_epochs", "heart_rate_samples", "activity_minutes",
             "stg_oura__sleep_periods", "int_sleep_phases_exploded"} <= set(models)
-    assert len(models) == 37
+    assert {"data_coverage", "data_freshness", "stg_oura__load_progress"} <= set(models)
+    assert len(models) == 45
     assert len(generic_tests) > 150
-    assert len(list((bigquery_sql / "tests").rglob("*.sql"))) == 4, "singular tests compile too"
+    assert len(list((bigquery_sql / "tests").rglob("*.sql"))) == 5, "singular tests compile too"
 
 
 def test_the_bigquery_variants_are_the_ones_compiled(bigquery_sql):
@@ -143,6 +156,9 @@ def test_the_bigquery_variants_are_the_ones_compiled(bigquery_sql):
     assert "`oura-elt-offline`.`oura_raw`.`sleep`" in text["stg_oura__sleep_periods"]
     # the incremental branch: a watermark on the existing table
     assert "`oura-elt-offline`.`oura_marts`.`heart_rate_samples`" in text["heart_rate_samples"]
+    # the loader's records are read where they exist
+    assert "`oura-elt-offline`.`oura_raw`.`_oura_load_progress`" in text["stg_oura__load_progress"]
+    assert "unix_micros(" in text["int_heart_rate_samples_bucketed"]
 
 
 def test_the_compiled_sql_is_bigquery_sql(bigquery_sql):
@@ -165,3 +181,8 @@ def test_the_check_catches_duckdb_only_sql(tmp_path):
 def test_functions_called_ignores_strings_comments_and_names():
     sql = "select count(x), `t`.f as a -- epoch(x)\nfrom t where s = 'list_extract(' and cast(y as int64) in (1)"
     assert functions_called(sql) == Counter({"count": 1, "cast": 1, "in": 1})
+
+
+def test_functions_called_ignores_operators_before_a_parenthesis():
+    sql = "select a - (b) * (c), d != (e), f || (g), epoch(h) from t"
+    assert functions_called(sql) == Counter({"epoch": 1})

@@ -52,8 +52,8 @@ def query(db: Path, sql: str, *params) -> list[tuple]:
 
 def test_every_model_data_test_and_unit_test_passes(built):
     db, _, summary = built
-    assert summary.models == 37
-    assert summary.unit_tests == 11
+    assert summary.models == 45
+    assert summary.unit_tests == 16
     assert summary.tests > 200
     assert summary.warnings == []
     assert summary.created_raw_tables == []  # the loader created every table

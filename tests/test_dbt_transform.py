@@ -52,8 +52,8 @@ def test_an_empty_warehouse_builds_every_model_and_test(built_empty):
     db, first, again = built_empty
 
     assert sorted(first.created_raw_tables) == sorted(ALL_NAMES)
-    assert first.models == 37
-    assert first.unit_tests == 11
+    assert first.models == 45
+    assert first.unit_tests == 16
     assert first.tests > 150
     assert first.warnings == []
     assert mart_row_counts(db) == {name: 0 for name in MARTS}

@@ -239,6 +239,46 @@ def test_refresh_loads_every_profile_and_a_failing_dbt_test_fails_it(sandbox_fac
     assert _task_run_counts(state) ["load ghost"] == 1
 
 
+def test_refresh_ends_in_a_state_naming_the_people_whose_data_is_stale(
+    sandbox_factory, tmp_path, flow_env, monkeypatch
+):
+    from gap_fixture import HISTORY_START, REFERENCE, SEED, gap_sync
+
+    from flows.refresh import refresh
+    from flows.tasks import StaleData
+    from sandbox.world import World
+
+    # user2's ring stopped syncing 60 hours ago (users from 2 on have sync gaps).
+    stopped, _ = gap_sync(World(seed=SEED, users=3, now=REFERENCE, history_start=HISTORY_START))
+    clock = stopped + timedelta(hours=60)
+    monkeypatch.setenv("OURA_ELT_NOW", clock.isoformat())
+    sb = logged_in_sandbox(sandbox_factory, users=3, seed=SEED, now=clock,
+                           history_start=HISTORY_START)
+    db = tmp_path / "oura.duckdb"
+
+    failed = refresh(duckdb_path=str(db), api_base_url=sb.base_url, return_state=True, **FAST)
+
+    assert failed.is_failed()
+    with pytest.raises(StaleData) as stale:
+        failed.result()
+    message = str(stale.value)
+    assert message.startswith("refresh: the data of 1 profile(s) is older than 36 h: user2 "
+                              "(the ring last reported 60 h ago"), message
+    assert "user0" not in message and "user1" not in message
+    assert failed.message and "user2" in failed.message
+
+    # A warning instead of a failure: a Completed state named Stale that still names them,
+    # and a threshold above the gap is a plain success.
+    warned = refresh(duckdb_path=str(db), api_base_url=sb.base_url, fail_when_stale=False,
+                     return_state=True, **FAST)
+    assert warned.is_completed() and warned.name == "Stale"
+    assert "user2 (the ring last reported 60 h ago" in warned.message
+    assert sorted(warned.result().summaries) == ["user0", "user1", "user2"]
+    calm = refresh(duckdb_path=str(db), api_base_url=sb.base_url, stale_after_hours=72,
+                   return_state=True, **FAST)
+    assert calm.is_completed() and calm.name == "Completed"
+
+
 def _task_run_counts(state) -> dict[str, int]:
     """run_count of every task run of a flow run, by task run name."""
     from prefect.client.orchestration import get_client

@@ -142,6 +142,38 @@ def test_latest_values_on_the_page_equal_the_marts(warehouse, cohort_page):
             assert int(text) == round(value), metric
 
 
+def coverage_cells(page: str, element_id: str) -> tuple[str, list[tuple[str, str]], dict[str, int]]:
+    """(user id, [(day, status)], {status: count}) of the coverage strip `element_id`."""
+    start = page.index(f'<div class="coverage" id="{element_id}"')
+    block = page[start:page.index("</p>", start)]
+    user_id = re.search(r'data-user-id="([^"]+)"', block).group(1)
+    cells = re.findall(r'data-date="(\d{4}-\d\d-\d\d)" data-status="([a-z_]+)"', block)
+    counted = re.findall(r'data-status="([a-z_]+)" data-count="(\d+)"', block)
+    counts = {s: int(n) for s, n in counted}
+    return user_id, cells, counts
+
+
+def test_each_persons_coverage_strip_is_the_marts_sleep_status_of_every_day(warehouse, cohort_page):
+    first, last = (date.fromisoformat(d) for d in re.search(
+        r'data-first-day="([\d-]+)" data-last-day="([\d-]+)"', cohort_page).groups())
+    range_days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    sections = re.findall(r'<section class="person" id="(person-\d+)" data-user-id="([^"]+)"',
+                          cohort_page)
+    seen = set()
+    for anchor, user_id in sections:
+        status = dict(query(warehouse, "select coverage_date, sleep_status "
+                                       "from oura_marts.data_coverage where user_id = ?", user_id))
+        expected = [(d.isoformat(), status.get(d, "none")) for d in range_days]
+        for element in (f"{anchor}-coverage", f"overview-{anchor}-coverage"):  # page and overview
+            shown_user, cells, counts = coverage_cells(cohort_page, element)
+            assert shown_user == user_id and cells == expected, element
+            assert counts == {s: sum(c == s for _, c in expected)
+                              for s in ("present", "not_synced_yet", "not_worn", "no_record")}
+        seen |= {c for _, c in expected}
+    # The sandbox's people have nights of every kind in these 90 days.
+    assert {"present", "not_worn", "no_record", "not_synced_yet"} <= seen
+
+
 def test_range_ends_on_the_latest_day_with_data_and_spans_days(warehouse, cohort_page):
     [(last,)] = query(warehouse, "select max(summary_date) from oura_marts.daily_summary")
     match = re.search(

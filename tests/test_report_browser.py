@@ -11,6 +11,7 @@ whole, and every scatter plot shows as many points as the n it states.
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -211,3 +212,50 @@ def test_every_chart_fits_its_box_at_phone_and_laptop_width(browser, report, wid
     for scatter in layout["scatters"]:
         assert f"n = {scatter['n']}" in scatter["stated"], scatter
         assert scatter["visible"] == scatter["data"] == scatter["n"] > 0, scatter
+
+
+def test_every_person_has_a_visible_coverage_strip_of_the_marts_statuses(laptop, report):
+    db, _ = report
+    first, last = (laptop.page.get_attribute("#report-range", attribute)
+                   for attribute in ("data-first-day", "data-last-day"))
+    days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    sections = laptop.page.query_selector_all("section.person")
+    assert len(sections) == 2
+    for section in sections:
+        user_id, anchor = section.get_attribute("data-user-id"), section.get_attribute("id")
+        with duckdb.connect(str(db), read_only=True) as con:
+            statuses = dict(con.execute(
+                "select cast(coverage_date as varchar), sleep_status from oura_marts.data_coverage "
+                "where user_id = ? and coverage_date between ? and ?", [user_id, first, last]
+            ).fetchall())
+        for strip_id in (f"{anchor}-coverage", f"overview-{anchor}-coverage"):
+            strip = laptop.page.query_selector(f"#{strip_id}")
+            assert strip is not None and strip.get_attribute("data-user-id") == user_id, strip_id
+            box = strip.query_selector(".coverage-strip").bounding_box()
+            assert box["width"] > 600 and box["height"] >= 12, (strip_id, box)
+            cells = strip.evaluate("""el => [...el.querySelectorAll('.day')].map(d => {
+                const r = d.getBoundingClientRect();
+                const colour = getComputedStyle(d).backgroundColor;
+                return [d.dataset.date, d.dataset.status, r.width, colour];
+            })""")
+            assert len(cells) == days
+            assert {c[0]: c[1] for c in cells if c[1] != "none"} == statuses
+            assert all(c[2] > 0 for c in cells)  # every day drawn
+            colours = {c[1]: c[3] for c in cells}
+            assert len(set(colours.values())) == len(colours)  # one colour per status
+            counts = {c.get_attribute("data-status"): int(c.get_attribute("data-count"))
+                      for c in strip.query_selector_all(".count")}
+            assert counts == {s: list(statuses.values()).count(s)
+                              for s in ("present", "not_synced_yet", "not_worn", "no_record")}
+
+
+def test_the_coverage_strip_fits_a_phone(browser, report):
+    phone = Visit(browser, report[1].resolve().as_uri(), width=390, height=844)
+    try:
+        widths = phone.page.evaluate(
+            "[...document.querySelectorAll('.coverage-strip')]"
+            ".map(s => s.getBoundingClientRect().right)"
+        )
+        assert len(widths) == 4 and all(0 < w <= 390 for w in widths)
+    finally:
+        phone.close()

@@ -243,7 +243,8 @@ def test_nights_are_staged_in_30_seconds_and_summarized_in_5_minutes():
 
 def test_hypnogram_reconciles_with_durations_and_samples(world):
     checked = 0
-    for day in _days(world, 0, 60, skip=20):
+    days = _days(world, 0, 60, skip=20)
+    for day in days:
         for doc in world.documents(0, "sleep", day):
             tib, phases = doc["time_in_bed"], doc["sleep_phase_5_min"]
             assert len(phases) == math.ceil(tib / 300)
@@ -276,7 +277,9 @@ def test_hypnogram_reconciles_with_durations_and_samples(world):
             else:
                 assert doc["readiness"] is None
             checked += 1
-    assert checked > 60
+    # Every recorded night was checked, and some naps beside them.
+    recorded_nights = sum(world.night(0, day).held for day in days)
+    assert checked > recorded_nights > 50
 
 
 def test_readiness_and_daily_sleep_come_from_the_main_sleep(world):
@@ -693,3 +696,126 @@ def test_generation_is_fast_enough():
 def test_churn_rates_are_small():
     rates = lifecycle.CHURN_RATES
     assert all(0 <= deleted <= 0.06 and 0 <= late <= 0.06 for deleted, late in rates.values())
+
+
+# ------------------------------------------------------- why a night is empty
+
+
+def _class_at(world: World, user: int, moment: datetime) -> str | None:
+    """The 5-minute activity class covering `moment` (activity days start 04:00 local)."""
+    for shift in (-1, 0, 1):
+        day = moment.date() + timedelta(days=shift)
+        for doc in world.documents(user, "daily_activity", day):
+            origin = datetime.fromisoformat(doc["timestamp"])
+            index = int((moment - origin).total_seconds() // 300)
+            if 0 <= index < len(doc["class_5_min"]):
+                return doc["class_5_min"][index]
+    return None
+
+
+def _night_evidence(world: World, user: int, day: date) -> tuple[Counter, Counter]:
+    """(activity classes, heart-rate sources) over the night that ends on `day`."""
+    night = world.night(user, day)
+    start, end = (datetime.fromtimestamp(ts, UTC) for ts in (night.start, night.end))
+    classes = Counter(
+        _class_at(world, user, start + timedelta(minutes=m))
+        for m in range(2, int((end - start).total_seconds() // 60) - 2, 5)
+    )
+    sources = Counter(row["source"] for row in world.series(user, "heartrate", start, end))
+    return classes, sources
+
+
+def test_nights_without_a_document_are_unworn_or_unrecorded_with_matching_evidence(world):
+    found = Counter()
+    for day in _days(world, 0, 400, skip=3):
+        night = world.night(0, day)
+        if night.held:
+            continue
+        assert [d for d in world.documents(0, "sleep", day) if d["type"] == "long_sleep"] == []
+        for collection in ("daily_sleep", "daily_readiness", "daily_spo2"):
+            assert world.documents(0, collection, day) == [], (day, collection)
+        classes, sources = _night_evidence(world, 0, day)
+        hours = (night.end - night.start) / 3600
+        if not night.worn:  # ring off: non-wear all night, not one heart-rate sample
+            assert set(classes) == {"0"} and not sources, (day, classes, sources)
+            found["not_worn"] += 1
+        else:  # worn, no record: resting all night, a resting sample about every 5 minutes
+            assert classes["1"] >= 0.9 * sum(classes.values()), (day, classes)
+            assert set(sources) == {"rest"} and sources["rest"] >= 11 * hours, (day, sources)
+            found["no_record"] += 1
+    assert found["not_worn"] >= 5 and found["no_record"] >= 3, found
+
+
+def _gapped_world(seed: int = 7) -> tuple[World, tuple[datetime, datetime]]:
+    """A world whose user 2 has a sync gap of at least two days, and that gap."""
+    world = World(seed=seed, users=3, now=NOW)
+    start = world.users[2].history_start + timedelta(days=20)
+    gaps = world.sync_gaps(2, start, start + timedelta(days=300))
+    stopped, resumed = next(g for g in gaps if g[1] - g[0] >= timedelta(days=2))
+    return world, (stopped, resumed)
+
+
+def test_only_users_from_2_on_have_sync_gaps_and_they_are_short():
+    world = World(seed=7, users=3, now=NOW)
+    for user in range(3):
+        start = world.users[user].history_start
+        gaps = world.sync_gaps(user, start, start + timedelta(days=700))
+        if user < 2:
+            assert gaps == []
+        else:
+            assert 10 <= len(gaps) <= 40
+            assert all(timedelta(hours=30) <= b - a <= timedelta(hours=120) for a, b in gaps)
+
+
+def test_a_ring_that_stops_syncing_delivers_nothing_new_then_everything_when_it_syncs():
+    world, (stopped, resumed) = _gapped_world()
+    inside = stopped + (resumed - stopped) * 0.9
+    world.set_now(inside)
+    assert world.last_sync(2) == stopped and world.last_sync(1) == inside
+    contact = world.last_ring_contact(2)
+    assert stopped - timedelta(minutes=40) <= contact <= stopped
+    rows = list(world.series(2, "heartrate", stopped - timedelta(days=1), inside))
+    assert rows and datetime.fromisoformat(rows[-1]["timestamp"]) <= stopped
+    first = stopped.date() - timedelta(days=1)
+    held_then = {}  # from about when the ring stopped syncing through (the clock's) today
+    for day in (first + timedelta(days=n) for n in range((world.local_today(2) - first).days + 1)):
+        sleep_then = [d for d in world.documents(2, "sleep", day) if d["type"] == "long_sleep"]
+        held_then[day] = bool(sleep_then)
+        begins = datetime.combine(day, datetime.min.time(), UTC) - world.utc_offset(2, day)
+        if begins > stopped:  # nothing of a day that began after the ring stopped syncing
+            assert world.documents(2, "daily_activity", day) == [], day
+            assert sleep_then == []
+    world.set_now(resumed + timedelta(hours=1))
+    assert world.last_sync(2) == resumed + timedelta(hours=1)
+    late = [
+        day for day in held_then
+        if not held_then[day] and world.night(2, day).held and day < world.local_today(2)
+    ]
+    assert late, "no night of the gap arrived late"
+    for day in late:
+        assert [d for d in world.documents(2, "sleep", day) if d["type"] == "long_sleep"]
+        assert world.documents(2, "daily_activity", day)
+    after = list(world.series(2, "heartrate", stopped, resumed))
+    assert len(after) > 200 * (resumed - stopped).days  # the gap's samples arrived
+
+
+def test_the_ground_truth_names_every_empty_night_and_late_nights_turn_present():
+    from sandbox.truth import NO_RECORD, NOT_SYNCED_YET, NOT_WORN, PRESENT, sleep_statuses
+
+    world, (stopped, resumed) = _gapped_world()
+    first = world.users[2].history_start
+    world.set_now(stopped + (resumed - stopped) * 0.9)
+    inside = sleep_statuses(world, 2, first, world.local_today(2))
+    assert set(inside.values()) == {PRESENT, NOT_WORN, NO_RECORD, NOT_SYNCED_YET}
+    waiting = [day for day, status in inside.items() if status == NOT_SYNCED_YET]
+    assert len(waiting) >= 2 and waiting == sorted(waiting)
+    assert waiting[-1] == world.local_today(2)  # the tail: nothing since the ring stopped
+    world.set_now(resumed + timedelta(days=1))
+    after = sleep_statuses(world, 2, first, world.local_today(2))
+    for day in waiting:  # each night has arrived, or is known to be missing for good
+        night = world.night(2, day)
+        assert after[day] == (PRESENT if night.held else NOT_WORN if not night.worn else NO_RECORD)
+    assert sum(after[day] == PRESENT for day in waiting) >= 1
+    assert {day: after[day] for day in inside if day not in waiting} == {
+        day: status for day, status in inside.items() if day not in waiting
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.errors import UsageError
-from oura_elt.report import charts, queries
+from oura_elt.report import charts, coverage, queries
 from oura_elt.report.marts import SCHEMA, Person, choose, open_marts, people, resolve_warehouse
 from oura_elt.report.render import figure_html, render, write_atomically
 
@@ -45,6 +45,7 @@ class PersonSection:
     night_title: str = ""
     night_note: str = ""
     day: queries.DayHeartRate | None = None
+    coverage: coverage.CoverageStrip | None = None
 
 
 def default_out(duckdb_path: Path) -> Path:
@@ -125,6 +126,8 @@ def write_report(
             "people": sections,
             "overview": overview,
             "rolling_min": queries.ROLLING_MIN_DAYS,
+            "coverage_labels": coverage.LABELS,
+            "coverage_statuses": coverage.STATUSES,
         }
     )
     return write_atomically(html, target)
@@ -135,6 +138,7 @@ def _section(
 ) -> PersonSection:
     anchor = f"person-{index}"
     section = PersonSection(person, anchor, queries.headline(con, person.user_id, first, last))
+    section.coverage = coverage.strip(con, person.user_id, first, last)
     if not section.headline.days_with_data:
         return section
     section.metrics = _metrics(section.headline)

@@ -30,9 +30,9 @@ def _after_night(plan) -> int:
 
 
 def daily_spo2(user: UserModel, day: int, revision: int) -> list[Entry]:
-    """SpO2 average of the night (none on nights the ring was off)."""
+    """SpO2 average of the night (none on nights the ring was off or Oura did not record)."""
     plan = user.plan(day)
-    if not plan.night.worn:
+    if not plan.night.held:
         return []
     rng = stable_rng(user.seed, user.index, day, "spo2")
     percentage = breathing = None

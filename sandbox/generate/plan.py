@@ -55,6 +55,14 @@ _NAP_SHAPES = {
     "deleted": (0.2, 10 * 60, 17 * 60, 10, 40),
 }
 PRE_SLEEP_REST_SECONDS = 30 * 60
+# Nights without a sleep document (api-reference §12, "why a night is missing"): the ring
+# was off, or it was worn and Oura made no record of the night.
+NOT_WORN_SHARE = 0.03
+NO_RECORD_SHARE = 0.02
+# Every night of this world is over by 14:00 local time of its wake-up day (the latest
+# bedtime, 02:50 local, plus the longest time in bed, 11 h): after that, a night without a
+# document will not get one.
+NIGHT_OVER_BY_MINUTE = 14 * 60
 
 
 @dataclass(frozen=True)
@@ -70,12 +78,22 @@ class Span:
 
 @dataclass(frozen=True)
 class Night:
-    """Geometry of the main sleep that ends on the morning of `day`."""
+    """Geometry of the main sleep that ends on the morning of `day`.
+
+    `worn`: the ring was on the finger (heart rate, rest in the activity minutes).
+    `recorded`: Oura made a sleep document of it; a worn night may have none.
+    """
 
     day: int
     start: int
     end: int
     worn: bool
+    recorded: bool = True
+
+    @property
+    def held(self) -> bool:
+        """Whether Oura holds a sleep document of this night (worn and recorded)."""
+        return self.worn and self.recorded
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,7 @@ class DayPlan:
     end: int  # B(day + 1)
     night: Night  # ends this morning
     next_night: Night  # starts this evening
-    sleeps: tuple[Span, ...]  # worn sleep periods whose `day` is this day; sequence == period
+    sleeps: tuple[Span, ...]  # recorded sleep periods whose `day` is this day; sequence == period
     workouts: tuple[Span, ...]
     sessions: tuple[Span, ...]
     live: tuple[Span, ...]
@@ -118,8 +136,10 @@ def make_night(profile: Profile, day: int) -> Night:
         minutes *= 0.8  # travel night
     minutes = max(240.0, min(660.0, minutes))
     start = day_start(profile, day) + int(start_minute * 60) + rng.randint(0, 59)
-    worn = rng.random() >= 0.03 or rest_mode_on(profile, day) is not None
-    return Night(day, start, start + int(minutes * 60) + rng.randint(0, 59), worn)
+    worn = rng.random() >= NOT_WORN_SHARE or rest_mode_on(profile, day) is not None
+    end = start + int(minutes * 60) + rng.randint(0, 59)
+    recorded = rng.random() >= NO_RECORD_SHARE  # drawn last: the draws above stay put
+    return Night(day, start, end, worn, recorded)
 
 
 def is_charge_day(profile: Profile, day: int) -> bool:
@@ -195,7 +215,7 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
             if slot:
                 live.append(Span("live", *slot))
 
-    sleeps = ([Span("long_sleep", night.start, night.end)] if night.worn else []) + naps
+    sleeps = ([Span("long_sleep", night.start, night.end)] if night.held else []) + naps
     return DayPlan(
         day=day,
         offset=offset,

@@ -30,6 +30,14 @@ US_PACIFIC = (-480, "us")
 TRIP_BLOCK_DAYS = 45
 TRIP_SHIFTS_MINUTES = (-360, -300, -180, -120, -60, 60, 120, 180, 300, 360)
 REST_MODE_BLOCK_DAYS = 100
+# Rings that stop syncing now and then (phone away, Bluetooth off, the app not opened):
+# from user 2 on, in about half of the 30-day blocks, for 30 to 120 hours. What the ring
+# recorded meanwhile reaches Oura when it syncs again. Users 0 and 1 always sync, so the
+# suites that follow them see no gap.
+SYNC_GAP_FIRST_USER = 2
+SYNC_GAP_BLOCK_DAYS = 30
+SYNC_GAP_SHARE = 0.5
+SYNC_GAP_HOURS = (30, 120)
 
 _COLORS_BY_HARDWARE = {
     "gen3": (
@@ -87,6 +95,15 @@ class RestMode:
     end_day: int
     start_minute: int  # minutes after local midnight of start_day
     end_minute: int  # minutes after local midnight of end_day
+
+
+@dataclass(frozen=True)
+class SyncGap:
+    """A stretch when the ring did not sync: from a local minute of `start_day`, `hours` long."""
+
+    start_day: int
+    start_minute: int
+    hours: int
 
 
 @dataclass(frozen=True)
@@ -289,3 +306,21 @@ def rest_mode_starting(profile: Profile, day_ordinal: int) -> RestMode | None:
     """The rest-mode period whose start_day is this local day, if any."""
     period = rest_mode_in_block(profile.seed, profile.index, day_ordinal // REST_MODE_BLOCK_DAYS)
     return period if period is not None and period.start_day == day_ordinal else None
+
+
+@lru_cache(maxsize=4096)
+def sync_gap_in_block(seed: int, index: int, block: int) -> SyncGap | None:
+    """The sync gap starting in a 30-day block, if any (users from SYNC_GAP_FIRST_USER on).
+
+    A gap starts by day 24 of its block and lasts at most 5 days, so it ends in its block.
+    """
+    if index < SYNC_GAP_FIRST_USER:
+        return None
+    rng = stable_rng(seed, index, "sync-gap", block)
+    if rng.random() >= SYNC_GAP_SHARE:
+        return None
+    return SyncGap(
+        block * SYNC_GAP_BLOCK_DAYS + rng.randint(0, SYNC_GAP_BLOCK_DAYS - 6),
+        rng.randint(0, 24 * 60 - 1),
+        rng.randint(*SYNC_GAP_HOURS),
+    )

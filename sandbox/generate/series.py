@@ -5,7 +5,8 @@ bursts seconds apart and gaps of minutes while awake; about one sample per 5 min
 during sleep (the sleep document's 5-minute averages), labelled as real nights are:
 mostly 'rest', some 'awake', rarely 'sleep' (`_night_labels`); 'rest' just before bed
 and in rest periods; dense 'workout' and 'session' samples; rare 'live' readings;
-nothing while the ring charges or was not worn.
+nothing while the ring charges or was not worn. A worn night Oura made no record of
+still has its 'rest' samples about every 5 minutes (the ring measured; no document).
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def heart_rate_rows(user: UserModel, day: int) -> list[HeartRateRow]:
         blocked.append((night.start - PRE_SLEEP_REST_SECONDS, night.end))
         if night.worn:
             rows += _pre_sleep_rest(user, night)
+        if night.held:
             owner = night_plan or user.plan(night.day)
             rows += _sleep_rows(user, owner, owner.sleeps[0])
+        elif night.worn:
+            rows += _unrecorded_night_rows(user, night)
     for span in plan.sleeps:
         if span.kind != "long_sleep":
             blocked.append((span.start, span.end))
@@ -76,6 +80,17 @@ def _pre_sleep_rest(user: UserModel, night: Night) -> list[HeartRateRow]:
     while moment < night.start:
         rows.append((moment, round(user.profile.resting_hr + 14 + rng.gauss(0, 3)), "rest"))
         moment += rng.randint(150, 420)
+    return rows
+
+
+def _unrecorded_night_rows(user: UserModel, night: Night) -> list[HeartRateRow]:
+    """A worn night without a sleep document: resting samples about every 5 minutes."""
+    rng = stable_rng(user.seed, user.index, night.day, "hr-unrecorded-night")
+    rows = []
+    moment = night.start + rng.randint(0, 240)
+    while moment < night.end:
+        rows.append((moment, round(user.profile.resting_hr + 4 + rng.gauss(0, 3)), "rest"))
+        moment += 300 + rng.randint(-60, 60)
     return rows
 
 

@@ -10,7 +10,15 @@ from .cache import SmallLRU
 from .catalog import COLLECTION_CODES
 from .ids import IdCodec
 from .plan import DayPlan, day_start, make_plan
-from .profile import Profile, Ring, make_profile, ring_on, utc_offset_minutes
+from .profile import (
+    SYNC_GAP_BLOCK_DAYS,
+    Profile,
+    Ring,
+    make_profile,
+    ring_on,
+    sync_gap_in_block,
+    utc_offset_minutes,
+)
 from .randomness import Smooth
 from .sleep import DaySleep, SleepCore, day_sleep, sleep_core
 from .timefmt import DAY, EPOCH_ORDINAL
@@ -89,6 +97,22 @@ class UserModel:
             if day_start(self.profile, day) <= ts < day_start(self.profile, day + 1):
                 return day
         raise AssertionError("local days must partition the timeline")  # pragma: no cover
+
+    def sync_gap_of_block(self, block: int) -> tuple[int, int] | None:
+        """(stopped, resumed) epoch seconds of the sync gap of a 30-day block, if any."""
+        gap = sync_gap_in_block(self.seed, self.index, block)
+        if gap is None:
+            return None
+        stopped = day_start(self.profile, gap.start_day) + gap.start_minute * 60
+        return stopped, stopped + gap.hours * 3600
+
+    def synced_until(self, ts: int) -> int:
+        """The last moment the ring synced at epoch second `ts`: `ts`, or the start of the
+        sync gap `ts` falls in (what the ring recorded since has not reached Oura yet)."""
+        gap = self.sync_gap_of_block(self.local_day(ts) // SYNC_GAP_BLOCK_DAYS)
+        if gap is not None and gap[0] <= ts < gap[1]:
+            return gap[0]
+        return ts
 
     def battery(self, ts: int) -> tuple[float, bool, bool]:
         """Battery (level %, charging, in charger) at epoch second `ts`.
