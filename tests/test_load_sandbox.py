@@ -348,3 +348,28 @@ def test_one_document_by_id_and_a_gone_one_is_none(sandbox):
             rejected.fetch_document(BY_NAME["sleep"], listed[0]["id"])
     finally:
         rejected.close()
+
+
+def test_days_a_ring_delivers_after_more_than_the_lookback_are_still_read(tmp_path):
+    """A ring that stops syncing for days, then catches up after more than the lookback has
+    passed: the next load reads again from a lookback before the ring's last contact, so the
+    late days are not settled unread (user 2 of the gap world; a lookback of the 3 days the
+    sandbox restates, loads 3.5 days or more apart around a sync gap of 3 days or more)."""
+    from gap_fixture import GAP_USER, gap_sync, sandbox_settings
+    from sandbox.runner import start_in_thread
+    from sandbox.world import World
+
+    world = World(seed=7, users=3, now=CLOCK, history_start=date(2026, 7, 25))
+    stopped, resumed = gap_sync(world)
+    db = tmp_path / "oura.duckdb"
+    later = resumed + timedelta(days=3)
+    for clock in (stopped + timedelta(hours=60), later):
+        running = start_in_thread(sandbox_settings(clock))
+        try:
+            handle = type("Handle", (), {"base_url": running.base_url, "world": running.sandbox.world})
+            summary = run_load(handle, db, GAP_USER, lookback_days=3, now=clock)
+            assert summary.ok, summary.failed
+        finally:
+            running.stop()
+    truth = World(seed=7, users=3, now=later, history_start=date(2026, 7, 25))
+    assert_warehouse_equals_truth(db, truth, *truth_span(truth), users=[GAP_USER])

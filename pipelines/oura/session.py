@@ -33,6 +33,7 @@ log = logging.getLogger("pipelines.oura")
 T = TypeVar("T")
 
 HISTORY_PROBES = ("daily_activity", "daily_sleep", "heartrate")  # asked when no ring set-up is known
+MAX_SYNC_DELAY_DAYS = 90  # how long after a ring's last contact its late days are still read
 
 
 class Session:
@@ -64,6 +65,7 @@ class Session:
         self._rings: list[dict] | None = None
         self._first_day: date | None = runtime.history_start
         self._stored: StoredDocuments | None | bool = False  # False: not opened yet
+        self._contact: datetime | None | bool = False  # False: not read yet
         self.capped: set[str] = set()  # collections whose span stops at `max_days`
         runtime.sessions.append(self)
         # pyarrow imports pandas lazily on first use, from whichever thread; dlt imports it in
@@ -184,8 +186,25 @@ class Session:
         return InOrder(self._pool, calls, max(self.runtime.workers, 1))
 
     def recent(self, collection: Collection) -> date | datetime:
-        """Where the lookback begins (`kinds`): Oura restates recent days as rings sync late."""
-        return collection.kind.recent(self.now, self.lookback_days)
+        """Where the lookback begins (`kinds`): Oura restates recent days as rings sync late.
+
+        It is counted back from the ring's last contact (the newest heart-rate sample stored)
+        when that is older than now: a ring that has not synced for days may still deliver
+        them, so they are read again until it has (at most `MAX_SYNC_DELAY_DAYS` back).
+        """
+        moment = self.now
+        contact = self.last_contact()
+        if contact is not None and contact < moment:
+            moment = max(contact, self.now - timedelta(days=MAX_SYNC_DELAY_DAYS))
+        return collection.kind.recent(moment, self.lookback_days)
+
+    def last_contact(self) -> datetime | None:
+        """The newest heart-rate sample stored for the user (None: none, or no destination)."""
+        if self._contact is False:
+            stored = self.stored()
+            newest = stored.newest(BY_NAME["heartrate"]) if stored is not None else None
+            self._contact = newest if isinstance(newest, datetime) else None
+        return self._contact
 
     def span(self, collection: Collection, start: date | datetime | None,
              end: date | None) -> DayRange | None:

@@ -68,6 +68,14 @@ class StoredDocuments:
             return None
         return DayRange(cursor_day(rows[0][0]), cursor_day(rows[0][1]))
 
+    def newest(self, collection: Collection) -> datetime | date | None:
+        """The newest cursor value stored for the user (an instant for a time series)."""
+        sql = (f"SELECT MAX({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
+               f"WHERE {{col:{USER_ID}}} = %s")
+        with self._open() as query:
+            rows = query(sql, self.user_id)
+        return key_value(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def oldest_open(self, collection: Collection) -> date | None:
         """The oldest cursor day of a stored document still open (`Collection.open_end`)."""
         sql = (f"SELECT MIN({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
