@@ -213,7 +213,7 @@ def load(
         policy: `RetryPolicy` of the HTTP client.
         reporter: progress callbacks (`pipelines.oura.extract.Reporter`).
         warehouse_lock: makes the context manager held around every warehouse access
-            (default: the `pipelines.core.locks.warehouse_lock` of the destination).
+            (default: `pipelines.core.locks.commit_lock`: exclusive on DuckDB, shared on BigQuery).
 
     Returns:
         The summary: documents per table, date range, requests, time, failures.
@@ -246,7 +246,7 @@ def load(
         duckdb_path = duckdb_file(duckdb_path)
     if warehouse_lock is None:
         lock_target = (destination, Path(duckdb_path) if duckdb_path else None, dataset_name)
-        warehouse_lock = lambda: locks.warehouse_lock(*lock_target)  # noqa: E731
+        warehouse_lock = lambda: locks.commit_lock(*lock_target)  # noqa: E731
     client = OuraClient(endpoints.api_base_url, provider, budget, policy, pool_size=workers)
     try:
         run = _Run(
