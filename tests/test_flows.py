@@ -116,6 +116,45 @@ def test_the_warehouse_lock_makes_writers_take_turns(tmp_path):
     assert isinstance(result[0], OuraEltError) and "stayed locked" in str(result[0])
 
 
+def test_bigquery_commits_share_the_lock_that_dbt_and_erasures_hold_alone():
+    """Loads into BigQuery hold the warehouse lock shared: any number at once; a dbt build
+    (or an erasure) holds it alone, so it waits for, or refuses beside, a commit in flight."""
+    from pipelines.core.target import Target, warehouse_lock
+    from pipelines.people import WarehouseBusy
+    from pipelines.people.leftovers import warehouse_lock_or_busy
+
+    bigquery = Target.of("bigquery")
+    with bigquery.commit_lock(timeout=0.2), bigquery.commit_lock(timeout=0.2):  # two commits at once
+        assert isinstance(_try_lock(bigquery), OuraEltError)  # a dbt build waits
+        with pytest.raises(WarehouseBusy):
+            with warehouse_lock_or_busy("bigquery", None, "oura_raw", 0.0, "BigQuery"):
+                pass
+    with warehouse_lock(bigquery):  # a build under way: a commit waits, and says so after its timeout
+        result = []
+        thread = threading.Thread(target=lambda: result.append(_try_commit(bigquery)))
+        thread.start()
+        thread.join(timeout=10)
+        assert isinstance(result[0], OuraEltError) and "stayed locked" in str(result[0])
+    with bigquery.commit_lock(timeout=0.2):
+        pass  # free again
+
+
+def test_duckdb_commits_take_turns(tmp_path):
+    from pipelines.core.target import Target
+
+    duck = Target.of("duckdb", tmp_path / "w.duckdb")
+    with duck.commit_lock(timeout=0.2):
+        assert isinstance(_try_commit(duck), OuraEltError)
+
+
+def _try_commit(target):
+    try:
+        with target.commit_lock(timeout=0.2):
+            return AssertionError("the commit lock was free while held")
+    except OuraEltError as exc:
+        return exc
+
+
 def _hold(target, order):
     from pipelines.core.target import warehouse_lock
 
