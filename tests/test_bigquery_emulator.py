@@ -43,16 +43,33 @@ def test_a_broken_query_fails(bigquery):
     assert bigquery.service.proxy.applied["failed-query-answers-200"] >= 2
 
 
+@proves("failed-query-answers-200")
 def test_a_broken_query_fails_in_the_products_clients(bigquery, tmp_path):
-    """The erasure's client and dbt-bigquery both raise on a broken query."""
+    """dlt's sql client (the loader's reads and merge scripts: `query_and_wait`, the path the
+    correction is for), the erasure's client and dbt-bigquery all raise on a broken query."""
+    from dlt.destinations.exceptions import DatabaseException
+
     from pipelines.core.errors import OuraEltError
     from pipelines.people import erase_bigquery
     from pipelines.transform import TransformError, _prepare, _common_args, run_dbt
+    from pipelines.warehouse import make_pipeline, reader
+
+    pipeline, _ = make_pipeline(None, "bigquery", None, "oura_raw")
+    with reader(pipeline) as query:
+        assert [tuple(row) for row in query("SELECT 41 + 1")] == [(42,)]
+        assert query("SELECT x FROM {table:nowhere}") == []  # a missing table: nothing loaded yet
+        with pytest.raises(DatabaseException, match="no_such_function"):
+            query("SELECT no_such_function(1)")
 
     client = erase_bigquery._client("oura_raw")
     assert client.project == bigquery.name
     with pytest.raises(OuraEltError, match="BigQuery refused testing: .*nowhere"):
-        erase_bigquery._run(client, "SELECT x FROM nowhere", {}, "testing")
+        erase_bigquery._run(client, "SELECT x FROM nowhere", {}, "testing")  # not found
+    bigquery.query(f"CREATE SCHEMA `{bigquery.name}.d`")
+    bigquery.query(f"CREATE TABLE `{bigquery.name}.d.t` (a INT64)")
+    assert erase_bigquery._run(client, f"SELECT COUNT(*) FROM `{bigquery.name}.d.t`", {}, "testing") == [(0,)]
+    with pytest.raises(OuraEltError, match="BigQuery refused testing: .*no_such_column"):  # a bad query
+        erase_bigquery._run(client, f"SELECT no_such_column FROM `{bigquery.name}.d.t`", {}, "testing")
 
     env, _ = _prepare(None, "bigquery", "oura_raw", "oura")
     args = ["show", *_common_args("bigquery", tmp_path / "dbt"), "--inline"]
