@@ -8,6 +8,8 @@ UV          := $(TOOLS)/bin/uv
 VENV        := .venv
 BIN         := $(VENV)/bin
 BQEMU       := $(TOOLS)/bqemulator
+# Test-only wheels fetched from PyPI by hash (see tests/oura-ring-client.txt).
+WHEELS      := $(TOOLS)/wheels
 
 # Telemetry off by default (no internet here, and users did not ask for it).
 export RUNTIME__DLTHUB_TELEMETRY ?= false
@@ -30,7 +32,13 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+$(WHEELS)/.fetched: $(UV) tests/oura-ring-client.txt
+	$(TOOLS)/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+	  --only-binary=:all: --python-version 3.12 --require-hashes \
+	  -r tests/oura-ring-client.txt -d $(WHEELS)
+	@touch $@
+
+$(VENV)/.synced: $(UV) $(WHEELS)/.fetched pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --all-extras
 	@touch $@
 
@@ -77,7 +85,7 @@ $(BQEMU)/.installed: tests/bqemulator-requirements.txt | $(UV)
 schedule: setup
 	$(BIN)/oura-elt schedule $(SCHEDULE_ARGS)
 
-lock: $(UV)
+lock: $(UV) $(WHEELS)/.fetched
 	$(UV) lock --python $(PYTHON)
 
 clean:

@@ -28,10 +28,11 @@ import requests
 import uvicorn
 
 from pipelines.core import config
-from pipelines.core.config import Endpoints
+from sandbox import application
 from pipelines.oura.plan import latest_day
 from sandbox.server import Sandbox, SandboxSettings, create_app
 from bench.truth_compare import Comparison, compare_warehouse, day_before
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -259,8 +260,8 @@ def cli_env(sandbox: RunningSandbox, home: Path, db: Path, token: str | None = "
     with_bytecode_cache(env)
     env.update(
         OURA_API_BASE_URL=sandbox.base_url,
-        OURA_CLIENT_ID=config.SANDBOX_CLIENT_ID,
-        OURA_CLIENT_SECRET=config.SANDBOX_CLIENT_SECRET,
+        OURA_CLIENT_ID=application.SANDBOX_CLIENT_ID,
+        OURA_CLIENT_SECRET=application.SANDBOX_CLIENT_SECRET,
         OURA_ELT_HOME=str(home),
         OURA_DUCKDB_PATH=str(db),
         OURA_ELT_NOW=sandbox.world.now.isoformat(),
@@ -439,7 +440,7 @@ def login_profile(sandbox: RunningSandbox, home: Path, profile: str, redirect_ur
         ).start()
 
     with env_var("OURA_ELT_HOME", str(home)):
-        login(profile, endpoints=Endpoints.sandbox(sandbox.base_url), redirect_uri=redirect_uri, open_browser=False,
+        login(profile, endpoints=sandbox_endpoints(sandbox.base_url), redirect_uri=redirect_uri, open_browser=False,
               show_url=act_as_browser, timeout=30)
 
 

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 from pipelines.core import config
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
         f"user{args.user}",
         collections=args.collection,
         start_date=start,
-        endpoints=config.Endpoints.sandbox(args.base_url),
+        endpoints=sandbox_endpoints(args.base_url),
         provider=StaticTokenProvider(f"sandbox-pat-{args.user}", profile=f"user{args.user}"),
         budget=RateBudget(100_000, 1),
         duckdb_path=args.db,

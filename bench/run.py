@@ -29,6 +29,7 @@ from rich.table import Table
 
 from bench.harness import NOW, child_load, sandbox
 from bench.naive import naive_load
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 CASES = ("backfill", "heartrate", "nightly", "dbt", "memory", "cohort", "bigquery")
 LATENCY_MS = 100
@@ -172,7 +173,6 @@ class Bench:
 
     # ------------------------------------------------------------------ 6
     def cohort(self) -> None:
-        from pipelines.core import config
         from pipelines.auth import StaticTokenProvider
         from pipelines.load import load
         from pipelines.oura.ratelimit import RateBudget
@@ -188,7 +188,7 @@ class Bench:
             def one(user: int):
                 return load(
                     f"user{user}", start_date=(NOW - timedelta(days=days - 1)).date(),
-                    endpoints=config.Endpoints.sandbox(sb.base_url),
+                    endpoints=sandbox_endpoints(sb.base_url),
                     provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"),
                     budget=budget, duckdb_path=db, now=NOW,
                 )

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import duckdb
 
@@ -206,8 +206,8 @@ class Comparison:
 
 
 def compare_warehouse(
-    db: Path, world, start: date, end: date, users: Iterable[int] | None = None,
-    collections: Iterable[str] | None = None,
+    db: Path | None, world, start: date, end: date, users: Iterable[int] | None = None,
+    collections: Iterable[str] | None = None, read: Callable[[str], list[dict]] | None = None,
 ) -> Comparison:
     """Count how the warehouse `db` differs from the world's documents in `[start, end]`.
 
@@ -220,7 +220,10 @@ def compare_warehouse(
         users: user indexes compared (default: all of the world's users); rows of
             other users are ignored.
         collections: collections compared (default: all).
+        read: reads one raw table's rows (default: from the DuckDB file `db`), for
+            warehouses of other kinds.
     """
+    read = read or (lambda table: read_table(db, table))
     users = list(users) if users is not None else list(range(len(world.users)))
     collections = list(collections) if collections is not None else list(ALL_COLLECTIONS)
     truth = truth_by_table(world, start, end, users=users, collections=collections)
@@ -229,7 +232,7 @@ def compare_warehouse(
     for table in sorted(table_of(c) for c in collections):
         counts = Counts()
         expected = {key_of(table, doc): doc for doc in truth.get(table, [])}
-        rows = [r for r in read_table(db, table) if r.get("user_id") in user_ids]
+        rows = [r for r in read(table) if r.get("user_id") in user_ids]
         copies = Counter(key_of(table, row) for row in rows)
         counts.expected, counts.loaded = len(expected), len(rows)
         missing = expected.keys() - copies.keys()

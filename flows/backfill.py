@@ -21,7 +21,7 @@ from flows.tasks import find_history_start, load_window, retry_options
 from pipelines.core.target import Target
 from pipelines.core.errors import UsageError
 from pipelines.oura.dates import DayRange
-from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
+from pipelines.oura.settings import COLLECTIONS, DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
 DEFAULT_MAX_PARALLEL = 2
 
@@ -62,13 +62,20 @@ def backfill_profile(
     chunks = chunks_of(first, last, chunk_days)
     get_run_logger().info("%s: %s..%s in %d chunk(s) of up to %d days", profile, first, last, len(chunks), chunk_days)
     load = load_window.with_options(**retrying)
+    common = dict(target=target, budget=budget, api_base_url=api_base_url, chunk_days=chunk_days,
+                  token_block=token_block)
+    if start_date or end_date:  # a closed range: each chunk is loaded as it is asked
+        return [load(profile, start_date=chunk.start, end_date=chunk.end, lookback_days=lookback_days,
+                     **common) for chunk in chunks]
+    # The whole history, incrementally: each chunk moves the saved cursors to its end, so a
+    # re-run skips the chunks already loaded. The first chunk also loads the undated
+    # collections; the last one, which reaches today, reads the lookback again.
+    dated = [c.name for c in COLLECTIONS if c.dated]
     return [
-        load(
-            profile, target=target, budget=budget, api_base_url=api_base_url,
-            start_date=chunk.start, end_date=chunk.end, lookback_days=lookback_days,
-            chunk_days=chunk_days, token_block=token_block,
-        )
-        for chunk in chunks
+        load(profile, until=chunk.end, chunk_label=str(chunk),
+             lookback_days=lookback_days if chunk is chunks[-1] else 0,
+             collections=None if number == 0 else dated, **common)
+        for number, chunk in enumerate(chunks)
     ]
 
 

@@ -22,7 +22,8 @@ from prefect.runtime import task_run as current_task_run
 from pipelines.core.target import Target
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
-from pipelines.oura.extract import NullReporter
+from pipelines.oura.runtime import NullReporter
+from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
 RETRIES_ENV = "OURA_ELT_TASK_RETRIES"
 RETRY_DELAY_ENV = "OURA_ELT_TASK_RETRY_DELAY"  # seconds before the first retry; doubles
@@ -113,6 +114,8 @@ def _load_run_name() -> str:
     params = current_task_run.parameters
     first, last = params.get("start_date"), params.get("end_date")
     span = f" {first or '…'}..{last or '…'}" if first or last else ""
+    if params.get("chunk_label"):
+        span = f" {params['chunk_label']}"
     return f"load {params.get('profile')}{span}"
 
 
@@ -125,13 +128,22 @@ def load_window(
     api_base_url: str | None = None,
     start_date: date | None = None,
     end_date: date | None = None,
-    lookback_days: int = 7,
-    chunk_days: int = 90,
+    until: date | None = None,
+    chunk_label: str | None = None,
+    collections: list[str] | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    chunk_days: int = DEFAULT_CHUNK_DAYS,
     token_block: str | None = None,
 ) -> Any:
     """Load one profile's days into the target (`pipelines.load.load`), which holds the
     target's commit lock only while it writes, so loads of a cohort fetch at the same time
     (and on BigQuery also commit at the same time: `Target.commit_lock`).
+
+    Args:
+        until: the last day of an incremental chunk (a backfill of the whole history);
+            `start_date`/`end_date` load a closed range instead.
+        chunk_label: the chunk's days, for the task run's name.
+        collections: the collections to load (default: all).
 
     Returns:
         The loader's `LoadSummary`.
@@ -148,6 +160,8 @@ def load_window(
         profile,
         start_date=start_date,
         end_date=end_date,
+        until=until,
+        collections=collections,
         lookback_days=lookback_days,
         destination=target.destination,
         duckdb_path=target.duckdb_path,
@@ -200,4 +214,7 @@ def dbt_build(target: Target) -> Any:
         "dbt build passed on %s: %d models, %d tests, %d unit tests, %.1f s",
         target, summary.models, summary.tests, summary.unit_tests, summary.seconds,
     )
+    for test, rows in summary.warned_rows.items():
+        for row in rows:
+            logger.warning("dbt test %s warned: %s", test, row)
     return summary

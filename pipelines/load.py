@@ -1,69 +1,60 @@
-"""`load(...)`: one user's Oura data into the warehouse, exactly once, resumably.
+"""`load(...)`: one person's Oura data into the warehouse, exactly once, resumably.
 
-The one entry point for the CLI, Prefect flows and benchmarks. A run:
+The one entry point for the CLI, Prefect flows and benchmarks, built on the dlt
+source (`pipelines.oura.oura_source`). A load:
 
-1. finishes load packages a crashed run left behind;
-2. asks `personal_info` who the user is (`user_id` goes on every row), and reads
-   `ring_configuration` (loaded, and used to find where the history starts);
-3. plans: the asked range (default: the whole history through today) minus the
-   days already settled in the warehouse, plus the lookback (`plan`);
-4. for each chunk, oldest first: fetches every collection's windows in parallel,
-   finds deletions, and commits rows, tombstones and progress in one dlt run.
+1. brings the pipeline's working state in line with the warehouse and finishes load
+   packages a crashed run left behind (`sync_destination`, then `run()`);
+2. runs the source in committed chunks. Without dates it is incremental: each run
+   reads at most `chunk_days` days per collection from its saved cursor and commits
+   them with the moved cursors, so a crash loses at most the chunk in flight and the
+   same command resumes. With `start_date`/`end_date` it loads that closed range in
+   chunks, without moving the saved cursors;
+3. fetches without holding the warehouse: the lock is taken only to read what is
+   stored (deletions) and to commit, so loads of several people into one warehouse
+   fetch at the same time and write in turn.
 
 A collection that fails (or lacks a scope) stops alone; what was committed stays.
-A lapsed membership, a rejected login or an unreachable API stops the user.
+A lapsed membership, a rejected login or an unreachable API stops the person.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Sequence
+from typing import Any
 
-from pipelines.core.config import Endpoints
-from pipelines.core.target import DUCKDB, RAW_DATASET, check_destination, duckdb_file
-from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.auth import TokenProvider, token_provider
 from pipelines.core import locks
 from pipelines.core.clock import current_time
-from pipelines.auth import TokenProvider, token_provider
-from pipelines.oura import history, oura_source
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.core.target import DUCKDB, RAW_DATASET, Target
+from pipelines.oura import oura_load_records, oura_source
 from pipelines.oura.dates import DayRange
-from pipelines.oura.extract import (
-    ChunkBatch,
-    ChunkFetcher,
-    CollectionBatch,
-    NullReporter,
-    Reporter,
-    add_tombstones,
-    fetch_everything,
-)
-from pipelines.oura.helpers import CollectionFailed, OuraClient, RetryPolicy, ScopeNotGranted
-from pipelines.oura.plan import cut_chunks, days_to_fetch, latest_day, refetch_from, settled_through
+from pipelines.oura.helpers import OuraClient, RetryPolicy
+from pipelines.oura.plan import earliest_day, latest_day
 from pipelines.oura.ratelimit import RateBudget, shared_budget
-from pipelines.oura.rows import to_row
-from pipelines.oura.settings import (
-    ALL_NAMES,
-    BY_NAME,
-    DEFAULT_CHUNK_DAYS,
-    DEFAULT_LOOKBACK_DAYS,
-    Collection,
-)
+from pipelines.oura.runtime import DEFAULT_WORKERS, NullReporter, Outcome, Reporter, SourceRuntime
+from pipelines.oura.session import Session
+from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS, resolve_collections
+from pipelines.oura.stored import reader
 from pipelines.warehouse import (
     WarehouseError,
+    recorded_ranges,
     describe_failure,
     finish_pending,
     folder_lock_path,
     make_pipeline,
-    oldest_open,
-    reader,
-    settled_ranges,
-    stored_keys,
+    stored_rows,
 )
 
-DEFAULT_WORKERS = 4
-HISTORY_PROBES = ("daily_activity", "daily_sleep", "heartrate")  # asked when no ring set-up is known
+__all__ = ["DEFAULT_WORKERS", "LoadRequest", "LoadSummary", "history_start", "load",
+           "resolve_collections"]
 
 
 @dataclass
@@ -73,11 +64,11 @@ class LoadSummary:
     Attributes:
         user_id: Oura user id (`personal_info.id`).
         profile: profile the token came from.
-        destination: where the data went (a DuckDB path or "BigQuery").
+        destination: where the data went (a DuckDB path or a BigQuery project).
         dataset: dataset (schema) name.
-        start: first day of the asked range (None: nothing dated was asked).
-        end: last day of the asked range.
-        documents: rows written per table (tombstones not counted).
+        start: first day read (None: nothing dated was read).
+        end: last day read.
+        documents: documents this load wrote and the warehouse now holds, per table.
         deleted: documents removed per table (gone at Oura).
         requests: HTTP requests sent (retries included).
         retries: requests retried (429, 5xx, timeouts, bad pages).
@@ -137,72 +128,34 @@ class LoadSummary:
             total.resumed = total.resumed or part.resumed
         return total
 
-
-def resolve_collections(names: Iterable[str] | None) -> list[Collection]:
-    """Collections by table or route name (case-insensitive, `vO2_max` == `vo2_max`).
-
-    Raises:
-        UsageError: an unknown name, listing the valid ones.
-    """
-    if names is None:
-        return list(BY_NAME.values())
-    lookup = {name.lower(): name for name in ALL_NAMES}
-    chosen: list[str] = []
-    unknown: list[str] = []
-    for raw in names:
-        name = raw.strip()
-        if not name:
-            continue
-        match = lookup.get(name.lower())  # route `vO2_max` lower-cases to table `vo2_max`
-        if match is None:
-            unknown.append(name)
-        elif match not in chosen:
-            chosen.append(match)
-    if unknown:
-        raise UsageError(
-            f"unknown collection(s): {', '.join(unknown)}; valid: {', '.join(ALL_NAMES)}"
-        )
-    if not chosen:
-        raise UsageError(f"no collection given; valid: {', '.join(ALL_NAMES)}")
-    return [BY_NAME[name] for name in ALL_NAMES if name in chosen]
+    def record(self, outcome: Outcome) -> None:
+        """Add one source run's outcome."""
+        self.user_id = outcome.user_id or self.user_id
+        for name, message in outcome.skipped.items():
+            self.skipped.setdefault(name, message)
+        for name, message in outcome.failed.items():
+            self.failed.setdefault(name, message)
+        for name, count in outcome.deleted.items():
+            self.deleted[name] = self.deleted.get(name, 0) + count
+        for first, last in outcome.spans.values():
+            self.start = min(self.start or first, first)
+            self.end = max(self.end or last, last)
 
 
-def load(
-    profile: str | None = None,
-    *,
-    collections: Sequence[str] | None = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-    destination: str = "duckdb",
-    duckdb_path: Path | str | None = None,
-    dataset_name: str = RAW_DATASET,
-    endpoints: Endpoints | None = None,
-    provider: TokenProvider | None = None,
-    budget: RateBudget | None = None,
-    workers: int = DEFAULT_WORKERS,
-    chunk_days: int = DEFAULT_CHUNK_DAYS,
-    now: datetime | None = None,
-    policy: RetryPolicy | None = None,
-    reporter: Reporter | None = None,
-    warehouse_lock: Callable[[], ContextManager[Any]] | None = None,
-) -> LoadSummary:
-    """Load one user's Oura collections into the warehouse.
+@dataclass(frozen=True)
+class LoadRequest:
+    """Everything one load is asked to do; `checked()` is the one place its values are checked.
 
-    Fetching runs without holding the warehouse: the warehouse lock is taken only
-    around each read of load progress and each commit, so loads of several people
-    into one warehouse fetch at the same time and write in turn. Two loads of the
-    same profile into the same warehouse run one after the other.
-
-    Args:
+    Attributes:
         profile: token profile (`oura-elt auth login --profile`); `OURA_ACCESS_TOKEN`
             overrides it with a static token.
         collections: names to load (default: all).
-        start_date: first day to load (default: the start of the user's history).
-        end_date: last day to load (default: today, in the latest time zone).
+        start_date: first day of a closed range (default: incremental from the saved cursors).
+        end_date: last day of a closed range (default: today, in the latest time zone).
+        until: last day of an incremental load (a backfill flow's chunk; default: today).
         lookback_days: trailing days fetched again on every run (revisions, late syncs).
         destination: "duckdb" or "bigquery".
-        duckdb_path: DuckDB file (default `pipelines.core.config.default_duckdb_path()`).
+        duckdb_path: DuckDB file (default `pipelines.core.target.duckdb_file()`).
         dataset_name: dataset (schema) of the raw tables.
         endpoints: API and OAuth endpoints (default: from the environment).
         provider: token provider (default: `pipelines.auth.token_provider(profile)`).
@@ -211,9 +164,75 @@ def load(
         chunk_days: days committed together.
         now: the current instant (default: the clock, or `OURA_ELT_NOW`).
         policy: `RetryPolicy` of the HTTP client.
-        reporter: progress callbacks (`pipelines.oura.extract.Reporter`).
+        reporter: progress callbacks (`pipelines.oura.runtime.Reporter`).
         warehouse_lock: makes the context manager held around every warehouse access
-            (default: `pipelines.core.locks.commit_lock`: exclusive on DuckDB, shared on BigQuery).
+            (default: the target's `commit_lock`: exclusive on DuckDB, shared on BigQuery).
+    """
+
+    profile: str | None = None
+    collections: Sequence[str] | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    until: date | None = None
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    destination: str = DUCKDB
+    duckdb_path: Path | str | None = None
+    dataset_name: str = RAW_DATASET
+    endpoints: Endpoints | None = None
+    provider: TokenProvider | None = None
+    budget: RateBudget | None = None
+    workers: int = DEFAULT_WORKERS
+    chunk_days: int = DEFAULT_CHUNK_DAYS
+    now: datetime | None = None
+    policy: RetryPolicy | None = None
+    reporter: Reporter | None = None
+    warehouse_lock: Callable[[], AbstractContextManager[Any]] | None = None
+
+    def checked(self) -> "LoadRequest":
+        """This request with its defaults filled in.
+
+        Raises:
+            UsageError: a bad value, in one line naming the option.
+        """
+        resolve_collections(self.collections)
+        if self.lookback_days < 0:
+            raise UsageError(f"--lookback-days {self.lookback_days} is negative; use 0 or more")
+        if self.chunk_days < 1 or self.workers < 1:
+            raise UsageError("chunk_days and workers must be at least 1")
+        target = Target.of(self.destination, self.duckdb_path, self.dataset_name)
+        now = self.now or current_time()
+        first, last, today = self.start_date, self.end_date, latest_day(now)
+        if first and last and first > last:
+            raise UsageError(f"--start-date {first} is after --end-date {last}")
+        if first and first > today:
+            raise UsageError(f"--start-date {first} is in the future (today is {today} at the latest)")
+        if self.until and (first or last):
+            raise UsageError("until is for incremental loads; give it without start or end dates")
+        try:
+            budget = self.budget or shared_budget()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return replace(self, now=now, duckdb_path=target.duckdb_path, budget=budget,
+                       endpoints=self.endpoints or Endpoints.from_env(),
+                       reporter=self.reporter or NullReporter(),
+                       warehouse_lock=self.warehouse_lock or target.commit_lock)
+
+    @property
+    def target(self) -> Target:
+        """The warehouse."""
+        return Target.of(self.destination, self.duckdb_path, self.dataset_name)
+
+    @property
+    def closed_range(self) -> bool:
+        """Whether dates were given: a backfill that leaves the saved cursors alone."""
+        return self.start_date is not None or self.end_date is not None
+
+
+def load(profile: str | None = None, **options: Any) -> LoadSummary:
+    """Load one person's Oura collections into the warehouse.
+
+    Args:
+        profile: token profile; see `LoadRequest` for every option.
 
     Returns:
         The summary: documents per table, date range, requests, time, failures.
@@ -224,48 +243,17 @@ def load(
             warehouse); collection failures are reported in the summary instead.
     """
     started = time.monotonic()
-    chosen = resolve_collections(collections)
-    if start_date and end_date and start_date > end_date:
-        raise UsageError(f"--start-date {start_date} is after --end-date {end_date}")
-    if lookback_days < 0:
-        raise UsageError("--lookback-days must be 0 or more")
-    if chunk_days < 1 or workers < 1:
-        raise UsageError("chunk_days and workers must be at least 1")
-    check_destination(destination)
-    now = now or current_time()
-    if start_date and not end_date and start_date > latest_day(now):
-        raise UsageError(f"--start-date {start_date} is in the future")
-    endpoints = endpoints or Endpoints.from_env()
+    request = LoadRequest(profile=profile, **options).checked()
+    provider = request.provider or token_provider(request.profile, request.endpoints)
+    client = OuraClient(request.endpoints.api_base_url, provider, request.budget, request.policy,
+                        pool_size=request.workers)
     try:
-        budget = budget or shared_budget()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    provider = provider or token_provider(profile, endpoints)
-    profile_name = getattr(provider, "profile", None) or profile or "default"
-    if destination == DUCKDB:
-        duckdb_path = duckdb_file(duckdb_path)
-    if warehouse_lock is None:
-        lock_target = (destination, Path(duckdb_path) if duckdb_path else None, dataset_name)
-        warehouse_lock = lambda: locks.commit_lock(*lock_target)  # noqa: E731
-    client = OuraClient(endpoints.api_base_url, provider, budget, policy, pool_size=workers)
-    try:
-        run = _Run(
-            client=client,
-            chosen=chosen,
-            profile=profile_name,
-            start_date=start_date,
-            end_date=end_date,
-            lookback_days=lookback_days,
-            chunk_days=chunk_days,
-            workers=workers,
-            now=now,
-            reporter=reporter or NullReporter(),
-            started=started,
-            writing=warehouse_lock,
-        )
-        return run.run(destination, Path(duckdb_path) if duckdb_path else None, dataset_name)
+        name = getattr(provider, "profile", None) or profile or "default"
+        summary = _Load(request, client, name).run()
     finally:
         client.close()
+    summary.seconds = time.monotonic() - started
+    return summary
 
 
 def history_start(
@@ -277,18 +265,10 @@ def history_start(
     profile: str | None = None,
     policy: RetryPolicy | None = None,
 ) -> date:
-    """The first day of a user's Oura history, as `load` finds it without a start date.
+    """The first day of a person's Oura history, as an incremental load finds it.
 
-    The earliest ring set-up (`ring_configuration.set_up_at`), else the oldest
-    data found by probing backwards. For planning a backfill up front.
-
-    Args:
-        endpoints: API endpoints (default: from the environment).
-        provider: the user's token provider (default: `token_provider(profile)`).
-        budget: the request budget (default: the process-wide one).
-        now: the current instant (default: `current_time()`).
-        profile: token profile, when `provider` is not given.
-        policy: `RetryPolicy` of the HTTP client.
+    The earliest ring set-up (`ring_configuration.set_up_at`), else the oldest data found
+    by probing backwards. For planning a backfill up front.
 
     Raises:
         OuraEltError: the user could not be identified (login, membership, network).
@@ -296,215 +276,199 @@ def history_start(
     endpoints = endpoints or Endpoints.from_env()
     provider = provider or token_provider(profile, endpoints)
     client = OuraClient(endpoints.api_base_url, provider, budget or shared_budget(), policy, pool_size=2)
+    session = Session(client, SourceRuntime(client=client), now or current_time(), None, False)
     try:
-        user_id = _identify(client)["id"]
-        try:
-            rings = fetch_everything(client, BY_NAME["ring_configuration"], user_id).rows
-        except CollectionFailed:
-            rings = []
-        return _first_day(client, rings, user_id, latest_day(now or current_time()))
+        return session.history_start()
     finally:
+        session.close()
         client.close()
 
 
-def _identify(client: OuraClient) -> dict:
-    """`personal_info`, whose `id` owns every row (the route needs no scope)."""
-    try:
-        info = client.fetch_object(BY_NAME["personal_info"])
-    except CollectionFailed as exc:
-        raise OuraEltError(f"cannot identify the Oura user: {exc}") from None
-    if not isinstance(info.get("id"), str) or not info["id"]:
-        raise OuraEltError("cannot identify the Oura user: personal_info has no id")
-    return info
+class _Load:
+    """One `load()` call for one person; see the module docstring for the steps."""
 
+    def __init__(self, request: LoadRequest, client: OuraClient, profile: str) -> None:
+        self.request = request
+        self.client = client
+        self.profile = profile
+        self.reporter = request.reporter
+        self.writing = request.warehouse_lock
+        self.target = request.target
+        self.pipeline, self.where = make_pipeline(
+            profile, self.target.destination, self.target.duckdb_path, self.target.dataset)
+        self.load_ids: list[str] = []
 
-def _first_day(client: OuraClient, rings: list[dict], user_id: str, last: date) -> date:
-    """Earliest ring set-up, else the oldest data of a few collections (probing backwards)."""
-    first = history.from_ring_setup(rings)
-    if first is None:
-        first = history.probe(client, [BY_NAME[n] for n in HISTORY_PROBES], user_id, last)
-        # The oldest *local* day found: east of Greenwich its time series begin on the UTC
-        # day before, so start one day earlier (an empty day costs nothing).
-        first -= timedelta(days=1)
-    return first
-
-
-def _stored(pipeline: Any, wanted: list[tuple[Collection, DayRange | None]], user_id: str,
-            writing: Callable[[], ContextManager[Any]]) -> dict[str, list]:
-    """Stored keys of each (collection, span), over one warehouse connection."""
-    if not wanted:
-        return {}
-    with writing(), reader(pipeline) as query:
-        return {c.name: stored_keys(query, c, user_id, span) for c, span in wanted}
-
-
-@dataclass
-class _Run:
-    """One `load()` call for one user; see the module docstring for the steps."""
-
-    client: OuraClient
-    chosen: list[Collection]
-    profile: str
-    start_date: date | None
-    end_date: date | None
-    lookback_days: int
-    chunk_days: int
-    workers: int
-    now: datetime
-    reporter: Reporter
-    started: float
-    writing: Callable[[], ContextManager[Any]]
-    where: str = ""
-    personal_info: dict = field(default_factory=dict)
-
-    def run(self, destination: str, duckdb_path: Path | None, dataset_name: str) -> LoadSummary:
-        """Load everything planned; the summary of what happened."""
-        pipeline, self.where = make_pipeline(self.profile, destination, duckdb_path, dataset_name)
+    def run(self) -> LoadSummary:
+        summary = LoadSummary("", self.profile, self.where, self.target.dataset)
         busy = f"profile '{self.profile}' (another load of it into {self.where})"
-        with locks.hold(folder_lock_path(pipeline), busy):
-            return self._run(pipeline, dataset_name)
-
-    def _run(self, pipeline: Any, dataset_name: str) -> LoadSummary:
-        with self.writing():
-            resumed = self._finish_or_drop_pending(pipeline)
-        user_id = self._who_is_it()
-        summary = LoadSummary(user_id, self.profile, self.where, dataset_name, resumed=resumed)
-        head = ChunkBatch(user_id)
-        rings = self._undated(pipeline, head, summary)
-        span = self._span(rings, user_id)
-        if span is not None:
-            summary.start, summary.end = span.start, span.end
-
-        dated = [c for c in self.chosen if c.dated]
-        chunks: list = []
-        if span is not None and dated:
-            self.reporter.note("planning: reading load progress")
-            with self.writing(), reader(pipeline) as query:
-                settled = settled_ranges(query, user_id)
-                still_open = oldest_open(query, dated, user_id)
-            todo = days_to_fetch(dated, span, settled, refetch_from(self.now, self.lookback_days), still_open)
-            chunks = cut_chunks(todo, BY_NAME, self.chunk_days)
-        for collection in dated:
-            windows = sum(len(c.windows.get(collection.name, ())) for c in chunks)
-            self.reporter.planned(collection.name, windows)
-
-        fetcher = ChunkFetcher(
-            self.client,
-            user_id,
-            lambda wanted: _stored(pipeline, wanted, user_id, self.writing),
-            self.workers,
-            self.reporter,
-            settled_through(self.now, self.lookback_days),
-            self.now,
-        )
-        try:
-            if not chunks:
-                self._commit(pipeline, self._with_all_tables(head), summary)
-            flight = fetcher.start(chunks[0], BY_NAME) if chunks else None
-            for number, chunk in enumerate(chunks, start=1):
-                batch = fetcher.finish(flight)
-                flight = fetcher.start(chunks[number], BY_NAME) if number < len(chunks) else None
-                if number == 1:
-                    batch.parts = {**head.parts, **batch.parts}
-                    self._with_all_tables(batch)
-                self.reporter.note(f"committing {chunk.span} ({number}/{len(chunks)})")
-                self._commit(pipeline, batch, summary)
-        finally:
-            fetcher.close()
-            for name, exc in fetcher.failed.items():
-                self._record_failure(summary, name, exc)
-            summary.requests = self.client.requests
-            summary.retries = self.client.retries
-            summary.seconds = time.monotonic() - self.started
+        with locks.hold(folder_lock_path(self.pipeline), busy):
+            with self.writing():
+                summary.resumed = self._catch_up()
+            chosen = resolve_collections(self.request.collections)
+            try:
+                for runtime, source, (number, total) in self._runs(chosen):
+                    try:
+                        self._commit(runtime, source, number, total, summary)
+                    finally:
+                        runtime.close()
+                    summary.record(runtime.outcome)
+            finally:
+                summary.requests, summary.retries = self.client.requests, self.client.retries
+            if summary.end is None and not self.request.closed_range:
+                summary.end = min(self.request.until or latest_day(self.request.now),
+                                  latest_day(self.request.now))
+            if self.load_ids and summary.user_id:
+                with self.writing():
+                    summary.documents = self._step(
+                        stored_rows, self.pipeline, [c.name for c in chosen], summary.user_id,
+                        self.load_ids)
         return summary
 
-    # ---------------------------------------------------------------- steps
+    # ---------------------------------------------------------------- the runs
 
-    def _with_all_tables(self, batch: ChunkBatch) -> ChunkBatch:
-        """Make the run create every chosen table, even empty or skipped ones (stable for dbt)."""
-        for collection in self.chosen:
-            part = batch.parts.setdefault(collection.name, CollectionBatch(collection))
-            part.materialize = True
-        return batch
+    def _runs(self, chosen: list[Any]) -> Iterator[tuple[SourceRuntime, Any, tuple[int, int | None]]]:
+        """The source runs of this load, each committed before the next one is made."""
+        dated = [c.name for c in chosen if c.dated]
+        names = [c.name for c in chosen if not c.dated] + dated
+        if self.request.closed_range:
+            parts = self._parts(dated)
+            for number, part in enumerate(parts, start=1):
+                runtime = self._runtime()
+                dates = {"start_date": part.start, "end_date": part.end} if part else {}
+                wanted = names if part else [n for n in names if n not in dated]
+                yield runtime, self._source(runtime, wanted, **dates), (number, len(parts))
+                stopped = runtime.outcome.failed.keys() | runtime.outcome.skipped.keys()
+                names = [n for n in dated if n not in stopped]
+            return
+        number = 0
+        while names:
+            number += 1
+            runtime = self._runtime(until=self.request.until, max_days=self.request.chunk_days,
+                                    lookback_days=None if number == 1 else 0)
+            yield runtime, self._source(runtime, names), (number, None)
+            names = [n for n in dated if n in runtime.outcome.remaining]
 
-    def _who_is_it(self) -> str:
-        """`personal_info.id`: the owner of every row."""
-        self.personal_info = _identify(self.client)
-        return self.personal_info["id"]
-
-    def _undated(self, pipeline: Any, head: ChunkBatch, summary: LoadSummary) -> list[dict]:
-        """Stage personal_info and ring_configuration; return the ring rows (for history)."""
-        user_id = head.user_id
-        names = {c.name for c in self.chosen}
-        if "personal_info" in names:
-            info = BY_NAME["personal_info"]
-            head.parts[info.name] = CollectionBatch(info, rows=[to_row(info, self.personal_info, user_id)])
-            self.reporter.planned(info.name, 1)
-            self.reporter.window_done(info.name, 1)
-        wants_rings = "ring_configuration" in names
-        needs_history = self.start_date is None and any(c.dated for c in self.chosen)
-        if not (wants_rings or needs_history):
-            return []
-        ring = BY_NAME["ring_configuration"]
-        if wants_rings:
-            self.reporter.planned(ring.name, 1)
-        try:
-            part = fetch_everything(self.client, ring, user_id)
-        except CollectionFailed as exc:
-            if wants_rings:
-                self.reporter.failed(ring.name, str(exc), isinstance(exc, ScopeNotGranted))
-                self._record_failure(summary, ring.name, exc)
-            return []
-        if wants_rings:
-            stored = _stored(pipeline, [(ring, None)], user_id, self.writing)[ring.name]
-            add_tombstones(part, stored, user_id, whole=True)
-            head.parts[ring.name] = part
-            self.reporter.window_done(ring.name, len(part.rows))
-        return part.rows
-
-    def _span(self, rings: list[dict], user_id: str) -> DayRange | None:
-        """The asked day range; its start defaults to where the user's history starts."""
-        if not any(c.dated for c in self.chosen):
-            return None
-        last = self.end_date or latest_day(self.now)
-        first = self.start_date or _first_day(self.client, rings, user_id, last)
+    def _parts(self, dated: list[str]) -> list[DayRange | None]:
+        """A closed range in chunks (`[None]`: only undated collections to load). A chunk that
+        committed loads already read for every collection, older than the lookback, is left
+        out: a rerun after a crash goes on where the first run stopped."""
+        request = self.request
+        today = latest_day(request.now)
+        if not dated:
+            return [None]
+        first = request.start_date or self._history_start()
+        last = min(request.end_date or today, today)
         if first > last:
-            return None
-        return DayRange(first, last)
-
-    def _commit(self, pipeline: Any, batch: ChunkBatch, summary: LoadSummary) -> None:
-        """One dlt run: the batch's rows, tombstones and progress, committed together."""
+            return [None]
+        parts = list(DayRange(first, last).split(request.chunk_days))
+        settled = earliest_day(request.now) - timedelta(days=request.lookback_days + 1)
         with self.writing():
-            self._step(pipeline.run, oura_source(batch))
-        summary.chunks += 1
-        for name, part in batch.parts.items():
-            summary.documents[name] = summary.documents.get(name, 0) + part.documents
-            if part.tombstones:
-                summary.deleted[name] = summary.deleted.get(name, 0) + len(part.tombstones)
+            done = self._step(recorded_ranges, self.pipeline, self._user_id())
+        left = [p for p in parts
+                if p.end > settled or not all(_covers(done.get(name, []), p) for name in dated)]
+        return left or [None]
 
-    def _finish_or_drop_pending(self, pipeline: Any) -> bool:
-        """Finish what a crashed run left; a package that cannot load (written half on a
-        full disk, say) is dropped instead of blocking every later run. Nothing is lost:
-        a package carries its chunk's progress, so an unfinished chunk is fetched again."""
+    def _user_id(self) -> str:
+        session = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
         try:
-            return self._step(finish_pending, pipeline)
+            return session.user_id()
+        finally:
+            session.close()
+
+    def _runtime(self, **options: Any) -> SourceRuntime:
+        request = self.request
+        return SourceRuntime(client=self.client, budget=request.budget, policy=request.policy,
+                             workers=request.workers, now=request.now, reporter=self.reporter,
+                             stored=self._stored_reader, **options)
+
+    def _source(self, runtime: SourceRuntime, names: list[str], **dates: Any) -> Any:
+        return oura_source(collections=names, lookback_days=self.request.lookback_days,
+                           raise_on_failure=False, runtime=runtime, **dates)
+
+    def _history_start(self) -> date:
+        session = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
+        try:
+            return session.history_start()
+        finally:
+            session.close()
+
+    @contextmanager
+    def _stored_reader(self) -> Iterator[Any]:
+        """The warehouse read under its lock (so never beside another writer's commit)."""
+        with self.writing(), reader(self.pipeline) as query:
+            yield query
+
+    # ---------------------------------------------------------------- committing
+
+    def _commit(self, runtime: SourceRuntime, source: Any, number: int, total: int | None,
+                summary: LoadSummary) -> None:
+        """Fetch and normalize without the warehouse, then load under its lock; the record
+        of what was read goes into the same package."""
+        records = oura_load_records(runtime.outcome, self.request.now)
+        self._step(self.pipeline.extract, [source, records])
+        self._step(self.pipeline.normalize)
+        self.reporter.note(f"committing {self._chunk_label(runtime.outcome, number, total)}")
+        with self.writing():
+            info = self._step(self.pipeline.load)
+        if info is not None:
+            self.load_ids.extend(info.loads_ids)
+            summary.chunks += len(info.loads_ids)
+
+    def _chunk_label(self, outcome: Outcome, number: int, total: int | None) -> str:
+        """`2026-01-01..2026-03-31 (2/5)`: the days a chunk read, its number and (for an
+        incremental load, estimated from how far it got) how many there are."""
+        spans = outcome.spans.values()
+        if not spans:
+            return f"the undated collections ({number}/{total or number})"
+        first, last = min(s[0] for s in spans), max(s[1] for s in spans)
+        if total is None:
+            end = min(self.request.until or latest_day(self.request.now), latest_day(self.request.now))
+            ahead = -(-(end - last).days // self.request.chunk_days) if outcome.remaining else 0
+            total = number + max(ahead, 0)
+        return f"{first}..{last} ({number}/{total})"
+
+    def _catch_up(self) -> bool:
+        """Bring the working state in line with the warehouse (a wiped warehouse takes the
+        saved cursors with it), then finish what a crashed run left; True if it did.
+
+        A package that cannot be loaded (written half on a full disk, say) is dropped with
+        the whole working folder: the cursors then come back from the warehouse, where they
+        were committed with the data, so the chunk is simply fetched again."""
+        self._step(self.pipeline.sync_destination)
+        try:
+            return self._step(finish_pending, self.pipeline)
         except WarehouseError as exc:
             if "in use by another process" in str(exc):
                 raise
-            pipeline.drop_pending_packages()
             self.reporter.note(f"dropped an interrupted load that could not finish ({exc}); fetching it again")
-            return False
+        self.pipeline = self.pipeline.drop()
+        self._step(self.pipeline.sync_destination)
+        return False
 
-    def _step(self, fn: Any, *args: Any) -> Any:
-        """Run a dlt step, turning its failures into one clear line."""
+    def _step(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a dlt step, turning its failures into one clear line (ours pass as they are)."""
         try:
             return fn(*args)
         except OuraEltError:
             raise
         except Exception as exc:  # dlt wraps everything in PipelineStepFailed
+            ours = _our_error(exc)
+            if ours is not None:
+                raise ours from None
             raise WarehouseError(describe_failure(exc, self.where)) from exc
 
-    @staticmethod
-    def _record_failure(summary: LoadSummary, name: str, exc: Exception) -> None:
-        target = summary.skipped if isinstance(exc, ScopeNotGranted) else summary.failed
-        target.setdefault(name, str(exc))
+
+def _covers(ranges: list[DayRange], part: DayRange) -> bool:
+    return any(r.start <= part.start and part.end <= r.end for r in ranges)
+
+
+def _our_error(exc: BaseException) -> OuraEltError | None:
+    """An `OuraEltError` a resource raised, inside dlt's wrapping exceptions."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OuraEltError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

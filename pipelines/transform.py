@@ -44,18 +44,8 @@ MARTS = (
 
 # dbt reads its profile from the environment; invocations in one process take turns.
 _DBT_LOCK = threading.Lock()
-
-# DuckDB column types of the dlt data types used in `pipelines.oura.settings`.
-_DUCKDB_TYPES = {
-    "text": "VARCHAR",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-    "bigint": "BIGINT",
-    "double": "DOUBLE",
-    "bool": "BOOLEAN",
-    "json": "JSON",
-}
-
+# Start of the lines dbt_project/macros/log_warned_rows.sql logs for a test that warned.
+WARNED_ROW = "warned row of "
 
 class TransformError(OuraEltError):
     """`dbt build` failed: a model, a data test or a unit test, or dbt itself."""
@@ -72,6 +62,8 @@ class TransformSummary:
         tests: data tests passed (warnings included).
         unit_tests: unit tests passed.
         warnings: tests that ended in a warning (severity warn), by name.
+        warned_rows: the first rows each of those tests found ("column=value, ..."), by
+            test name: what a warning is about, e.g. the night whose durations disagree.
         created_raw_tables: raw tables created empty before the build.
         seconds: wall time of the build.
     """
@@ -82,6 +74,7 @@ class TransformSummary:
     tests: int = 0
     unit_tests: int = 0
     warnings: list[str] = field(default_factory=list)
+    warned_rows: dict[str, list[str]] = field(default_factory=dict)
     created_raw_tables: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -149,7 +142,7 @@ def transform(
     started = time.monotonic()
     path = duckdb_file(duckdb_path) if target == "duckdb" else None
     with locks.warehouse_lock(target, path, raw_dataset):  # never beside a load's commit
-        result = run_dbt(args, env, progress)
+        result = run_dbt(args, env, progress, summary.warned_rows)
     summary.seconds = time.monotonic() - started
     _count(result, summary)
     return summary
@@ -203,8 +196,19 @@ def compile_project(
     return _target_dir(target_path) / "compiled" / "oura"
 
 
-def run_dbt(args: list[str], env: dict[str, str], progress: Callable[[str], None] | None = None) -> Any:
+def run_dbt(
+    args: list[str],
+    env: dict[str, str],
+    progress: Callable[[str], None] | None = None,
+    warned_rows: dict[str, list[str]] | None = None,
+) -> Any:
     """Invoke dbt in-process with `env` set for the call; raise `TransformError` on failure.
+
+    Args:
+        args: dbt's command line.
+        env: environment variables set for the call.
+        progress: called with one short line per finished node.
+        warned_rows: filled with the rows the tests that warned logged, by test name.
 
     Returns:
         dbt's `dbtRunnerResult` of a successful invocation.
@@ -212,6 +216,8 @@ def run_dbt(args: list[str], env: dict[str, str], progress: Callable[[str], None
     from dbt.cli.main import dbtRunner
 
     callbacks = [_progress_callback(progress)] if progress else []
+    if warned_rows is not None:
+        callbacks.append(_warned_rows_callback(warned_rows))
     with _DBT_LOCK, _environment(env):
         try:
             result = dbtRunner(callbacks=callbacks).invoke(args)
@@ -242,7 +248,8 @@ def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list
     """
     import duckdb
 
-    from pipelines.oura.settings import COLLECTIONS, DELETED, OFFSET_SUFFIX, USER_ID
+    from pipelines.oura.settings import COLLECTIONS
+    from pipelines.oura.shape import duckdb_ddl
 
     try:
         con = duckdb.connect(str(duckdb_path))
@@ -260,13 +267,7 @@ def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list
             return created
         con.execute(f'create schema if not exists "{raw_dataset}"')
         for collection in missing:
-            columns = {USER_ID: "VARCHAR"}
-            for name, data_type in collection.columns.items():
-                columns[name] = _DUCKDB_TYPES[data_type]
-                if data_type == "timestamp":
-                    columns[name + OFFSET_SUFFIX] = "VARCHAR"
-            columns.update({DELETED: "BOOLEAN", "_dlt_load_id": "VARCHAR", "_dlt_id": "VARCHAR"})
-            ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+            ddl = duckdb_ddl(collection)
             con.execute(f'create table if not exists "{raw_dataset}"."{collection.name}" ({ddl})')
             created.append(collection.name)
     finally:
@@ -375,6 +376,16 @@ def _progress_callback(progress: Callable[[str], None]) -> Callable[[Any], None]
             return
         node = event.data.node_info
         progress(f"{node.resource_type} {node.node_name}: {node.node_status}")
+
+    return on_event
+
+
+def _warned_rows_callback(found: dict[str, list[str]]) -> Callable[[Any], None]:
+    def on_event(event: Any) -> None:
+        if event.info.name != "JinjaLogInfo" or not event.data.msg.startswith(WARNED_ROW):
+            return
+        test, _, row = event.data.msg[len(WARNED_ROW):].partition(": ")
+        found.setdefault(test, []).append(row)
 
     return on_event
 

@@ -1,11 +1,10 @@
-"""The destination side: the dlt pipeline, what is already stored, and load progress.
+"""The destination side of a load: the dlt pipeline of a profile and warehouse, and its failures.
 
-Progress lives in the warehouse itself (`_oura_load_progress`), written in the
-same load package as the data it describes, and is only believed for loads that
-completed (joined with dlt's `_dlt_loads`, status 0). So a crash at any point
-leaves either a finished package (the next run completes it first) or progress
-that does not count yet, and a fresh or wiped warehouse has no progress at all.
-The SQL is plain and portable (DuckDB and BigQuery), through dlt's sql client.
+The source's cursors live in dlt's pipeline state, which dlt commits in the same load
+package as the rows and keeps a working copy of in the pipeline's local folder. That
+folder is one per profile, warehouse and dataset under `pipelines.core.config.home()`;
+a crash leaves either a finished package (the next run loads it first) or nothing,
+and a warehouse that was wiped takes the working copy with it (`sync_destination`).
 """
 
 from __future__ import annotations
@@ -14,27 +13,17 @@ import errno
 import hashlib
 import os
 import re
-from contextlib import contextmanager
-from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.core import config
 from pipelines.core.errors import OuraEltError
 from pipelines.core.target import DESTINATIONS, duckdb_file
 from pipelines.oura.arrow import use_system_memory_pool
 from pipelines.oura.dates import DayRange, normalize
-from pipelines.oura.settings import (
-    PROGRESS_TABLE,
-    SERIES,
-    USER_ID,
-    Collection,
-)
-
-Stored = list[tuple[tuple[Hashable, ...], date | None]]
+from pipelines.oura.settings import PROGRESS_TABLE, USER_ID
 
 
 class WarehouseError(OuraEltError):
@@ -156,111 +145,41 @@ def finish_pending(pipeline: Any) -> bool:
     return True
 
 
-@contextmanager
-def reader(pipeline: Any) -> Iterator[Callable[..., list[tuple]]]:
-    """One connection for several queries: yields `query(sql, *args) -> rows`.
+def recorded_ranges(pipeline: Any, user_id: str) -> dict[str, list[DayRange]]:
+    """Per collection, the days committed loads read for `user_id` (`_oura_load_progress`
+    rows of completed loads only: a record is committed with the data it describes)."""
+    from pipelines.oura.stored import as_date, reader
 
-    `{table:<name>}` in the SQL becomes the qualified table name and `{col:<name>}`
-    an escaped column name (portable across DuckDB and BigQuery); a missing table
-    or dataset gives no rows (nothing was loaded yet).
-    """
-    with pipeline.sql_client() as client:
-
-        def query(sql: str, *args: Any) -> list[tuple]:
-            rendered = re.sub(
-                r"\{(table|col):([A-Za-z0-9_]+)\}",
-                lambda m: (client.make_qualified_table_name(m.group(2)) if m.group(1) == "table"
-                           else client.escape_column_name(m.group(2))),
-                sql,
-            )
-            try:
-                with client.execute_query(rendered, *args) as cursor:
-                    return list(cursor.fetchall())
-            except DatabaseUndefinedRelation:
-                return []
-
-        yield query
-
-
-def settled_ranges(query: Callable[..., list[tuple]], user_id: str) -> dict[str, list[DayRange]]:
-    """Per collection, the day ranges already loaded for good (completed loads only)."""
-    rows = query(
-        "SELECT p.{col:collection}, p.{col:start_day}, p.{col:end_day} "
-        "FROM {table:" + PROGRESS_TABLE + "} AS p JOIN {table:_dlt_loads} AS l "
-        "ON l.{col:load_id} = p.{col:_dlt_load_id} WHERE p.{col:user_id} = %s AND l.{col:status} = 0",
-        user_id,
-    )
+    with reader(pipeline) as query:
+        rows = query(
+            "SELECT p.{col:collection}, p.{col:start_day}, p.{col:end_day} "
+            "FROM {table:" + PROGRESS_TABLE + "} AS p JOIN {table:_dlt_loads} AS l "
+            "ON l.{col:load_id} = p.{col:_dlt_load_id} WHERE p.{col:user_id} = %s AND l.{col:status} = 0",
+            user_id,
+        )
     found: dict[str, list[DayRange]] = {}
     for collection, start, end in rows:
-        found.setdefault(collection, []).append(DayRange(_as_date(start), _as_date(end)))
+        found.setdefault(collection, []).append(DayRange(as_date(start), as_date(end)))
     return {name: normalize(ranges) for name, ranges in found.items()}
 
 
-def oldest_open(query: Callable[..., list[tuple]], collections: list[Collection], user_id: str) -> dict[str, date]:
-    """Per collection with an `open_end` field, the oldest cursor day of a stored open document."""
-    found: dict[str, date] = {}
-    for collection in collections:
-        if not (collection.open_end and collection.cursor):
-            continue
-        rows = query(
-            f"SELECT MIN({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
-            f"WHERE {{col:{USER_ID}}} = %s AND {{col:{collection.open_end}}} IS NULL",
-            user_id,
-        )
-        if rows and rows[0][0] is not None:
-            found[collection.name] = _as_date(rows[0][0])
-    return found
+def stored_rows(pipeline: Any, tables: list[str], user_id: str, load_ids: list[str]) -> dict[str, int]:
+    """Rows per table that the loads `load_ids` wrote for `user_id` and that are still stored
+    (a document merged twice in one load counts once)."""
+    from pipelines.oura.stored import reader
 
-
-def stored_keys(query: Callable[..., list[tuple]], collection: Collection, user_id: str,
-                span: DayRange | None) -> Stored:
-    """Keys (without `user_id`) and cursor days of the user's stored rows in `span`.
-
-    `span` None means every row of the user (undated collections).
-    """
-    keys = [name for name in collection.primary_key if name != USER_ID]
-    cursor = collection.cursor
-    selected = keys + ([cursor] if cursor and cursor not in keys else [])
-    columns = ", ".join(f"{{col:{name}}}" for name in selected)
-    sql = f"SELECT {columns} FROM {{table:{collection.name}}} WHERE {{col:{USER_ID}}} = %s"
-    args: list[Any] = [user_id]
-    if span is not None and cursor:
-        if collection.kind == SERIES:
-            lo, hi = span.utc_bounds()
-            sql += f" AND {{col:{cursor}}} >= %s AND {{col:{cursor}}} < %s"
-            args += [lo, hi]
-        else:
-            sql += f" AND {{col:{cursor}}} >= %s AND {{col:{cursor}}} <= %s"
-            args += [span.start, span.end]
-    out: Stored = []
-    for record in query(sql, *args):
-        values = dict(zip(selected, record))
-        key = tuple(_key_value(values[name]) for name in keys)
-        out.append((key, _cursor_day(values[cursor]) if cursor else None))
-    return out
-
-
-def _key_value(value: Any) -> Hashable:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-    return value
-
-
-def _cursor_day(value: Any) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).date()
-    return _as_date(value)
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
+    if not load_ids:
+        return {}
+    marks = ", ".join(["%s"] * len(load_ids))
+    counts: dict[str, int] = {}
+    with reader(pipeline) as query:
+        for table in tables:
+            rows = query(
+                f"SELECT COUNT(*) FROM {{table:{table}}} WHERE {{col:{USER_ID}}} = %s "
+                f"AND {{col:_dlt_load_id}} IN ({marks})", user_id, *load_ids,
+            )
+            counts[table] = int(rows[0][0]) if rows else 0
+    return counts
 
 
 def describe_failure(exc: BaseException, where: str) -> str:

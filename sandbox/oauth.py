@@ -29,7 +29,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pipelines.core.config import DEFAULT_REDIRECT_URI, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from sandbox.application import (
+    DEFAULT_REDIRECT_URI,
+    NEW_PORTAL_CLIENT_ID,
+    NEW_PORTAL_CLIENT_SECRET,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+)
 
 ALL_SCOPES = (
     "email",
@@ -45,10 +51,6 @@ ALL_SCOPES = (
     "heart_health",
     "ring_configuration",
 )
-
-# The sandbox's second documented app, registered on the "new" developer portal.
-NEW_PORTAL_CLIENT_ID = "oura-elt-sandbox-v2"
-NEW_PORTAL_CLIENT_SECRET = "oura-elt-sandbox-v2-secret"
 
 AUTHORIZE_PATH = "/oauth/authorize"
 LEGACY_TOKEN_PATH = "/oauth/token"

@@ -21,7 +21,7 @@ reproduces every observed quirk:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # What a date-only bound means: local midnight of the user, or UTC midnight.
 LOCAL = "local"
@@ -48,6 +48,7 @@ class Route:
         fields: whether the `fields` projection is supported.
         single: whether `/<name>/{document_id}` exists.
         max_window_days: longest accepted window (SERIES only).
+        latest: whether the `latest` parameter is read (SERIES of the production routes).
     """
 
     name: str
@@ -58,6 +59,7 @@ class Route:
     fields: bool = True
     single: bool = True
     max_window_days: int | None = None
+    latest: bool = False
 
 
 ROUTES: dict[str, Route] = {
@@ -78,11 +80,21 @@ ROUTES: dict[str, Route] = {
         Route("tag", DOCUMENTS, "tag", fields=False),
         Route("vO2_max", DOCUMENTS, "heart_health"),
         Route("workout", DOCUMENTS, "workout", filter_on="start_datetime", bound_zone=UTC),
-        Route("heartrate", SERIES, "heartrate", single=False, max_window_days=30),
-        Route("ring_battery_level", SERIES, "daily", single=False, max_window_days=30),
+        Route("heartrate", SERIES, "heartrate", single=False, max_window_days=30, latest=True),
+        Route(
+            "ring_battery_level", SERIES, "daily", single=False, max_window_days=30, latest=True
+        ),
         Route("ring_configuration", CONFIG, None),
         Route("personal_info", PERSONAL, None, fields=False, single=False),
     )
+}
+
+# `/v2/sandbox/usercollection/<name>` (api-reference §2.1): every route but personal_info,
+# without `fields` and `latest` (the parameters are not declared, so they are ignored).
+SANDBOX_ROUTES: dict[str, Route] = {
+    name: replace(route, fields=False, latest=False)
+    for name, route in ROUTES.items()
+    if route.kind != PERSONAL
 }
 
 # Scopes that satisfy a route's scope (Oura renamed spo2Daily to spo2 in spec 1.40).

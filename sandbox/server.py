@@ -24,26 +24,44 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from sandbox.faults import FaultInjector, FaultPlan
-from sandbox.oauth import AuthError, Grant, OAuthProvider, default_clients
+from sandbox.oauth import AuthError, Grant, OAuthProvider, default_clients, token_key
 from sandbox.paging import PageTokens
 from sandbox.params import (
+    BOOLEAN,
+    DATE_OR_DATETIME,
+    DATETIME,
     BadRequest,
     as_datetime,
+    as_utc,
     client_error,
-    parse_bool,
-    parse_date_or_datetime,
-    parse_datetime,
     parse_fields,
+    validated,
 )
 from sandbox.ratelimit import RateLimiter
-from sandbox.webhooks import WebhookSettings, Webhooks
-from sandbox.routes import ALWAYS_RETURNED, CONFIG, DOCUMENTS, LOCAL, PERSONAL, ROUTES, SERIES
-from sandbox.routes import Route, scope_satisfied
+from sandbox.routes import (
+    ALWAYS_RETURNED,
+    CONFIG,
+    DOCUMENTS,
+    LOCAL,
+    PERSONAL,
+    ROUTES,
+    SANDBOX_ROUTES,
+    SERIES,
+    Route,
+    scope_satisfied,
+)
+from sandbox.webhooks import Webhooks, WebhookSettings
 from sandbox.world import World
 
 log = logging.getLogger("sandbox")
 
 V2 = "/v2/usercollection"
+V2_SANDBOX = "/v2/sandbox/usercollection"
+# Whose data the `/v2/sandbox/...` routes show: Oura's are fake data for anyone who asks.
+SANDBOX_ROUTES_USER = 0
+# Requests to the sandbox routes with a string that is no token of ours count against
+# this application's rate limit (Oura: "shared with your rate limit").
+ANONYMOUS_CLIENT = "sandbox-routes-anonymous"
 
 
 @dataclass
@@ -150,29 +168,39 @@ def _parse_instant(text: str) -> datetime:
 
 
 def _project(doc: dict, wanted: list[str] | None) -> dict:
-    if not wanted:
+    """The `fields` projection. Unknown names are ignored (api-reference §2): when no
+    name is a field of the document, it comes back whole."""
+    known = [name for name in wanted or () if name in doc]
+    if not known:
         return doc
-    keep = set(wanted) | set(ALWAYS_RETURNED)
+    keep = set(known) | set(ALWAYS_RETURNED)
     return {k: v for k, v in doc.items() if k in keep}
 
 
 # ------------------------------------------------------------------ the data routes
 
 
-async def _guarded(request: Request, route: Route | None, handler) -> Response:
-    """Authentication, faults, rate limits, scope and membership, then `handler`."""
+async def _guarded(request: Request, route: Route | None, handler, demo: bool = False) -> Response:
+    """Authentication, faults, rate limits, scope and membership, then `handler`.
+
+    `demo`: a `/v2/sandbox/...` route: any Authorization string is accepted and the
+    data are `SANDBOX_ROUTES_USER`'s, with no scope or membership checks.
+    """
     sb = _sandbox(request)
     name = request.path_params["name"]
-    sb.count("requests", f"route:{name}")
+    counter = f"route:sandbox/{name}" if demo else f"route:{name}"
+    sb.count("requests", counter)
     if route is None:
         sb.count("status:404")
         return oura_json({"detail": "Not Found"}, 404)
     try:
-        grant = sb.oauth.authenticate(request.headers.get("authorization"))
+        grant = _demo_grant(sb, request) if demo else sb.oauth.authenticate(
+            request.headers.get("authorization")
+        )
     except AuthError as exc:
         sb.count("status:401")
         return oura_json({"detail": exc.detail}, exc.status)
-    sb.count(f"user:{grant.user_index}", f"user:{grant.user_index}:route:{name}")
+    sb.count(f"user:{grant.user_index}", f"user:{grant.user_index}:{counter}")
     draw = sb.faults.draw(name)
     if draw.delay:
         await asyncio.sleep(draw.delay)
@@ -198,10 +226,10 @@ async def _guarded(request: Request, route: Route | None, handler) -> Response:
         }
         sb.count("status:429", "fault:rate_429")
         return oura_json({"detail": "Rate limit exceeded."}, 429, headers)
-    if not scope_satisfied(route, grant.scopes):
+    if not demo and not scope_satisfied(route, grant.scopes):
         sb.count("status:401", "scope_denied")
         return oura_json({"detail": f"Token is not authorized access {route.scope} scope."}, 401)
-    if grant.user_index in sb.lapsed:
+    if not demo and grant.user_index in sb.lapsed:
         sb.count("status:403")
         return oura_json(
             {"detail": "The user's Oura membership has expired; their data is not available."}, 403
@@ -245,8 +273,7 @@ def _deliver(sb: Sandbox, request: Request, payload: Any, fault: str | None) -> 
 async def collection(request: Request) -> Response:
     """`GET /v2/usercollection/<name>`."""
     route = ROUTES.get(request.path_params["name"])
-    handlers = {DOCUMENTS: _list_documents, SERIES: _list_series, CONFIG: _list_config, PERSONAL: _personal}
-    return await _guarded(request, route, handlers[route.kind] if route else None)
+    return await _guarded(request, route, _list_handler(route))
 
 
 async def document(request: Request) -> Response:
@@ -255,6 +282,44 @@ async def document(request: Request) -> Response:
     if route is not None and not route.single:
         route = None
     return await _guarded(request, route, _single_document)
+
+
+async def sandbox_collection(request: Request) -> Response:
+    """`GET /v2/sandbox/usercollection/<name>` (no personal_info, `fields` or `latest`)."""
+    route = SANDBOX_ROUTES.get(request.path_params["name"])
+    return await _guarded(request, route, _list_handler(route), demo=True)
+
+
+async def sandbox_document(request: Request) -> Response:
+    """`GET /v2/sandbox/usercollection/<name>/<document_id>`."""
+    route = SANDBOX_ROUTES.get(request.path_params["name"])
+    if route is not None and not route.single:
+        route = None
+    return await _guarded(request, route, _single_document, demo=True)
+
+
+def _list_handler(route: Route | None):
+    if route is None:
+        return None
+    return {
+        DOCUMENTS: _list_documents, SERIES: _list_series, CONFIG: _list_config, PERSONAL: _personal
+    }[route.kind]
+
+
+def _demo_grant(sb: Sandbox, request: Request) -> Grant:
+    """Who a `/v2/sandbox/...` request is: anyone with some Authorization string.
+
+    A token of ours keeps its own rate-limit keys (the sandbox routes share the data
+    routes' limits); any other string is limited as an application of its own.
+    """
+    header = (request.headers.get("authorization") or "").strip()
+    if not header:
+        raise AuthError("Unauthorized")
+    try:
+        known = sb.oauth.authenticate(header)
+    except AuthError:
+        return Grant(SANDBOX_ROUTES_USER, frozenset(), ANONYMOUS_CLIENT, token_key(header))
+    return Grant(SANDBOX_ROUTES_USER, known.scopes, known.client_id, known.token_key)
 
 
 def _single_document(sb: Sandbox, route: Route, grant: Grant, request: Request) -> dict | None:
@@ -275,8 +340,10 @@ def _personal(sb: Sandbox, route: Route, grant: Grant, request: Request) -> dict
 
 
 def _list_config(sb: Sandbox, route: Route, grant: Grant, request: Request) -> dict:
-    docs = [_project(d, parse_fields(request.query_params.get("fields"))) for d in sb.world.ring_configurations(grant.user_index)]
-    scope = f"{route.name}|{grant.user_index}|{request.query_params.get('fields')}"
+    fields = request.query_params.get("fields") if route.fields else None
+    wanted = parse_fields(fields)
+    docs = [_project(d, wanted) for d in sb.world.ring_configurations(grant.user_index)]
+    scope = f"{route.name}|{grant.user_index}|{fields}"
     start = 0
     token = request.query_params.get("next_token")
     if token:
@@ -289,9 +356,10 @@ def _list_config(sb: Sandbox, route: Route, grant: Grant, request: Request) -> d
 
 def _list_documents(sb: Sandbox, route: Route, grant: Grant, request: Request) -> dict:
     world, user, q = sb.world, grant.user_index, request.query_params
-    start = parse_date_or_datetime("start_date", q.get("start_date"))
-    end = parse_date_or_datetime("end_date", q.get("end_date"))
-    wanted = parse_fields(q.get("fields")) if route.fields else None
+    values = validated(q, {"start_date": DATE_OR_DATETIME, "end_date": DATE_OR_DATETIME})
+    start, end = values["start_date"], values["end_date"]
+    fields = q.get("fields") if route.fields else None
+    wanted = parse_fields(fields)
     today = world.local_today(user)
     if end is None:
         end = today
@@ -301,7 +369,7 @@ def _list_documents(sb: Sandbox, route: Route, grant: Grant, request: Request) -
     if lo > hi:
         raise client_error("Start date is greater than end date: start_date must be before end_date.")
 
-    scope = f"{route.name}|{user}|{start}|{end}|{q.get('fields')}"
+    scope = f"{route.name}|{user}|{start}|{end}|{fields}"
     first_day = max(lo.date() - timedelta(days=2), world.users[user].history_start)
     last_day = min(hi.date() + timedelta(days=2), today)
     skip = 0
@@ -351,14 +419,16 @@ def _list_series(sb: Sandbox, route: Route, grant: Grant, request: Request) -> d
     if ("start_date" in q or "end_date" in q) and not ("start_datetime" in q or "end_datetime" in q):
         # Observed on Oura: date-only parameters on time-series routes return nothing.
         return {"data": [], "next_token": None}
-    start = parse_datetime("start_datetime", q.get("start_datetime"))
-    end = parse_datetime("end_datetime", q.get("end_datetime"))
-    latest = parse_bool("latest", q.get("latest"))
-    wanted = parse_fields(q.get("fields"))
-    if end is None:
-        end = world.now
-    if start is None:
-        start = end - timedelta(days=1)
+    parameters = {"start_datetime": DATETIME, "end_datetime": DATETIME}
+    if route.latest:
+        parameters["latest"] = BOOLEAN
+    values = validated(q, parameters)
+    start, end = values["start_datetime"], values["end_datetime"]
+    latest = bool(values.get("latest"))
+    fields = q.get("fields") if route.fields else None
+    wanted = parse_fields(fields)
+    end = world.now if end is None else as_utc(end)
+    start = end - timedelta(days=1) if start is None else as_utc(start)
     if start > end:
         raise client_error("Start datetime is greater than end datetime.")
     if route.max_window_days and end - start > timedelta(days=route.max_window_days):
@@ -373,7 +443,7 @@ def _list_series(sb: Sandbox, route: Route, grant: Grant, request: Request) -> d
             last = row
         return {"data": [_project(last, wanted)] if last else [], "next_token": None}
 
-    scope = f"{route.name}|{user}|{start.isoformat()}|{end.isoformat()}|{q.get('fields')}"
+    scope = f"{route.name}|{user}|{start.isoformat()}|{end.isoformat()}|{fields}"
     skip_at, skip = None, 0
     token = q.get("next_token")
     if token:
@@ -528,6 +598,8 @@ def create_app(settings: SandboxSettings | None = None) -> Starlette:
     routes = [
         HttpRoute(f"{V2}/{{name}}", collection, methods=["GET"]),
         HttpRoute(f"{V2}/{{name}}/{{document_id}}", document, methods=["GET"]),
+        HttpRoute(f"{V2_SANDBOX}/{{name}}", sandbox_collection, methods=["GET"]),
+        HttpRoute(f"{V2_SANDBOX}/{{name}}/{{document_id}}", sandbox_document, methods=["GET"]),
         *sandbox.oauth.routes(),
         *sandbox.webhooks.routes(),
         HttpRoute("/_sandbox/state", admin_state, methods=["GET"]),

@@ -49,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.params import error_url
 from sandbox.webhook_changes import changed_documents, world_collection
 from sandbox.webhook_delivery import Deliverer, Delivery, WebhookSettings
 from sandbox.world import World
@@ -99,11 +100,12 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 class _Invalid(Exception):
-    """A request body that fails validation (422, pydantic-style `detail`)."""
+    """A request body that fails validation (422, pydantic-style `detail`, each item with
+    the `url` Oura's pydantic adds)."""
 
     def __init__(self, errors: list[dict]) -> None:
         super().__init__("invalid body")
-        self.errors = errors
+        self.errors = [{**error, "url": error_url(error["type"])} for error in errors]
 
 
 class Webhooks:

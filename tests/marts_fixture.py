@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import CLOCK
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 USERS = 2
 HISTORY_DAYS = 90
+SEED = 7
 PROFILES = tuple(f"user{n}" for n in range(USERS))
 
 _built: dict[str, Path] = {}
@@ -29,7 +31,6 @@ def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
     """`folder/oura.duckdb` with `users` sandbox users ("user0", ...) loaded by the real loader."""
-    from pipelines.core.config import Endpoints
     from pipelines.auth import StaticTokenProvider
     from pipelines.load import load
     from pipelines.oura.ratelimit import RateBudget
@@ -38,7 +39,7 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
 
     db = folder / "oura.duckdb"
     # Bigger pages than the default only make the load faster; the documents are the same.
-    settings = SandboxSettings(users=users, history_days=history_days, seed=7, now=CLOCK,
+    settings = SandboxSettings(users=users, history_days=history_days, seed=SEED, now=CLOCK,
                                page_size=1000, series_page_size=20000)
     running = start_in_thread(settings)
     try:
@@ -49,7 +50,7 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
                 profile = f"user{user}"
                 summary = load(
                     profile,
-                    endpoints=Endpoints.sandbox(running.base_url),
+                    endpoints=sandbox_endpoints(running.base_url),
                     provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=profile),
                     budget=RateBudget(10_000, 1),
                     duckdb_path=db,
@@ -59,6 +60,14 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
     finally:
         running.stop()
     return db
+
+
+def sandbox_world(users: int, history_days: int):
+    """The world `load_sandbox_users(folder, users, history_days)` loads, at its clock:
+    the ground truth to check a warehouse it built against."""
+    from sandbox.world import World
+
+    return World(seed=SEED, users=users, now=CLOCK, history_days=history_days)
 
 
 def _build(folder: Path) -> Path:

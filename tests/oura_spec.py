@@ -43,8 +43,28 @@ def response_schema_name(path: str) -> str:
     return ref.rsplit("/", 1)[-1]
 
 
+# Where real payloads break the spec, the sandbox follows the payloads ("real data beats our
+# beliefs"); the check allows exactly these deviations and nothing else.
+# - daily_spo2: content-free days come as `"spo2_percentage": {"average": null}` too
+#   (api-reference §12, ourabridge), though the spec's `average` is a required number.
+SPO2_SCHEMAS = ("PublicDailySpO2", "MultiDocumentResponse_PublicDailySpO2_")
+
+
+def without_known_deviations(schema_name: str, instance):
+    """`instance` with the real-data deviations above put in their spec-valid form."""
+    if schema_name not in SPO2_SCHEMAS:
+        return instance
+    docs = instance["data"] if schema_name != "PublicDailySpO2" else [instance]
+    fixed = [
+        {**doc, "spo2_percentage": None} if doc.get("spo2_percentage") == {"average": None} else doc
+        for doc in docs
+    ]
+    return {**instance, "data": fixed} if schema_name != "PublicDailySpO2" else fixed[0]
+
+
 def assert_valid(schema_name: str, instance) -> None:
-    """Fail with every schema violation listed."""
+    """Fail with every schema violation listed (but for the deviations real data show)."""
+    instance = without_known_deviations(schema_name, instance)
     errors = sorted(validator(schema_name).iter_errors(instance), key=lambda e: list(e.path))
     assert not errors, f"{schema_name}: " + "; ".join(
         f"{'/'.join(map(str, e.path))}: {e.message[:200]}" for e in errors[:10]

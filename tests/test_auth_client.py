@@ -23,7 +23,8 @@ import pytest
 import requests
 from test_oauth import OAuthServer, oauth_test_app, running_oauth_server, serve_app
 
-from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Endpoints
+from pipelines.core.config import Endpoints
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.auth import (
     NotLoggedIn,
@@ -43,6 +44,7 @@ from sandbox.oauth import (
     ClientApp,
     OAuthProvider,
 )
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 LEGACY = (SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET)
 NEW = (NEW_PORTAL_CLIENT_ID, NEW_PORTAL_CLIENT_SECRET)
@@ -92,7 +94,7 @@ def server(callback_uri, home) -> Iterator[OAuthServer]:
 
 
 def endpoints_for(srv: OAuthServer, client=LEGACY) -> Endpoints:
-    return replace(Endpoints.sandbox(srv.base_url), client_id=client[0], client_secret=client[1])
+    return replace(sandbox_endpoints(srv.base_url), client_id=client[0], client_secret=client[1])
 
 
 def cli_env(srv: OAuthServer, home: Path, client=LEGACY) -> dict[str, str]:
@@ -563,7 +565,7 @@ def test_profiles_are_listed_and_endpoints_checked(server, callback_uri):
     assert list_profiles() == ["bob", "carol.2"]
     assert OAuthTokenProvider("carol.2").user_id() == "user-1"
     assert token_provider("bob", endpoints=endpoints_for(server)).user_id() == "user-0"
-    localhost = Endpoints.sandbox(server.base_url.replace("127.0.0.1", "localhost"))
+    localhost = sandbox_endpoints(server.base_url.replace("127.0.0.1", "localhost"))
     assert token_provider("bob", endpoints=localhost).user_id() == "user-0"
     with pytest.raises(OuraEltError, match="logged in against"):
         token_provider("bob", endpoints=Endpoints.from_env())  # the real Oura API

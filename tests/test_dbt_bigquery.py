@@ -131,7 +131,7 @@ def test_every_model_and_test_compiles_for_bigquery(bigquery_sql):
             "stg_oura__sleep_periods", "int_sleep_phases_exploded"} <= set(models)
     assert len(models) == 37
     assert len(generic_tests) > 150
-    assert len(list((bigquery_sql / "tests").rglob("*.sql"))) == 3, "singular tests compile too"
+    assert len(list((bigquery_sql / "tests").rglob("*.sql"))) == 4, "singular tests compile too"
 
 
 def test_the_bigquery_variants_are_the_ones_compiled(bigquery_sql):

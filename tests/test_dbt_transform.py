@@ -52,7 +52,7 @@ def test_an_empty_warehouse_builds_every_model_and_test(built_empty):
 
     assert sorted(first.created_raw_tables) == sorted(ALL_NAMES)
     assert first.models == 37
-    assert first.unit_tests == 10
+    assert first.unit_tests == 11
     assert first.tests > 150
     assert first.warnings == []
     assert mart_row_counts(db) == {name: 0 for name in MARTS}
@@ -99,6 +99,73 @@ def test_a_failing_data_test_raises_one_line_naming_it(warehouse_copy, tmp_path)
     assert "\n" not in message
     assert "test unique_stg_oura__sleep_periods_sleep_period_id: 1 failing row(s) in stg_oura__sleep_periods" in message
     assert str(tmp_path / "dbt" / "logs" / "dbt.log") in message
+
+
+def _insert_night(con, night_id: str, day: str, tib: int, stages_5_min: str,
+                  stages_30_sec: str | None, deep: int, light: int, rem: int) -> None:
+    start = f"{day} 00:00:00+00"
+    con.execute(
+        "insert into oura_raw.sleep (user_id, id, day, type, bedtime_start, "
+        "bedtime_start_utc_offset, bedtime_end, time_in_bed, deep_sleep_duration, "
+        "light_sleep_duration, rem_sleep_duration, awake_time, total_sleep_duration, "
+        "sleep_phase_5_min, sleep_phase_30_sec) values ('u1', ?, ?, 'long_sleep', "
+        "cast(? as timestamptz), '+00:00', cast(? as timestamptz) + to_seconds(?), "
+        "?, ?, ?, ?, ?, ?, ?, ?)",
+        [night_id, day, start, start, tib, tib, deep, light, rem, tib - deep - light - rem,
+         deep + light + rem, stages_5_min, stages_30_sec],
+    )
+
+
+def test_stage_durations_a_hypnogram_cannot_explain_warn_and_name_the_night(
+    warehouse_copy, tmp_path
+):
+    db = warehouse_copy
+    thirty = "4" * 4 + "2" * 20 + "1" * 6 + "4" * 4  # 1,000 s in bed: 34 epochs, the last cut
+    with duckdb.connect(str(db)) as con:
+        # 2024-style: no 30-second string. Deep is 20 epochs (6,000 s) but Oura says 4,000 s:
+        # more than 150 s per change (2) + 300 s + the cut last epoch (100 s) allow.
+        _insert_night(con, "night-a", "2024-03-01", 13_100, "44" + "1" * 20 + "2" * 20 + "44",
+                      None, deep=4_000, light=8_000, rem=0)
+        # 30-second staging that adds up, and its 5-minute summary within what it allows.
+        _insert_night(con, "night-b", "2024-03-02", 1_000, "2214", thirty,
+                      deep=180, light=600, rem=0)
+        # The same staging with 300 s of light counted as deep: beyond the cut + 30 s.
+        _insert_night(con, "night-c", "2024-03-03", 1_000, "2214", thirty,
+                      deep=480, light=300, rem=0)
+    env = {**os.environ, "DBT_TARGET_PATH": str(tmp_path / "dbt"),
+           "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"), "COLUMNS": "200"}
+
+    run = subprocess.run(
+        [OURA_ELT, "transform", "--duckdb", str(db), "--select", "+sleep_epochs",
+         "--select", "+sleep_periods"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert "1 warning(s): sleep_epochs_add_up_to_stage_durations" in run.stdout
+    warned = sorted(line for line in run.stderr.splitlines() if line.strip())
+    assert len(warned) == 4, run.stderr
+    named = [
+        ("night-a", "2024-03-01", 300, "deep", 6000, 4000, 700),
+        ("night-a", "2024-03-01", 300, "light", 6000, 8000, 700),
+        ("night-c", "2024-03-03", 30, "deep", 180, 480, 50),
+        ("night-c", "2024-03-03", 30, "light", 600, 300, 50),
+    ]
+    for line, (night, day, seconds, stage, epochs, oura, allowed) in zip(warned, named):
+        assert line.startswith(
+            "warning: sleep_epochs_add_up_to_stage_durations: user_id=u1, "
+        ), line
+        assert (
+            f"sleep_date={day}, sleep_period_id={night}, sleep_type=long_sleep, "
+            f"epoch_seconds={seconds}, compared={stage}, epochs_seconds={epochs}, "
+            f"oura_seconds={oura}, gap_seconds={epochs - oura}, allowed_gap_seconds={allowed}"
+        ) in line, line
+    with duckdb.connect(str(db), read_only=True) as con:
+        epochs = con.execute(
+            "select sleep_period_id, epoch_seconds, count(*) from oura_marts.sleep_epochs "
+            "group by all order by 1"
+        ).fetchall()
+    assert epochs == [("night-a", 300, 44), ("night-b", 30, 34), ("night-c", 30, 34)]
 
 
 def test_a_broken_model_raises_one_line_naming_it(warehouse_copy, tmp_path):

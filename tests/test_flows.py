@@ -36,9 +36,10 @@ import requests
 
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before
-from pipelines.core.config import Endpoints, project_root
+from pipelines.core.config import project_root
 from pipelines.core.errors import OuraEltError
 from pipelines.auth import TokenStore
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 FAST = {"rate_limit": "100000/1"}  # tests about something else: no client-side throttling
 
@@ -80,7 +81,7 @@ def logged_in_sandbox(sandbox_factory, users: int, **settings):
 
             threading.Thread(target=go, daemon=True).start()
 
-        record = login(f"user{index}", endpoints=Endpoints.sandbox(sb.base_url), redirect_uri=callback,
+        record = login(f"user{index}", endpoints=sandbox_endpoints(sb.base_url), redirect_uri=callback,
                        open_browser=False, show_url=browse, timeout=30)
         assert record.user_id == sb.world.users[index].user_id
     return sb
@@ -290,7 +291,7 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
                                                                          monkeypatch):
     from flows.backfill import backfill
     from pipelines.core.clock import current_time
-    from pipelines.oura.plan import refetch_from
+    from pipelines.oura.plan import earliest_day
 
     from prefect.blocks.system import Secret
 
@@ -325,11 +326,13 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
     sb.faults()
     sb.reset_stats()
     again = backfill(duckdb_path=str(db), **params)
-    settled = refetch_from(current_time(), 7)
+    settled = earliest_day(current_time()) - timedelta(days=7)  # older than the lookback
     old = [s for s in again.summaries["default"] if s.end < settled]
     assert len(old) == len(chunks) - 1
     assert all(s.requests <= 2 for s in old), [(s.start, s.requests) for s in old]  # who am I + rings
-    assert all(s.total_documents == 2 for s in old)  # personal_info and ring_configuration only
+    # Nothing dated again; personal_info and ring_configuration with the first chunk only.
+    assert all({t for t, n in s.documents.items() if n} <= {"personal_info", "ring_configuration"} for s in old)
+    assert old[0].total_documents == 2 and sum(s.total_documents for s in old) == 2
     assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
 
 
@@ -361,7 +364,7 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(sandbox
     assert_warehouse_equals_truth(db, sb.world, first, last)
 
     # The same server answers 429 to a client that does not hold back (one burst of a year).
-    endpoints = Endpoints.sandbox(sb.base_url)
+    endpoints = sandbox_endpoints(sb.base_url)
     load("user3", duckdb_path=tmp_path / "greedy.duckdb", endpoints=endpoints, now=sb.world.now, chunk_days=400,
          provider=token_provider("user3", endpoints), budget=RateBudget(100_000, 1), workers=8)
     assert sb.stats().get("limited:application", 0) > 0

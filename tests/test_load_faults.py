@@ -11,12 +11,13 @@ import pytest
 import requests
 
 from load_truth import assert_warehouse_equals_truth, read_table
-from pipelines.core import config
+from sandbox import application
 from pipelines.core.errors import OuraEltError
 from pipelines.auth import StaticTokenProvider
 from pipelines.oura.helpers import MembershipLapsed, RetryPolicy
 from pipelines.warehouse import WarehouseError
 from test_load_sandbox import run_load, truth_span
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 DAILY_AND_SERIES = ["daily_sleep", "sleep", "workout", "heartrate"]
 
@@ -83,10 +84,10 @@ def test_timeouts_are_retried(sandbox, tmp_path):
 
 def _oauth_token(sandbox, deny: str = "") -> str:
     """An access token for user 0 through the sandbox's real authorization-code flow."""
-    redirect = config.DEFAULT_REDIRECT_URI
+    redirect = application.DEFAULT_REDIRECT_URI
     answer = requests.get(
         f"{sandbox.base_url}/oauth/authorize",
-        params={"client_id": config.SANDBOX_CLIENT_ID, "response_type": "code", "redirect_uri": redirect,
+        params={"client_id": application.SANDBOX_CLIENT_ID, "response_type": "code", "redirect_uri": redirect,
                 "sandbox_user": "0", "sandbox_deny_scopes": deny, "state": "s"},
         allow_redirects=False, timeout=10,
     )
@@ -94,7 +95,7 @@ def _oauth_token(sandbox, deny: str = "") -> str:
     token = requests.post(
         f"{sandbox.base_url}/oauth/token",
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-              "client_id": config.SANDBOX_CLIENT_ID, "client_secret": config.SANDBOX_CLIENT_SECRET},
+              "client_id": application.SANDBOX_CLIENT_ID, "client_secret": application.SANDBOX_CLIENT_SECRET},
         timeout=10,
     )
     token.raise_for_status()
@@ -191,7 +192,6 @@ def test_an_oauth_token_expiring_mid_run_is_refreshed_once_by_parallel_workers(s
     import socket
     import threading
 
-    from pipelines.core.config import Endpoints
     from pipelines.auth import login
 
     with socket.socket() as probe:
@@ -199,7 +199,7 @@ def test_an_oauth_token_expiring_mid_run_is_refreshed_once_by_parallel_workers(s
         port = probe.getsockname()[1]
     redirect = f"http://127.0.0.1:{port}/callback/"
     sandbox = sandbox_factory(users=1, history_days=200, redirect_uris=(redirect,))
-    endpoints = Endpoints.sandbox(sandbox.base_url)
+    endpoints = sandbox_endpoints(sandbox.base_url)
 
     def act_as_browser(url: str) -> None:
         threading.Thread(target=requests.get, args=(url + "&sandbox_user=0",), kwargs={"timeout": 30},

@@ -1,4 +1,4 @@
-"""The loader's pure parts: day ranges, planning, request windows, rows, the rate budget."""
+"""The source's pure parts: day ranges, cursors, request windows, rows, the rate budget."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from pipelines.core.errors import UsageError
-from pipelines.load import resolve_collections
 from pipelines.oura.dates import DayRange, normalize, subtract
-from pipelines.oura.extract import window_params
-from pipelines.oura.plan import cut_chunks, days_to_fetch, latest_day, refetch_from, settled_through
+from pipelines.oura.fetch import window_params
+from pipelines.oura.plan import cursor_through, earliest_day, latest_day
 from pipelines.oura.ratelimit import RateBudget, parse_rate
 from pipelines.oura.rows import cursor_day, key_of, to_row, utc_offset
-from pipelines.oura.settings import BY_NAME, COLLECTIONS, DAILY, SERIES
+from pipelines.oura.settings import BY_NAME, COLLECTIONS, DAILY, SERIES, resolve_collections
 
 D = date.fromisoformat
 
@@ -26,30 +25,27 @@ def test_ranges_normalize_and_subtract():
     assert subtract([DayRange(D("2024-01-01"), D("2024-01-02"))], [DayRange(D("2023-12-01"), D("2024-02-01"))]) == []
 
 
-def test_plan_skips_settled_days_but_always_refetches_the_lookback():
+def test_a_cursor_moves_only_to_what_is_complete_everywhere():
     now = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
-    wanted = DayRange(D("2026-01-01"), latest_day(now))
-    settled = {"sleep": [DayRange(D("2026-01-01"), D("2026-11-19"))]}  # wrongly "settled" recent days
-    todo = days_to_fetch([BY_NAME["sleep"], BY_NAME["heartrate"]], wanted, settled, refetch_from(now, 7))
-    # sleep: only the lookback (earliest local today - 7 days) through the latest local today
-    assert todo["sleep"] == [DayRange(D("2026-11-13"), D("2026-11-21"))]
-    assert todo["heartrate"] == [wanted]
-    assert settled_through(now, 7) == D("2026-11-12")
+    assert (earliest_day(now), latest_day(now)) == (D("2026-11-20"), D("2026-11-21"))
+    window = DayRange(D("2026-11-01"), latest_day(now))
+    # A day still in progress somewhere (UTC-12) is read again next time: the cursor stops before.
+    assert cursor_through(BY_NAME["sleep"], window, now) == D("2026-11-20")
+    assert cursor_through(BY_NAME["heartrate"], window, now) == now  # samples: up to now
+    old = DayRange(D("2026-01-01"), D("2026-03-31"))
+    assert cursor_through(BY_NAME["sleep"], old, now) == old.end
+    assert cursor_through(BY_NAME["heartrate"], old, now) == datetime(2026, 4, 1, tzinfo=timezone.utc)
 
 
-def test_chunks_cover_every_day_once_in_windows_the_api_accepts():
-    todo = {
-        "sleep": [DayRange(D("2024-01-01"), D("2024-12-31"))],
-        "heartrate": [DayRange(D("2024-03-01"), D("2024-12-31"))],
-    }
-    chunks = cut_chunks(todo, BY_NAME, chunk_days=90)
-    assert all(c.span.days <= 90 for c in chunks)
-    for name, ranges in todo.items():
-        days = [w for c in chunks for w in c.windows.get(name, ())]
-        assert all(w.days <= BY_NAME[name].window_days for w in days)
-        covered = sorted(d for w in days for d in _days(w))
-        assert covered == sorted(d for r in ranges for d in _days(r))  # each day exactly once
-    assert [c.span.start for c in chunks] == sorted(c.span.start for c in chunks)  # oldest first
+def test_chunks_and_windows_cover_every_day_once_in_windows_the_api_accepts():
+    span = DayRange(D("2024-01-01"), D("2024-12-31"))
+    chunks = list(span.split(90))
+    assert all(c.days <= 90 for c in chunks) and chunks[0].start == span.start
+    for collection in (BY_NAME["sleep"], BY_NAME["heartrate"]):
+        windows = [w for c in chunks for w in c.split(collection.window_days)]
+        assert all(w.days <= collection.window_days for w in windows)
+        covered = [d for w in windows for d in _days(w)]
+        assert covered == _days(span)  # each day exactly once, oldest first
 
 
 def _days(r: DayRange):

@@ -7,7 +7,7 @@ once, identical values, nothing else).
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -15,13 +15,13 @@ import pytest
 
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before, read_table, snapshot
-from pipelines.core.config import Endpoints
 from pipelines.auth import StaticTokenProvider
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.oura.plan import latest_day
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import ALL_NAMES, BY_NAME, DAILY
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 FAST_RETRIES = RetryPolicy(backoff_seconds=0.01, max_backoff_seconds=0.05, read_timeout=5)
 
@@ -32,7 +32,7 @@ def run_load(sandbox, db, user=0, **kwargs):
     kwargs.setdefault("policy", FAST_RETRIES)
     kwargs.setdefault("provider", StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"))
     kwargs.setdefault("budget", RateBudget(10_000, 1))
-    return load(f"user{user}", endpoints=Endpoints.sandbox(sandbox.base_url), duckdb_path=db, **kwargs)
+    return load(f"user{user}", endpoints=sandbox_endpoints(sandbox.base_url), duckdb_path=db, **kwargs)
 
 
 def truth_span(world):
@@ -67,6 +67,47 @@ def test_full_load_of_two_users_equals_the_ground_truth(sandbox, tmp_path):
     assert types["sleep.heart_rate"] == "JSON" and types["tag.tags"] == "JSON"
     assert types["daily_readiness.contributors__hrv_balance"] == "BIGINT"
     assert types["sleep.average_heart_rate"] == "DOUBLE"
+
+
+def test_the_default_worlds_people_load_exactly_across_the_us_persons_clock_change(
+    sandbox_factory, tmp_path
+):
+    """The default world (seed 0, two people): user 1 lives on US Pacific time and the
+    window holds a clock change at home (2026-11-01, -07:00 to -08:00)."""
+    sb = sandbox_factory(seed=0, users=2, history_days=70)
+    world = sb.world
+    offsets = {world.utc_offset(1, date(2026, 10, 31)), world.utc_offset(1, date(2026, 11, 1))}
+    assert offsets == {timedelta(hours=-7), timedelta(hours=-8)}
+    assert world.users[1].history_start < date(2026, 10, 31)
+    db = tmp_path / "oura.duckdb"
+    summaries = [run_load(sb, db, user) for user in (0, 1)]
+    assert all(summary.ok for summary in summaries)
+    counts = assert_warehouse_equals_truth(db, world, *truth_span(world))
+    assert counts["daily_activity"] > 100 and counts["heartrate"] > 50_000
+
+
+def test_both_shapes_of_an_empty_spo2_day_load_as_no_value(sandbox_factory, tmp_path):
+    """Content-free SpO2 days come as `"spo2_percentage": null` and as
+    `{"average": null}` (api-reference §12); both load, as a null average."""
+    sb = sandbox_factory(users=1, history_days=400)
+    db = tmp_path / "oura.duckdb"
+    run_load(sb, db, collections=["daily_spo2"])
+    assert_warehouse_equals_truth(db, sb.world, *truth_span(sb.world), collections=["daily_spo2"])
+    shapes: dict[str, list[str]] = {"null": [], "empty": [], "value": []}
+    day = sb.world.users[0].history_start
+    while day <= sb.world.local_today(0):
+        for doc in sb.world.documents(0, "daily_spo2", day):
+            held = doc["spo2_percentage"]
+            kind = "null" if held is None else "value" if held["average"] is not None else "empty"
+            shapes[kind].append(doc["id"])
+        day += timedelta(days=1)
+    assert all(shapes.values()), {kind: len(ids) for kind, ids in shapes.items()}
+    with duckdb.connect(str(db), read_only=True) as con:
+        averages = dict(con.execute(
+            "SELECT id, spo2_percentage__average FROM oura_raw.daily_spo2").fetchall())
+    for kind in ("null", "empty"):  # `null`, and `{"average": null}`
+        assert [averages[i] for i in shapes[kind]] == [None] * len(shapes[kind]), kind
+    assert all(averages[i] is not None for i in shapes["value"])
 
 
 def test_a_second_run_asks_about_once_per_collection_and_changes_nothing(sandbox_factory, tmp_path):
@@ -168,7 +209,7 @@ def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_pa
 
     sb = sandbox_factory(users=1, history_days=60, seed=seed)
     rings = sb.world.ring_configurations(0)
-    first = history_start(Endpoints.sandbox(sb.base_url), StaticTokenProvider("sandbox-pat-0"),
+    first = history_start(sandbox_endpoints(sb.base_url), StaticTokenProvider("sandbox-pat-0"),
                           RateBudget(10_000, 1), sb.world.now)
     actual = sb.world.users[0].history_start
     if any(r["set_up_at"] is None for r in rings):
@@ -225,39 +266,39 @@ def test_loads_into_one_warehouse_commit_in_turn(sandbox, tmp_path):
 
 
 def test_a_load_fetches_while_the_warehouse_is_locked(sandbox, tmp_path):
-    """The next chunk's requests go out while a commit holds the warehouse. The gate below
-    holds the lock through the first commit until the server sees a new request (each
-    request takes 200 ms, so the next chunk's are still going out). Were fetching to
-    need the lock, no request could arrive and the gate would give up after 60 s."""
+    """Requests go out while the warehouse lock is held: a load takes the lock only to read
+    what is stored and to commit, so another writer's commit never stops its fetching. The
+    gate below, the load's own lock, holds it at the load's first read of what is stored
+    (after its first windows were planned) until the server sees a new request (each takes
+    200 ms). Were fetching to need the lock, no request could arrive and the gate would give
+    up after 60 s."""
     from contextlib import contextmanager
 
     from pipelines.core import locks
-    from pipelines.oura.extract import NullReporter
+    from pipelines.oura.runtime import NullReporter
 
     db = tmp_path / "oura.duckdb"
     sandbox.faults(latency_ms=200)
-    committing = False
+    planned = False
     arrived: list[bool] = []
 
     class Watch(NullReporter):
-        def note(self, message):
-            nonlocal committing
-            committing = message.startswith("committing")
+        def planned(self, collection, windows):
+            nonlocal planned
+            planned = planned or windows > 0
 
     def served() -> int:
         return sandbox.state.stats["requests"]
 
     @contextmanager
     def gate():
-        nonlocal committing
         with locks.warehouse_lock("duckdb", db, "oura_raw"):
-            if committing and not arrived:
+            if planned and not arrived:
                 before = served()
                 deadline = time.monotonic() + 60
                 while served() == before and time.monotonic() < deadline:
                     time.sleep(0.01)
                 arrived.append(served() > before)
-            committing = False
             yield
 
     summary = run_load(sandbox, db, 0, collections=["daily_sleep", "sleep", "heartrate", "daily_activity"],

@@ -1,5 +1,6 @@
 """The raw tables evolve with the API: new fields become columns, lists become JSON, type
-drift never fails a load. Runs the dlt source itself into a real DuckDB file."""
+drift never fails a load. Writes through the source's table shapes (`oura_documents`, the
+same hints `oura_source` uses) into a real DuckDB file."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from datetime import date
 import dlt
 import duckdb
 
-from pipelines.oura import oura_source
-from pipelines.oura.extract import ChunkBatch, CollectionBatch
+from pipelines.oura import oura_documents
 from pipelines.oura.rows import to_row
 from pipelines.oura.settings import BY_NAME
 
 
 def _load(pipeline, collection: str, docs: list[dict]) -> None:
     spec = BY_NAME[collection]
-    batch = ChunkBatch("user-1")
-    batch.parts[collection] = CollectionBatch(spec, rows=[to_row(spec, d, "user-1") for d in docs])
-    pipeline.run(oura_source(batch))
+    pipeline.run(oura_documents({collection: [to_row(spec, d, "user-1") for d in docs]}, {}))
 
 
 def _columns(db, table: str) -> dict[str, str]:

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pipelines.core.config import DEFAULT_REDIRECT_URI, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from pipelines.core.config import DEFAULT_REDIRECT_URI
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.oauth import (
     ALL_SCOPES,
     NEW_PORTAL_CLIENT_ID,

@@ -266,6 +266,53 @@ def test_the_hypnogram_is_the_chosen_nights_epochs(warehouse, tmp_path):
     assert all(t.date() == chosen - timedelta(days=1) for t in day.samples["measured_local"])
 
 
+def test_the_days_chart_shades_the_night_that_oura_labels_rest(warehouse):
+    """user1 lives on US Pacific time. Real nights are labelled `rest` (a few `awake`), so
+    the chart shows the night as a shaded sleep period, not by the samples' colour."""
+    from oura_elt.report import charts
+
+    user_id = user_ids(warehouse)["user1"]
+    [(chosen,)] = query(
+        warehouse,
+        "select max(sleep_date) from oura_marts.sleep_periods "
+        "where user_id = ? and is_main_sleep and epoch_count > 0 and sleep_date < "
+        "(select max(sleep_date) - 5 from oura_marts.sleep_periods)",
+        user_id,
+    )
+    with open_marts(warehouse) as con:
+        night = queries.night(con, user_id, chosen)
+        day = queries.day_heart_rate(con, user_id, chosen - timedelta(days=1), night.utc_offset)
+    assert night.utc_offset in ("-07:00", "-08:00")
+    evening = [s for s in day.sleeps if s["sleep_type"] == "long_sleep"]
+    assert [s["started_local"] for s in evening][-1] == night.bedtime_start_local
+    in_bed = [
+        source
+        for at, source in zip(day.samples["measured_local"], day.samples["heart_rate_source"])
+        if at >= night.bedtime_start_local
+    ]
+    assert in_bed and in_bed.count("rest") > 0.8 * len(in_bed)
+    figure = charts.day_heart_rate(day)
+    shaded = {(shape.x0, shape.x1) for shape in figure.layout.shapes}
+    assert (night.bedtime_start_local, night.bedtime_end_local) in shaded
+    drawn = sum(len(trace.x) for trace in figure.data)
+    assert drawn == len(day.samples["heart_rate_bpm"])
+
+
+def test_the_days_chart_draws_samples_of_a_source_it_has_no_colour_for():
+    from oura_elt.report import charts
+
+    moments = [datetime(2026, 11, 1, h) for h in (1, 2, 3)]
+    day = queries.DayHeartRate(
+        date(2026, 11, 1), "-08:00",
+        {"measured_local": moments, "heart_rate_bpm": [50, 51, 52],
+         "heart_rate_source": ["rest", "live_third_party_heart_rate", "rest"]},
+        workouts=[],
+    )
+    figure = charts.day_heart_rate(day)
+    assert sorted(trace.name for trace in figure.data) == ["live_third_party_heart_rate", "rest"]
+    assert sum(len(trace.x) for trace in figure.data) == 3
+
+
 def test_offsets_parse_to_time_deltas():
     assert queries.parse_offset("+05:30") == timedelta(hours=5, minutes=30)
     assert queries.parse_offset("-07:00") == timedelta(hours=-7)

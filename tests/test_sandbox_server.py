@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from oura_spec import assert_valid, response_schema_name
-from sandbox.routes import DOCUMENTS, ROUTES
+from sandbox.routes import CONFIG, DOCUMENTS, ROUTES, SERIES
 
 V2 = "/v2/usercollection"
 DOCUMENT_ROUTES = [r.name for r in ROUTES.values() if r.kind == DOCUMENTS]
@@ -324,11 +324,11 @@ def test_dump_writes_exactly_what_the_server_serves(tmp_path, sandbox):
 
 def oauth_token(sb, user: int = 0, deny: str = "") -> str:
     """Act as the browser: authorize (consent automatic), then exchange the code."""
-    from pipelines.core import config
+    from sandbox import application
 
     params = {
-        "response_type": "code", "client_id": config.SANDBOX_CLIENT_ID,
-        "redirect_uri": config.DEFAULT_REDIRECT_URI, "state": "s1", "sandbox_user": str(user),
+        "response_type": "code", "client_id": application.SANDBOX_CLIENT_ID,
+        "redirect_uri": application.DEFAULT_REDIRECT_URI, "state": "s1", "sandbox_user": str(user),
     }
     if deny:
         params["sandbox_deny_scopes"] = deny
@@ -340,8 +340,8 @@ def oauth_token(sb, user: int = 0, deny: str = "") -> str:
     assert query["state"] == ["s1"]
     token = requests.post(f"{sb.base_url}/oauth/token", timeout=10, data={
         "grant_type": "authorization_code", "code": query["code"][0],
-        "redirect_uri": config.DEFAULT_REDIRECT_URI, "client_id": config.SANDBOX_CLIENT_ID,
-        "client_secret": config.SANDBOX_CLIENT_SECRET,
+        "redirect_uri": application.DEFAULT_REDIRECT_URI, "client_id": application.SANDBOX_CLIENT_ID,
+        "client_secret": application.SANDBOX_CLIENT_SECRET,
     })
     assert token.status_code == 200, token.text
     return token.json()["access_token"]
@@ -373,3 +373,183 @@ def test_personal_info_fields_follow_the_granted_scopes(sandbox):
     info = sandbox.get(f"{V2}/personal_info", token=token).json()
     assert info["id"] == sandbox.world.users[0].user_id
     assert info["email"] is None and info["age"] is None
+
+
+# ------------------------------------------------- parameters, the pydantic way
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """GET a route of the reference FastAPI app (see `fastapi_reference`)."""
+    from fastapi_reference import Running
+
+    running = Running()
+
+    def get(path: str, **params) -> requests.Response:
+        return requests.get(running.base_url + path, params=params, timeout=10)
+
+    yield get
+    running.stop()
+
+
+def _without_url(body: dict) -> dict:
+    return {"detail": [{k: v for k, v in item.items() if k != "url"} for item in body["detail"]]}
+
+
+@pytest.mark.parametrize("params", [
+    {"start_date": "yesterday"},
+    {"start_date": "2026-13-01", "end_date": "29/11/2026"},
+    {"start_date": "2026-11-29T00:00:00 00:00"},
+    {"end_date": ""},
+])
+def test_bad_dates_get_the_422_that_fastapi_and_pydantic_give(sandbox, reference, params):
+    resp = sandbox.get(f"{V2}/daily_sleep", **params)
+    expected = reference(f"{V2}/daily_sleep", **params)
+    assert resp.status_code == expected.status_code == 422
+    assert _without_url(resp.json()) == _without_url(expected.json())
+    assert_valid("HTTPValidationError", resp.json())
+    for item in resp.json()["detail"]:
+        assert item["url"] == f"https://errors.pydantic.dev/2.7/v/{item['type']}"
+        assert item["ctx"]["error"] and item["input"] == params[item["loc"][1]]
+
+
+def test_a_bad_start_date_is_two_errors_one_per_branch_of_date_or_datetime(sandbox):
+    detail = sandbox.get(f"{V2}/daily_sleep", start_date="yesterday").json()["detail"]
+    assert [(d["loc"], d["type"]) for d in detail] == [
+        (["query", "start_date", "datetime"], "datetime_from_date_parsing"),
+        (["query", "start_date", "date"], "date_from_datetime_parsing"),
+    ]
+
+
+@pytest.mark.parametrize("params", [
+    {"start_datetime": "2026-11-18T00:00:00 00:00"},  # "+" sent unescaped arrives as a space
+    {"start_datetime": "2026-11-18 00:00:00 00:00", "end_datetime": "soon"},
+    {"latest": "maybe"},
+])
+def test_bad_datetimes_get_the_422_that_fastapi_and_pydantic_give(sandbox, reference, params):
+    resp = sandbox.get(f"{V2}/heartrate", **params)
+    expected = reference(f"{V2}/heartrate", **params)
+    assert resp.status_code == expected.status_code == 422
+    assert _without_url(resp.json()) == _without_url(expected.json())
+    assert all(item["url"].startswith("https://errors.pydantic.dev/2.7/v/")
+               for item in resp.json()["detail"])
+
+
+def test_datetimes_with_a_space_an_escaped_plus_a_z_or_no_offset_all_parse(sandbox):
+    now = sandbox.world.now
+    start, end = now - timedelta(hours=30), now - timedelta(hours=6)
+    spellings = [
+        (start.isoformat(), end.isoformat()),  # 2026-11-19T06:00:00+00:00
+        (str(start), str(end)),  # the space form: requests sends "+" as %2B
+        (start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        (str(start.replace(tzinfo=None)), str(end.replace(tzinfo=None))),  # naive: read as UTC
+        (start.astimezone(timezone(timedelta(hours=-7))).isoformat(sep=" "),
+         end.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(sep=" ")),
+    ]
+    answers = []
+    for first, last in spellings:
+        rows, _ = fetch_all(sandbox, "heartrate", start_datetime=first, end_datetime=last)
+        answers.append(rows)
+    assert answers[0], "the window should hold heart rate"
+    assert all(rows == answers[0] for rows in answers)
+    url = (f"{sandbox.base_url}{V2}/heartrate?start_datetime={str(start).replace('+', '%2B')}"
+           f"&end_datetime={str(end).replace('+', '%2B')}".replace(" ", "%20"))
+    resp = requests.get(url, headers={"Authorization": "Bearer sandbox-pat-0"}, timeout=10)
+    assert resp.status_code == 200 and resp.json()["data"] == answers[0][:1000]
+
+
+def test_date_parameters_take_the_space_form_too(sandbox):
+    day = _busy_day(sandbox.world, 0, "daily_activity")
+    plain = sandbox.get(f"{V2}/daily_activity", start_date=day.isoformat(),
+                        end_date=f"{day.isoformat()}T23:59:59+00:00").json()["data"]
+    spaced = sandbox.get(f"{V2}/daily_activity", start_date=day.isoformat(),
+                         end_date=f"{day.isoformat()} 23:59:59+00:00").json()["data"]
+    assert plain and spaced == plain
+
+
+# -------------------------------------------------------------------- fields
+
+
+def test_fields_select_known_names_and_ignore_unknown_ones(sandbox):
+    day = _busy_day(sandbox.world, 0, "daily_sleep")
+    window = {"start_date": (day - timedelta(days=3)).isoformat(), "end_date": day.isoformat()}
+    full = sandbox.get(f"{V2}/daily_sleep", **window).json()["data"]
+    assert full and len(full[0]) > 4
+    made_up = sandbox.get(f"{V2}/daily_sleep", fields="made_up", **window).json()["data"]
+    assert made_up == full, "unknown field names are ignored: full records"
+    mixed = sandbox.get(f"{V2}/daily_sleep", fields="score,made_up", **window).json()["data"]
+    assert [set(d) for d in mixed] == [{"id", "day", "timestamp", "score"}] * len(full)
+    assert [d["score"] for d in mixed] == [d["score"] for d in full]
+    rows = sandbox.get(f"{V2}/ring_configuration", fields="nonsense").json()["data"]
+    assert rows == sandbox.get(f"{V2}/ring_configuration").json()["data"]
+
+
+# ------------------------------------------------------- /v2/sandbox routes
+
+V2_SANDBOX = "/v2/sandbox/usercollection"
+
+
+def _sandbox_operations() -> list[str]:
+    from oura_spec import spec
+
+    return sorted(p for p in spec()["paths"] if p.startswith(V2_SANDBOX + "/"))
+
+
+def test_every_sandbox_route_of_the_spec_answers_with_any_authorization(sandbox_factory):
+    sandbox = sandbox_factory(users=1, history_days=400)  # long enough for a rest-mode period
+    operations = _sandbox_operations()
+    assert len(operations) == 34
+    world, now = sandbox.world, sandbox.world.now
+    window = {"start_date": (world.users[0].history_start - timedelta(days=3)).isoformat(),
+              "end_date": world.local_today(0).isoformat()}
+    series = {"start_datetime": (now - timedelta(hours=2)).isoformat(),
+              "end_datetime": now.isoformat()}
+    listed = {}
+    for path in (p for p in operations if "{document_id}" not in p):
+        name = path.rsplit("/", 1)[1]
+        kind = ROUTES[name].kind
+        params = series if kind == SERIES else {} if kind == CONFIG else window
+        resp = sandbox.get(path, token="anything at all", **params)
+        assert resp.status_code == 200, (path, resp.text)
+        assert_valid(response_schema_name(path), resp.json())
+        # The same fake person's data as the data route shows user 0, same parameters.
+        assert resp.json() == sandbox.get(f"{V2}/{name}", **params).json(), path
+        listed[name] = resp.json()["data"]
+    for path in (p for p in operations if "{document_id}" in p):
+        name = path.split("/")[-2]
+        assert listed[name], f"{name}: need a document to fetch singly"
+        one = listed[name][0]
+        resp = sandbox.get(path.replace("{document_id}", one["id"]), token="x")
+        assert resp.status_code == 200 and resp.json() == one, path
+        assert_valid(response_schema_name(path), resp.json())
+
+
+def test_sandbox_routes_refuse_what_the_spec_does_not_declare(sandbox):
+    assert sandbox.get(f"{V2_SANDBOX}/personal_info", token="x").status_code == 404
+    assert sandbox.get(f"{V2_SANDBOX}/heartrate/abc", token="x").status_code == 404
+    assert sandbox.get(f"{V2_SANDBOX}/daily_sleep", token=None).status_code == 401
+    now = sandbox.world.now
+    window = {"start_datetime": (now - timedelta(hours=3)).isoformat(),
+              "end_datetime": now.isoformat()}
+
+    def demo(**extra) -> requests.Response:
+        return sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", **window, **extra)
+
+    whole = demo().json()["data"]
+    assert len(whole) > 1
+    # `latest` and `fields` are not parameters of the sandbox routes: ignored, not validated.
+    assert demo(latest="true").json()["data"] == whole
+    assert demo(latest="maybe").status_code == 200
+    assert demo(fields="bpm").json()["data"] == whole
+    assert sandbox.get(f"{V2}/heartrate", latest="true", **window).json()["data"] == whole[-1:]
+    bad = sandbox.get(f"{V2_SANDBOX}/daily_sleep", token="x", start_date="yesterday")
+    assert bad.status_code == 422 and len(bad.json()["detail"]) == 2
+
+
+def test_sandbox_routes_share_the_rate_limit_of_the_data_routes(sandbox_factory):
+    sb = sandbox_factory(users=1, history_days=5, token_limit=3, app_limit=100,
+                         rate_window_seconds=60)
+    routes = (f"{V2_SANDBOX}/daily_sleep", f"{V2}/daily_sleep") * 2
+    codes = [sb.get(route).status_code for route in routes]
+    assert codes == [200, 200, 200, 429]
+    assert sb.stats()["route:sandbox/daily_sleep"] == 2

@@ -11,7 +11,6 @@ import pytest
 
 from pipelines.oura.arrow import inside, key_set, one_per_key, page_table, to_table
 from pipelines.oura.dates import DayRange
-from pipelines.oura.extract import CollectionBatch
 from pipelines.oura.rows import cursor_day, key_of, to_row
 from pipelines.oura.settings import BY_NAME
 
@@ -72,7 +71,7 @@ def test_battery_samples_take_the_fast_path_too():
 
 @pytest.mark.parametrize("missing", ["source", "timestamp"])
 def test_a_sample_without_its_key_fails_as_the_row_path_does(missing):
-    from pipelines.oura.extract import _checked_key, _checked_keys
+    from pipelines.oura.fetch import _checked_key, _checked_keys
     from pipelines.oura.helpers import CollectionFailed
 
     docs = [_hr("2026-01-02T03:04:05+00:00"), {**_hr("2026-01-02T03:05:05+00:00"), missing: None}]
@@ -116,9 +115,3 @@ def test_trim_dedup_and_seen_keys_match_the_row_path():
     assert got.num_rows == 4
     assert _as_sorted_rows(got) == _as_sorted_rows(expected)
     assert sorted(r["bpm"] for r in got.to_pylist()) == [60, 62, 70, 71]
-
-
-def test_documents_count_rows_and_tables():
-    part = CollectionBatch(HR, rows=[to_row(HR, _hr("2026-01-02T03:04:05+00:00"), "u1")])
-    part.tables.append(page_table(HR, PAGES["utc"], "u1"))
-    assert part.documents == 3

@@ -34,7 +34,6 @@ from typer.testing import CliRunner
 from conftest import CLOCK
 from pipelines.core.target import Target, warehouse_lock
 from oura_elt.commands.users import app as users_app
-from pipelines.core.config import Endpoints
 from oura_elt.console import console
 from pipelines.auth import TokenRecord, TokenStore, login
 from pipelines.load import load
@@ -48,6 +47,7 @@ from pipelines.people import (
 )
 from pipelines.people.leftovers import pipelines_dir
 from sandbox.oauth import ALL_SCOPES, AuthError
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = {"alice": 0, "bob": 1, "carol": 2}  # profile -> sandbox user index
@@ -79,7 +79,7 @@ def browser_login(base_url: str, callback_uri: str, profile: str, user_index: in
     def run() -> None:
         try:
             outcome["record"] = login(
-                profile, endpoints=Endpoints.sandbox(base_url), redirect_uri=callback_uri,
+                profile, endpoints=sandbox_endpoints(base_url), redirect_uri=callback_uri,
                 open_browser=False, timeout=20, show_url=urls.put,
             )  # fmt: skip
         except Exception as exc:  # handed to the test
@@ -100,7 +100,7 @@ def browser_login(base_url: str, callback_uri: str, profile: str, user_index: in
 def load_profile(base_url: str, db: Path, profile: str):
     """Load a profile's whole sandbox history (one chunk: from the first day with data)."""
     return load(
-        profile, endpoints=Endpoints.sandbox(base_url), duckdb_path=db, now=CLOCK,
+        profile, endpoints=sandbox_endpoints(base_url), duckdb_path=db, now=CLOCK,
         start_date=CLOCK.date() - timedelta(days=HISTORY_DAYS), budget=RateBudget(10_000, 1),
         policy=FAST_RETRIES,
     )  # fmt: skip
@@ -636,7 +636,7 @@ def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
             mp.setenv(name, value)
         for profile in PEOPLE:
             summary = load(
-                profile, endpoints=Endpoints.sandbox(cohort.base_url), destination="bigquery", now=CLOCK,
+                profile, endpoints=sandbox_endpoints(cohort.base_url), destination="bigquery", now=CLOCK,
                 start_date=CLOCK.date() - timedelta(days=HISTORY_DAYS), budget=RateBudget(10_000, 1),
                 policy=FAST_RETRIES,
             )  # fmt: skip

@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 
 from load_truth import assert_warehouse_equals_truth, day_before, mismatches, read_table
 from oura_elt.commands.webhooks import app as webhooks_cli
-from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Endpoints
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from pipelines.core import locks
 from pipelines.auth import TokenStore
 from pipelines.load import load
@@ -46,6 +46,7 @@ from pipelines.webhooks.worker import Worker
 from sandbox.routes import WEBHOOK_DATA_TYPES
 from sandbox.webhooks import WebhookSettings
 from webhook_helpers import free_port, save_profile, serving, wait_until
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 SEED = 1457
 HISTORY_DAYS = 14
@@ -85,7 +86,7 @@ def test_changes_of_two_people_reach_the_warehouse_within_seconds(
     for profile in ("alice", "bob"):
         summary = load(
             profile,
-            endpoints=Endpoints.sandbox(base),
+            endpoints=sandbox_endpoints(base),
             budget=RateBudget(10_000, 1),
             duckdb_path=db,
             now=world.now,
@@ -103,7 +104,7 @@ def test_changes_of_two_people_reach_the_warehouse_within_seconds(
     )
     worker = Worker(
         journal,
-        endpoints=Endpoints.sandbox(base),
+        endpoints=sandbox_endpoints(base),
         duckdb_path=db,
         budget=RateBudget(10_000, 1),
         policy=FAST_RETRIES,
@@ -218,7 +219,7 @@ def test_events_worker_cannot_load_are_dropped_not_fatal(sandbox, tmp_path, isol
     db = tmp_path / "oura.duckdb"
     worker = Worker(
         journal,
-        endpoints=Endpoints.sandbox(sandbox.base_url),
+        endpoints=sandbox_endpoints(sandbox.base_url),
         duckdb_path=db,
         budget=RateBudget(10_000, 1),
         policy=FAST_RETRIES,
@@ -314,7 +315,7 @@ def test_a_receiver_killed_before_processing_loses_nothing_and_processes_each_ev
         first = start(tmp_path / "first.log")
         try:
             outcomes = subscribe(
-                callback, token, client=SubscriptionClient(Endpoints.sandbox(base))
+                callback, token, client=SubscriptionClient(sandbox_endpoints(base))
             )
             assert {o.action for o in outcomes} == {"created"}
             sb.reset_stats()

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from pipelines.core.config import SANDBOX_CLIENT_SECRET
+from sandbox.application import SANDBOX_CLIENT_SECRET
 from pipelines.webhooks.journal import Journal
 from pipelines.webhooks.receiver import ReceiverConfig, create_receiver
 from webhook_helpers import oura_signature, serving

@@ -15,12 +15,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
-from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.oauth import NEW_PORTAL_CLIENT_ID, NEW_PORTAL_CLIENT_SECRET
 from sandbox.routes import WEBHOOK_DATA_TYPES
 from sandbox.webhooks import WebhookSettings
@@ -28,6 +29,8 @@ from sandbox.world import World
 from webhook_helpers import oura_signature, wait_until
 
 SUBSCRIPTIONS = "/v2/webhook/subscription"
+# Real 2024 responses, read at test time from beside the checkout (never copied in).
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "oura" / "examples"
 APP = {"x-client-id": SANDBOX_CLIENT_ID, "x-client-secret": SANDBOX_CLIENT_SECRET}
 OTHER_APP = {"x-client-id": NEW_PORTAL_CLIENT_ID, "x-client-secret": NEW_PORTAL_CLIENT_SECRET}
 FAST = WebhookSettings(
@@ -219,6 +222,7 @@ def test_invalid_bodies_are_422_like_pydantic(sandbox, recorder):
         and error["type"] == "enum"
         and "'vo2_max'" in error["msg"]
     )
+    assert error["url"] == "https://errors.pydantic.dev/2.7/v/enum"
     assert create(sandbox, recorder, "upsert", "sleep").status_code == 422
     missing = sandbox.http.post(
         sandbox.base_url + SUBSCRIPTIONS,
@@ -232,7 +236,15 @@ def test_invalid_bodies_are_422_like_pydantic(sandbox, recorder):
         ("body", "event_type"),
         ("body", "data_type"),
     }
+    assert {e["url"] for e in missing.json()["detail"]} == {
+        "https://errors.pydantic.dev/2.7/v/missing"}
     assert recorder.calls == []
+    # The same keys, in the same order, as the 422 Oura sent in 2024 for a refused data type.
+    if not SHARED.exists():
+        pytest.skip(f"Oura's example responses not found at {SHARED}; the rest passed")
+    real = json.loads((SHARED / "errors" / "422_webhook_invalid_data_type_2024.json").read_text())
+    assert list(error) == list(real["detail"][0])
+    assert error["url"] == real["detail"][0]["url"]
 
 
 def test_update_reverifies_and_renew_and_delete(sandbox, recorder):

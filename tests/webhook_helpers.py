@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from pipelines.core.config import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from pipelines.auth import TokenRecord, TokenStore
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -20,6 +19,7 @@ import typer
 from rich.markup import escape
 
 from oura_elt.console import console
+from oura_elt.commands.sandbox import sandbox_endpoints
 
 DEMO_DIR = Path("data") / "demo"
 PROFILE = "demo"
@@ -44,11 +44,9 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of the sandbox's generated world."),
 ) -> None:
     """Start the sandbox, log in with OAuth2, load two years of a demo user, build the marts."""
-    from pipelines.core import config
     from flows.run import nightly_preview, run_backfill
     from oura_elt.commands.load import print_summary
     from pipelines.auth import login
-    from pipelines.core.clock import current_time
     from pipelines.load import LoadSummary
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
@@ -62,10 +60,10 @@ def demo(
     console.rule("[bold]1. the local Oura-compatible server")
     callback = f"http://127.0.0.1:{_free_port()}/callback/"
     running = start_in_thread(
-        SandboxSettings(users=1, seed=seed, history_days=days + 30, redirect_uris=(callback,))
+        SandboxSettings(users=1, seed=seed, history_days=days, redirect_uris=(callback,))
     )
     try:
-        endpoints = config.Endpoints.sandbox(running.base_url)
+        endpoints = sandbox_endpoints(running.base_url)
         user = running.sandbox.world.users[0]
         console.print(f"sandbox on {running.base_url}: user {user.user_id}, history from {user.history_start}")
 
@@ -78,10 +76,8 @@ def demo(
 
         console.rule(f"[bold]3. the Prefect backfill flow: {days} days, then dbt build")
         console.print(f"into {duckdb_path}")
-        start = (current_time() - timedelta(days=days - 1)).date()
         os.environ["OURA_API_BASE_URL"] = running.base_url  # refreshes go to the sandbox too
-        report = run_backfill(PROFILE, start_date=start, duckdb_path=duckdb_path,
-                              api_base_url=running.base_url)
+        report = run_backfill(PROFILE, duckdb_path=duckdb_path, api_base_url=running.base_url)
         print_summary(LoadSummary.combined(report.summaries[PROFILE]))
     finally:
         running.stop()

@@ -92,6 +92,7 @@ class ProgressReporter:
         )
         self._tasks: dict[str, Any] = {}
         self._docs: dict[str, int] = {}
+        self._planned: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> "ProgressReporter":
@@ -108,8 +109,10 @@ class ProgressReporter:
             return self._tasks[collection]
 
     def planned(self, collection: str, windows: int) -> None:  # noqa: D102
-        task = self._task(collection)
-        self._progress.update(task, total=windows, status="" if windows else "[dim]up to date[/]")
+        task = self._task(collection)  # a load of several chunks plans each one in turn
+        with self._lock:
+            self._planned[collection] = total = self._planned.get(collection, 0) + windows
+        self._progress.update(task, total=total, status="" if total else "[dim]up to date[/]")
 
     def window_done(self, collection: str, documents: int) -> None:  # noqa: D102
         task = self._task(collection)

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from pipelines.core import config
+from pipelines.core.config import Endpoints
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_HOST, SANDBOX_PORT
 from oura_elt.commands.options import parse_day
 from oura_elt.console import console
 from pipelines.core.errors import UsageError
@@ -38,8 +39,8 @@ def clock(today: Optional[str], now: Optional[str]) -> datetime | None:
 
 @app.command()
 def serve(
-    host: str = typer.Option(config.SANDBOX_HOST, "--host", help="Interface to listen on (loopback by default)."),
-    port: int = typer.Option(config.SANDBOX_PORT, "--port", help="TCP port."),
+    host: str = typer.Option(SANDBOX_HOST, "--host", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(SANDBOX_PORT, "--port", help="TCP port."),
     seed: int = SeedOpt,
     users: int = UsersOpt,
     today: Optional[str] = TodayOpt,
@@ -94,8 +95,8 @@ def serve(
     base = f"http://{host}:{port}"
     console.print(f"[bold]Oura sandbox[/] on {base}  (users={users}, seed={seed})")
     console.print(
-        f"  OURA_API_BASE_URL={base}  OURA_CLIENT_ID={config.SANDBOX_CLIENT_ID}  "
-        f"OURA_CLIENT_SECRET={config.SANDBOX_CLIENT_SECRET}",
+        f"  OURA_API_BASE_URL={base}  OURA_CLIENT_ID={SANDBOX_CLIENT_ID}  "
+        f"OURA_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}",
         soft_wrap=True,
     )
     console.print(f"  personal tokens: sandbox-pat-0 .. sandbox-pat-{users - 1}; admin: {base}/_sandbox/state")
@@ -133,3 +134,16 @@ def dump(
     for collection, n in counts.items():
         console.print(f"{collection:28} {n:>9,}")
     console.print(f"wrote {sum(counts.values()):,} documents for {users} user(s), {start}..{end}, to {out}")
+
+
+def sandbox_endpoints(base_url: str) -> Endpoints:
+    """The endpoints and documented application of a local sandbox server at `base_url`."""
+    base = base_url.rstrip("/")
+    return Endpoints(
+        api_base_url=base,
+        authorize_url=f"{base}/oauth/authorize",
+        token_url=f"{base}/oauth/token",
+        revoke_url=f"{base}/oauth/revoke",
+        client_id=SANDBOX_CLIENT_ID,
+        client_secret=SANDBOX_CLIENT_SECRET,
+    )

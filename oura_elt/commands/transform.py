@@ -145,3 +145,6 @@ def _print(summary: Any) -> None:
         f"{summary.unit_tests} unit tests{warned}; {summary.seconds:.1f} s -> {summary.where}",
         soft_wrap=True,
     )
+    for test, rows in summary.warned_rows.items():
+        for row in rows:
+            err_console.print(f"[yellow]warning:[/] {escape(test)}: {escape(row)}", soft_wrap=True)

@@ -173,7 +173,7 @@ def _night(con: Any, section: PersonSection, first: date, last: date, wanted: da
         section.night_note = (
             f"No hypnogram of the night of {chosen} in the warehouse."
             if chosen
-            else "No night in this range has a hypnogram (5-minute sleep phases)."
+            else "No night in this range has a hypnogram (sleep phases)."
         )
         return
     section.night = found

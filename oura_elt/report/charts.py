@@ -240,13 +240,13 @@ def sleep_timing(daily: Series) -> go.Figure:
 
 
 def hypnogram(night: Night) -> go.Figure:
-    """A night's sleep phases (5-minute epochs) above its heart rate and HRV."""
+    """A night's sleep phases (30-second or 5-minute epochs) above its heart rate and HRV."""
     epochs = night.epochs
     times = list(epochs["epoch_start_local"])
     levels = [PHASES[phase][0] for phase in epochs["sleep_phase"]]
     # A step line needs the end of the last epoch to show it.
     if times:
-        times.append(times[-1] + timedelta(minutes=5))
+        times.append(times[-1] + timedelta(seconds=epochs["epoch_seconds"][-1]))
         levels.append(levels[-1])
     figure = _figure(
         3,
@@ -328,10 +328,13 @@ def hypnogram(night: Night) -> go.Figure:
 
 
 def day_heart_rate(day: DayHeartRate) -> go.Figure:
-    """Every heart-rate sample of one day, coloured by what the ring measured; workouts shaded."""
+    """Every heart-rate sample of one day, coloured by the ring's label; sleep and workouts
+    shaded (Oura labels most night samples `rest`, so the shading shows the night)."""
     figure = _figure()
     samples = day.samples
-    for source, color in SOURCES.items():
+    others = sorted(set(samples["heart_rate_source"]) - set(SOURCES), key=str)
+    colors = {**SOURCES, **dict.fromkeys(others, COLORS["muted"])}
+    for source, color in colors.items():
         picked = [
             (t, bpm)
             for t, bpm, s in zip(
@@ -350,6 +353,17 @@ def day_heart_rate(day: DayHeartRate) -> go.Figure:
                 marker=dict(size=4, color=color),
                 hovertemplate=f"%{{x|%H:%M}} %{{y}} bpm<extra>{source}</extra>",
             )
+        )
+    for sleep in day.sleeps:
+        figure.add_vrect(
+            x0=sleep["started_local"],
+            x1=sleep["ended_local"],
+            fillcolor=COLORS["sleep"],
+            opacity=0.08,
+            line_width=0,
+            annotation_text="sleep" if sleep["sleep_type"] == "long_sleep" else sleep["sleep_type"],
+            annotation_position="top left",
+            annotation_font_size=10,
         )
     for workout in day.workouts:
         figure.add_vrect(

@@ -175,7 +175,7 @@ def nights_with_epochs(
 
 @dataclass
 class Night:
-    """The main sleep of one day and its 5-minute epochs."""
+    """The main sleep of one day and its epochs (30-second, or 5-minute in older documents)."""
 
     sleep_date: date
     utc_offset: str
@@ -201,7 +201,7 @@ def night(con: Any, user_id: str, sleep_date: date) -> Night | None:
     epochs = _series(
         con,
         f"""
-        select epoch_start_local, sleep_phase, heart_rate_bpm, hrv_ms
+        select epoch_start_local, epoch_seconds, sleep_phase, heart_rate_bpm, hrv_ms
         from {SCHEMA}.sleep_epochs where user_id = ? and sleep_date = ? and is_main_sleep
         order by epoch_index
     """,
@@ -224,12 +224,15 @@ def parse_offset(text: str | None) -> timedelta:
 
 @dataclass
 class DayHeartRate:
-    """Heart-rate samples and workouts of one local calendar day."""
+    """Heart-rate samples, sleep periods and workouts of one local calendar day."""
 
     day: date
     utc_offset: str
     samples: Series  # measured_local, heart_rate_bpm, heart_rate_source
     workouts: list[dict[str, Any]]
+    # Sleep periods touching the day (not deleted), local at `utc_offset`: Oura labels most
+    # night samples `rest`, so the samples' source alone does not show when the person slept.
+    sleeps: list[dict[str, Any]] = field(default_factory=list)
 
 
 def day_heart_rate(con: Any, user_id: str, day: date, utc_offset: str) -> DayHeartRate:
@@ -263,7 +266,20 @@ def day_heart_rate(con: Any, user_id: str, day: date, utc_offset: str) -> DayHea
     """,
         [user_id, day],
     )
-    return DayHeartRate(day, utc_offset, samples, workouts)
+    sleeps = [
+        {"sleep_type": kind, "started_local": (begin + shift).replace(tzinfo=None),
+         "ended_local": (finish + shift).replace(tzinfo=None)}
+        for kind, begin, finish in con.execute(
+            f"""
+            select sleep_type, bedtime_start_at, bedtime_end_at from {SCHEMA}.sleep_periods
+            where user_id = ? and not is_deleted and sleep_date between ? and ?
+                and bedtime_start_at < ? and bedtime_end_at > ?
+            order by bedtime_start_at
+        """,
+            [user_id, day, day + timedelta(days=1), end, start],
+        ).fetchall()
+    ]
+    return DayHeartRate(day, utc_offset, samples, workouts, sleeps)
 
 
 def weekly(con: Any, user_id: str, first: date, last: date) -> list[dict[str, Any]]:

@@ -16,12 +16,6 @@ OURA_AUTHORIZE_URL = "https://cloud.ouraring.com/oauth/authorize"
 OURA_TOKEN_URL = "https://api.ouraring.com/oauth/token"
 OURA_REVOKE_URL = "https://api.ouraring.com/oauth/revoke"
 
-# The local Oura-compatible server (`oura-elt sandbox serve`) and its documented
-# application. These credentials only work against the sandbox.
-SANDBOX_HOST = "127.0.0.1"
-SANDBOX_PORT = 8089
-SANDBOX_CLIENT_ID = "oura-elt-sandbox"
-SANDBOX_CLIENT_SECRET = "oura-elt-sandbox-secret"
 DEFAULT_REDIRECT_URI = "http://localhost:8765/callback/"
 
 # Telemetry of the stack, off unless the user turns it on (STACK-NOTES).
@@ -85,17 +79,4 @@ class Endpoints:
             revoke_url=env("OURA_REVOKE_URL") or (f"{base}/oauth/revoke" if own else OURA_REVOKE_URL),
             client_id=env("OURA_CLIENT_ID") or None,
             client_secret=env("OURA_CLIENT_SECRET") or None,
-        )
-
-    @classmethod
-    def sandbox(cls, base_url: str) -> "Endpoints":
-        """Endpoints of a local sandbox server at `base_url`."""
-        base = base_url.rstrip("/")
-        return cls(
-            api_base_url=base,
-            authorize_url=f"{base}/oauth/authorize",
-            token_url=f"{base}/oauth/token",
-            revoke_url=f"{base}/oauth/revoke",
-            client_id=SANDBOX_CLIENT_ID,
-            client_secret=SANDBOX_CLIENT_SECRET,
         )

@@ -20,17 +20,8 @@ import pyarrow.compute as pc
 
 from pipelines.oura.dates import DayRange
 from pipelines.oura.rows import to_row
-from pipelines.oura.settings import DELETED, OFFSET_SUFFIX, USER_ID, Collection
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "text": pa.string(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "bool": pa.bool_(),
-}
-
+from pipelines.oura.settings import OFFSET_SUFFIX, TS, USER_ID, Collection
+from pipelines.oura.shape import ARROW_TYPES, arrow_types
 
 def use_system_memory_pool() -> None:
     """Allocate Arrow buffers with malloc, unless `ARROW_DEFAULT_MEMORY_POOL` says otherwise.
@@ -42,20 +33,9 @@ def use_system_memory_pool() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
 
 
-def known_types(collection: Collection) -> dict[str, pa.DataType]:
-    """Arrow types of the collection's own columns, in table order."""
-    types: dict[str, pa.DataType] = {USER_ID: pa.string()}
-    for name, data_type in collection.columns.items():
-        types[name] = _ARROW_TYPES[data_type]
-        if data_type == "timestamp":
-            types[name + OFFSET_SUFFIX] = pa.string()
-    types[DELETED] = pa.bool_()
-    return types
-
-
 def to_table(collection: Collection, rows: list[dict[str, Any]]) -> pa.Table:
     """An Arrow table of `rows` (all keys of all rows; key columns not nullable)."""
-    types = known_types(collection)
+    types = arrow_types(collection)
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
@@ -102,7 +82,7 @@ def _columns_of(collection: Collection, docs: list[Any], user_id: str) -> pa.Tab
         names.update(dict.fromkeys(sorted(set().union(*docs) - names.keys())))
         owner = pa.repeat(pa.scalar(user_id, pa.string()), len(docs))
         columns: dict[str, pa.Array] = {USER_ID: owner}
-        types = known_types(collection)
+        types = arrow_types(collection)
         generated = {USER_ID, *(name + OFFSET_SUFFIX for name in collection.timestamp_fields)}
         for name in names:
             if name in generated:
@@ -135,7 +115,7 @@ def _instants(values: list[Any]) -> tuple[pa.Array, pa.Array] | None:
     offsets = pc.utf8_slice_codeunits(text, -6)
     if not all(_PLAIN_OFFSET.fullmatch(o) for o in pc.unique(offsets).to_pylist()):
         return None
-    return pc.cast(text, _ARROW_TYPES["timestamp"]), offsets
+    return pc.cast(text, ARROW_TYPES[TS]), offsets
 
 
 def inside(collection: Collection, table: pa.Table, window: DayRange) -> pa.Table:
@@ -161,6 +141,6 @@ def one_per_key(collection: Collection, table: pa.Table) -> pa.Table:
 
 
 def key_set(collection: Collection, table: pa.Table) -> set[tuple[Hashable, ...]]:
-    """The keys of `table` (without `user_id`), comparable with `warehouse.stored_keys`."""
+    """The keys of `table` (without `user_id`), comparable with `stored.StoredDocuments.keys`."""
     keys = [n for n in collection.primary_key if n != USER_ID]
     return set(zip(*(table[n].to_pylist() for n in keys)))

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Iterable, Sequence
 
 from pipelines.oura.dates import ONE_DAY, DayRange
-from pipelines.oura.extract import fetch_window
+from pipelines.oura.fetch import fetch_window
 from pipelines.oura.helpers import CollectionFailed, OuraClient
 from pipelines.oura.rows import cursor_day, parse_instant
 from pipelines.oura.settings import Collection

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Mapping
+from typing import Iterable, Mapping
+
+from pipelines.core.errors import UsageError
 
 SOURCE_NAME = "oura"
 API_PREFIX = "/v2/usercollection"
@@ -245,3 +247,34 @@ COLLECTIONS: tuple[Collection, ...] = (
 
 BY_NAME: Mapping[str, Collection] = MappingProxyType({c.name: c for c in COLLECTIONS})
 ALL_NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def resolve_collections(names: Iterable[str] | None) -> list[Collection]:
+    """Collections by table or route name (case-insensitive, `vO2_max` == `vo2_max`).
+
+    Raises:
+        UsageError: an unknown name, listing the valid ones.
+    """
+    if names is None:
+        return list(BY_NAME.values())
+    if isinstance(names, str):
+        names = names.split(",")
+    lookup = {name.lower(): name for name in ALL_NAMES}
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        match = lookup.get(name.lower())  # route `vO2_max` lower-cases to table `vo2_max`
+        if match is None:
+            unknown.append(name)
+        elif match not in chosen:
+            chosen.append(match)
+    if unknown:
+        raise UsageError(
+            f"unknown collection(s): {', '.join(unknown)}; valid: {', '.join(ALL_NAMES)}"
+        )
+    if not chosen:
+        raise UsageError(f"no collection given; valid: {', '.join(ALL_NAMES)}")
+    return [BY_NAME[name] for name in ALL_NAMES if name in chosen]

@@ -9,7 +9,7 @@ One pass takes the due events (oldest first), and for each document they name:
   (`GET /v2/usercollection/<route>/<id>`) and becomes a row, exactly as the loader
   builds it (`pipelines.oura.rows.to_row`); a 404 means it is gone: a tombstone;
 - all rows and tombstones of the pass are merged in one dlt run of the loader's
-  own source (`pipelines.oura.oura_source`, merge on the primary key, tombstones
+  own source's tables (`pipelines.oura.oura_documents`, merge on the primary key, tombstones
   through `_oura_deleted`), holding the warehouse lock only around that write;
 - only then are the events marked done. A crash before that leaves them pending:
   the next pass does them again, and the merge writes the same rows.
@@ -35,8 +35,7 @@ from pipelines.core.config import Endpoints
 from pipelines.core.target import RAW_DATASET, duckdb_file
 from pipelines.core.errors import OuraEltError
 from pipelines.core import locks
-from pipelines.oura import oura_source
-from pipelines.oura.extract import ChunkBatch, CollectionBatch
+from pipelines.oura import oura_documents
 from pipelines.oura.helpers import OuraClient, RetryPolicy, ScopeNotGranted
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.rows import to_row, tombstone
@@ -398,16 +397,11 @@ class Worker:
         Raises:
             OuraEltError: the warehouse stayed locked or the write failed.
         """
-        batch = ChunkBatch(user_id="")  # rows carry their own user_id; no progress rows
-        for name in sorted(rows.keys() | tombstones.keys()):
-            batch.parts[name] = CollectionBatch(
-                BY_NAME[name], rows=rows.get(name, []), tombstones=tombstones.get(name, [])
-            )
         pipeline = self._open_pipeline()
         try:
             with self._writing(pipeline):
                 self._guarded(finish_pending, pipeline)
-                self._guarded(pipeline.run, oura_source(batch))
+                self._guarded(pipeline.run, oura_documents(rows, tombstones))
         except OuraEltError:
             self._pipeline = None  # open it afresh next time (e.g. an erasure removed its folder)
             raise

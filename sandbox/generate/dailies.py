@@ -36,12 +36,16 @@ def daily_spo2(user: UserModel, day: int, revision: int) -> list[Entry]:
         return []
     rng = stable_rng(user.seed, user.index, day, "spo2")
     percentage = breathing = None
-    if rng.random() >= 0.05:  # otherwise a content-free document
+    if rng.random() >= 0.05:
         average = user.profile.spo2_base + rng.gauss(0, 0.45) - (0.7 if plan.rest_mode else 0.0)
         average += 0.05 * (3 - revision) * rng.choice((-1, 1))
         percentage = {"average": round(clamp(average, 90.0, 100.0), 3)}
         if rng.random() >= 0.15:
             breathing = max(0, round(rng.gauss(6, 5)))
+    elif rng.random() < 0.5:
+        # A content-free document in the shape ourabridge saw (api-reference §12), which
+        # the spec's required number does not allow; otherwise `spo2_percentage` is null.
+        percentage = {"average": None}
     document = {
         "id": user.doc_id("daily_spo2", day, 0),
         "breathing_disturbance_index": breathing,

@@ -22,6 +22,11 @@ HOME_ZONES: tuple[tuple[int, str | None], ...] = (
     (540, None),
     (600, None),
 )
+# User 1 of every world lives on US Pacific time, like the people in the real examples
+# (api-reference §3: -04:00 to -07:00 across a DST change): west of UTC, a local
+# evening is the next UTC day. Drawn zones would leave that to the seed.
+US_RESIDENT = 1
+US_PACIFIC = (-480, "us")
 TRIP_BLOCK_DAYS = 45
 TRIP_SHIFTS_MINUTES = (-360, -300, -180, -120, -60, 60, 120, 180, 300, 360)
 REST_MODE_BLOCK_DAYS = 100
@@ -133,7 +138,9 @@ def make_profile(seed: int, index: int, history_start: date) -> Profile:
     sex = rng.choice(("male", "female"))
     height = rng.gauss(1.78 if sex == "male" else 1.65, 0.07)
     bmi = rng.uniform(19.5, 29.0)
-    home_offset, dst_rule = rng.choice(HOME_ZONES)
+    home_offset, dst_rule = rng.choice(HOME_ZONES)  # drawn for everyone: later draws stay put
+    if index == US_RESIDENT:
+        home_offset, dst_rule = US_PACIFIC
     fitness = rng.random()
     weights = [(name, max(1, round(w * rng.uniform(0.2, 2.5)))) for name, w in _ACTIVITIES]
     period = rng.choice((4, 5, 5, 6, 7))

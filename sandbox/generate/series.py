@@ -2,9 +2,10 @@
 
 A local day covers UTC [B(D), B(D+1)). Heart rate is irregular like the real ring's:
 bursts seconds apart and gaps of minutes while awake; about one sample per 5 minutes
-with source 'sleep' during sleep (the sleep document's 5-minute averages); 'rest' just
-before bed and in rest periods; dense 'workout' and 'session' samples; rare 'live'
-readings; nothing while the ring charges or was not worn.
+during sleep (the sleep document's 5-minute averages), labelled as real nights are:
+mostly 'rest', some 'awake', rarely 'sleep' (`_night_labels`); 'rest' just before bed
+and in rest periods; dense 'workout' and 'session' samples; rare 'live' readings;
+nothing while the ring charges or was not worn.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING
 from .events import SESSION_INTERVAL, session_samples
 from .plan import INTENSITY_LEVEL, PRE_SLEEP_REST_SECONDS, DayPlan, Night, Span
 from .randomness import clamp, stable_rng
+from .staging import five_minute_summary
 
 if TYPE_CHECKING:
     from .user import UserModel
 
+NIGHTS_LABELLED_SLEEP = 0.025  # sleep periods whose asleep samples say `sleep`
+AWAKE_EPOCH_LABELLED_AWAKE = 0.4
 HeartRateRow = tuple[int, int, str]  # (epoch s, bpm, source)
 BatteryRow = tuple[int, int, "bool | None", "bool | None"]  # (epoch s, level, charging, in_charger)
 
@@ -78,13 +82,32 @@ def _pre_sleep_rest(user: UserModel, night: Night) -> list[HeartRateRow]:
 def _sleep_rows(user: UserModel, plan: DayPlan, span: Span) -> list[HeartRateRow]:
     core = user.sleep_core(plan.day, span.sequence)
     rng = stable_rng(user.seed, user.index, plan.day, "hr-sleep", span.sequence)
-    source = "rest" if span.kind in ("rest", "deleted") else "sleep"
+    labels = _night_labels(user, plan, span, five_minute_summary(core.staging))
     rows = []
     for i, value in enumerate(core.heart_rate):
         moment = span.start + i * 300 + rng.randint(0, 240)
         if value is not None and moment < span.end:
-            rows.append((moment, int(value) + rng.choice((-1, 0, 0, 1)), source))
+            rows.append((moment, int(value) + rng.choice((-1, 0, 0, 1)), labels[i]))
     return rows
+
+
+def _night_labels(user: UserModel, plan: DayPlan, span: Span, hypnogram: str) -> list[str]:
+    """The `source` of each 5-minute sample of a sleep period, as real data label them.
+
+    Real nights are `rest`, with some `awake` (api-reference §12: 77 rest and 3 awake
+    inside one long sleep, no `sleep`): here an awake epoch is `awake` 40% of the time.
+    The spec's `sleep` value stays possible but rare: asleep epochs of about one period
+    in 40 carry it. Its own random stream, so the samples' times and bpm do not move.
+    """
+    if span.kind in ("rest", "deleted"):
+        return ["rest"] * len(hypnogram)
+    rng = stable_rng(user.seed, user.index, plan.day, "hr-night-labels", span.sequence)
+    asleep = "sleep" if rng.random() < NIGHTS_LABELLED_SLEEP else "rest"
+    awake = ("awake", "rest")
+    return [
+        awake[rng.random() >= AWAKE_EPOCH_LABELLED_AWAKE] if stage == "4" else asleep
+        for stage in hypnogram
+    ]
 
 
 def _workout_rows(user: UserModel, plan: DayPlan, span: Span) -> list[HeartRateRow]:

@@ -1,9 +1,12 @@
-"""Sleep periods, daily sleep scores and readiness, all derived from one hypnogram.
+"""Sleep periods, daily sleep scores and readiness, all derived from one night's staging.
 
-Stage durations come from `sleep_phase_5_min` (count * 300 s), `total_sleep_duration`
-is deep + light + rem, `awake_time` is the rest of `time_in_bed`, the 30-second strings
-expand the 5-minute one, and the heart-rate/HRV samples have one item per 5-minute
-epoch. The main (`long_sleep`) period carries the day's readiness.
+As Oura does: the period is staged in 30-second epochs (`staging`), the stage durations
+are counted from them (`total_sleep_duration` is deep + light + rem, `awake_time` the rest
+of `time_in_bed`), and `sleep_phase_5_min` is their summary, so epochs x 300 s and the
+durations disagree by a few minutes. `sleep_phase_30_sec` is left out of documents older
+than `THIRTY_SECOND_STAGING_SINCE`, as it is from Oura's 2024 documents. The heart-rate/HRV
+samples have one item per 5-minute epoch. The main (`long_sleep`) period carries the day's
+readiness.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from typing import TYPE_CHECKING
 
 from .plan import DayPlan, Span
 from .randomness import clamp, score, stable_rng
+from .staging import SUBEPOCH, five_minute_summary, revised, staging
 from .timefmt import local_iso
 
 if TYPE_CHECKING:
     from .user import UserModel
 
 EPOCH = 300
+# The first night whose document carries `sleep_phase_30_sec`. Oura's 2024 documents have
+# none and spec 1.35 lists it; when it appeared is not documented: this date is ours.
+THIRTY_SECOND_STAGING_SINCE = date(2025, 6, 1).toordinal()
 SLEEP_WEIGHTS = {
     "total_sleep": 0.35,
     "efficiency": 0.10,
@@ -71,7 +78,7 @@ def weighted_score(contributors: dict, weights: dict[str, float]) -> int | None:
 class SleepCore:
     """Revision-independent facts of one sleep period."""
 
-    hypnogram: str
+    staging: str  # settled 30-second stages
     heart_rate: tuple[float | None, ...]
     hrv: tuple[float | None, ...] | None
     breath: float | None
@@ -79,10 +86,15 @@ class SleepCore:
 
 
 def sleep_core(user: UserModel, plan: DayPlan, span: Span) -> SleepCore:
-    """Generate the hypnogram and 5-minute samples of a sleep period."""
+    """Generate the 30-second staging and the 5-minute samples of a sleep period."""
     rng = stable_rng(user.seed, user.index, plan.day, "sleep-core", span.sequence)
     epochs = math.ceil((span.end - span.start) / EPOCH)
-    hypnogram = _hypnogram(rng, span.kind, epochs)
+    hypnogram = _hypnogram(rng, span.kind, epochs)  # the stage plan on the 5-minute grid
+    stages = staging(
+        stable_rng(user.seed, user.index, plan.day, "sleep-staging", span.sequence),
+        hypnogram,
+        math.ceil((span.end - span.start) / SUBEPOCH),
+    )
     profile = user.profile
     shift = 3 * user.smooth("rhr")(plan.day) + (6 if plan.rest_mode else 0)
     low = profile.resting_hr + shift + (6 if span.kind != "long_sleep" else 0)
@@ -113,7 +125,7 @@ def sleep_core(user: UserModel, plan: DayPlan, span: Span) -> SleepCore:
         (70, 15, 10, 5),
     )[0]
     return SleepCore(
-        hypnogram=hypnogram,
+        staging=stages,
         heart_rate=tuple(hr),
         hrv=None if span.kind == "rest" else tuple(hrv),
         breath=None
@@ -179,32 +191,6 @@ def _hypnogram(rng, kind: str, epochs: int) -> str:
     return "".join(stages)
 
 
-def _revised(hypnogram: str, rng, revision: int) -> str:
-    """Before a day settles (revision < 3) a few epochs carry another sleep stage."""
-    if revision >= 3:
-        return hypnogram
-    stages = list(hypnogram)
-    asleep = [i for i, s in enumerate(stages) if s != "4"]
-    for i in rng.sample(asleep, min(len(asleep), 2 * (3 - revision))):
-        stages[i] = {"2": rng.choice("13"), "1": "2", "3": "2"}[stages[i]]
-    return "".join(stages)
-
-
-def _thirty_second(rng, hypnogram: str, length: int) -> str:
-    parts = []
-    previous = hypnogram[0]
-    last = len(hypnogram) - 1
-    for i, stage in enumerate(hypnogram):
-        # Transitions rarely fall on epoch edges; the last (truncated) epoch stays whole.
-        if stage != previous and i < last and rng.random() < 0.3:
-            lead = rng.randint(1, 3)
-            parts.append(previous * lead + stage * (10 - lead))
-        else:
-            parts.append(stage * 10)
-        previous = stage
-    return "".join(parts)[:length]
-
-
 def _smoothed(hypnogram: str) -> str:
     stages = list(hypnogram)
     for i in range(1, len(stages) - 1):
@@ -228,12 +214,12 @@ def sleep_document(
 ) -> dict:
     """A PublicModifiedSleepModel document (readiness filled in by `main_sleep`)."""
     rng = stable_rng(user.seed, user.index, plan.day, "sleep-doc", span.sequence, revision)
-    hypnogram = _revised(core.hypnogram, rng, revision)
+    phases_30 = revised(core.staging, rng, revision)
+    hypnogram = five_minute_summary(phases_30)
     time_in_bed = span.end - span.start
-    phases_30 = _thirty_second(rng, hypnogram, math.ceil(time_in_bed / 30))
     noise = rng.randbytes(len(phases_30))
     movement = "".join([_MOVEMENT[stage][b] for stage, b in zip(phases_30, noise)])
-    deep, light, rem = (hypnogram.count(code) * EPOCH for code in "123")
+    deep, light, rem = (phases_30.count(code) * SUBEPOCH for code in "123")
     total = deep + light + rem
     first_asleep = next((i for i, s in enumerate(phases_30) if s != "4"), None)
     hr_values = [v for v in core.heart_rate if v is not None]
@@ -243,7 +229,7 @@ def sleep_document(
     reason = core.analysis_reason
     if revision < 2 and reason == "background_created_foreground_updated":
         reason = "background_sleep_analysis"
-    return {
+    document = {
         "id": user.doc_id("sleep", plan.day, span.sequence),
         "average_breath": core.breath,
         "average_heart_rate": round(sum(hr_values) / len(hr_values) * 8) / 8 if hr_values else None,
@@ -256,7 +242,7 @@ def sleep_document(
         "efficiency": score(100 * total / time_in_bed),
         "heart_rate": _sample(core.heart_rate, span.start, plan.offset),
         "hrv": _sample(core.hrv, span.start, plan.offset),
-        "latency": None if first_asleep is None else first_asleep * 30,
+        "latency": None if first_asleep is None else first_asleep * SUBEPOCH,
         "light_sleep_duration": light,
         "low_battery_alert": user.battery(span.end)[0] < 10,
         "lowest_heart_rate": int(min(hr_values)) if hr_values else None,
@@ -277,6 +263,9 @@ def sleep_document(
         "ring_id": user.ring(plan.day).ring_id,
         "app_sleep_phase_5_min": _smoothed(hypnogram),
     }
+    if plan.day < THIRTY_SECOND_STAGING_SINCE:
+        del document["sleep_phase_30_sec"]
+    return document
 
 
 def plan_day_iso(plan: DayPlan) -> str:

@@ -1,5 +1,8 @@
--- One row per 5-minute epoch of a sleep period: the characters of `sleep_phase_5_min`
--- (1 deep, 2 light, 3 REM, 4 awake), epoch i starting at bedtime_start + i x 300 s.
+-- One row per epoch of each hypnogram string a sleep period has: `sleep_phase_30_sec`
+-- (30-second epochs, newer documents) and `sleep_phase_5_min` (5-minute epochs, every
+-- document), one character each (1 deep, 2 light, 3 REM, 4 awake), epoch i starting at
+-- bedtime_start + i x epoch_seconds. sleep_epochs keeps the finer one; the reconciliation
+-- tests read both.
 
 with periods as (
 
@@ -7,8 +10,24 @@ with periods as (
         sleep_period_id,
         user_id,
         bedtime_start_at,
+        sleep_phase_30_sec,
         sleep_phase_5_min
     from {{ ref('stg_oura__sleep_periods') }}
+
+),
+
+hypnograms as (
+
+    select
+        sleep_period_id, user_id, bedtime_start_at, 30 as epoch_seconds, sleep_phase_30_sec as phases
+    from periods
+    where sleep_phase_30_sec is not null
+
+    union all
+
+    select
+        sleep_period_id, user_id, bedtime_start_at, 300 as epoch_seconds, sleep_phase_5_min as phases
+    from periods
     where sleep_phase_5_min is not null
 
 ),
@@ -16,9 +35,9 @@ with periods as (
 exploded as (
 
     {{ oura.explode_index_series(
-        relation='periods',
-        columns=['sleep_period_id', 'user_id', 'bedtime_start_at', 'sleep_phase_5_min'],
-        count_expr=dbt.length('sleep_phase_5_min'),
+        relation='hypnograms',
+        columns=['sleep_period_id', 'user_id', 'bedtime_start_at', 'epoch_seconds', 'phases'],
+        count_expr=dbt.length('phases'),
         index_alias='epoch_index',
     ) }}
 
@@ -29,9 +48,10 @@ epochs as (
     select
         sleep_period_id,
         user_id,
+        epoch_seconds,
         epoch_index,
-        {{ oura.add_seconds('bedtime_start_at', 'epoch_index * 300') }} as epoch_start_at,
-        {{ oura.char_at('sleep_phase_5_min', 'epoch_index') }} as sleep_phase_code
+        {{ oura.add_seconds('bedtime_start_at', 'epoch_index * epoch_seconds') }} as epoch_start_at,
+        {{ oura.char_at('phases', 'epoch_index') }} as sleep_phase_code
     from exploded
 
 )
@@ -39,6 +59,7 @@ epochs as (
 select
     sleep_period_id,
     user_id,
+    epoch_seconds,
     epoch_index,
     epoch_start_at,
     sleep_phase_code,

@@ -1,6 +1,9 @@
 with periods as (
 
-    select * from {{ ref('int_sleep_periods_ranked') }}
+    select
+        *,
+        {{ oura.sleep_epoch_seconds('sleep_phase_30_sec', 'sleep_phase_5_min') }} as epoch_seconds
+    from {{ ref('int_sleep_periods_ranked') }}
 
 )
 
@@ -42,6 +45,10 @@ select
     sleep_algorithm_version,
     sleep_analysis_reason,
     ring_id,
-    {{ dbt.length('sleep_phase_5_min') }} as epoch_count
+    case epoch_seconds
+        when 30 then {{ dbt.length('sleep_phase_30_sec') }}
+        when 300 then {{ dbt.length('sleep_phase_5_min') }}
+    end as epoch_count,
+    epoch_seconds
 
 from periods
