@@ -221,13 +221,16 @@ class Bench:
         if reason:
             self.rows.append(Row("7. BigQuery cohort", f"not run: {reason}"))
             return
-        self.say(f"BigQuery: {users} users x {days} days through the backfill flow, DuckDB then BigQuery")
+        self.say(f"BigQuery: {users} users x {days} days through the backfill flow, "
+                 "DuckDB then BigQuery")
         saved = dict(os.environ)
         home = self.folder("bigquery-home")
-        os.environ.update(OURA_ELT_HOME=str(home), OURA_ELT_NOW=NOW.isoformat(), PREFECT_HOME=str(home / "prefect"))
+        os.environ.update(OURA_ELT_HOME=str(home), OURA_ELT_NOW=NOW.isoformat(),
+                          PREFECT_HOME=str(home / "prefect"))
         service = None
         try:
-            with sandbox(users=users, days=days + 30) as sb, prefect_test_harness(server_startup_timeout=90):
+            with sandbox(users=users, days=days + 30) as sb, \
+                    prefect_test_harness(server_startup_timeout=90):
                 save_sandbox_logins(sb.base_url, users)
                 service = emulator.start_local_bigquery(self.folder("bqemulator"))
                 project = service.project("ourabench")  # a valid project id: 6 to 30 characters
@@ -235,8 +238,8 @@ class Bench:
                               end_date=NOW.date(), api_base_url=sb.base_url, run_dbt=False,
                               max_parallel=users, rate_limit="100000/1")
                 started = time.monotonic()
-                backfill(destination="duckdb", duckdb_path=str(self.folder("bigquery-duckdb") / "oura.duckdb"),
-                         **params)
+                duck = self.folder("bigquery-duckdb") / "oura.duckdb"
+                backfill(destination="duckdb", duckdb_path=str(duck), **params)
                 on_duckdb = time.monotonic() - started
                 self.say(f"  DuckDB: {on_duckdb:.1f} s")
                 os.environ.update(project.env)
@@ -282,6 +285,7 @@ def save_sandbox_logins(base_url: str, users: int) -> None:
     """Saved logins `user0`, `user1`, ... holding the sandbox's personal tokens (what
     `oura-elt auth login --profile userN` leaves, without the browser)."""
     from pipelines.auth import TokenRecord, TokenStore
+    from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
     from sandbox.oauth import ALL_SCOPES
 
     for user in range(users):
@@ -291,8 +295,9 @@ def save_sandbox_logins(base_url: str, users: int) -> None:
                 profile=f"user{user}", access_token=f"sandbox-pat-{user}", refresh_token=None,
                 expires_at=None, token_type="Bearer", scopes=tuple(sorted(ALL_SCOPES)),
                 raw_scopes=tuple(sorted(ALL_SCOPES)), token_url=f"{base_url}/oauth/token",
-                revoke_url=f"{base_url}/oauth/revoke", api_base_url=base_url, client_id="oura-elt-sandbox",
-                client_secret="oura-elt-sandbox-secret", user_id=None, obtained_at=time.time(),
+                revoke_url=f"{base_url}/oauth/revoke", api_base_url=base_url,
+                client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET, user_id=None,
+                obtained_at=time.time(),
             ))
 
 

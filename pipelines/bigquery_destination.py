@@ -39,7 +39,8 @@ class TransactionalMergeJob(BigQueryMergeJob):
 
     @classmethod
     def generate_sql(cls, table_chain: Sequence[Any], sql_client: Any) -> List[str]:  # noqa: D102
-        return ["BEGIN TRANSACTION", *super().generate_sql(table_chain, sql_client), "COMMIT TRANSACTION"]
+        merge = super().generate_sql(table_chain, sql_client)
+        return ["BEGIN TRANSACTION", *merge, "COMMIT TRANSACTION"]
 
 
 class OuraBigQueryClient(BigQueryClient):
@@ -52,7 +53,8 @@ class OuraBigQueryClient(BigQueryClient):
         return f"CREATE TABLE IF NOT EXISTS {qualified_name}"
 
     def _make_add_column_sql(self, new_columns: Sequence[Any], table: Any = None) -> List[str]:
-        return [f"ADD COLUMN IF NOT EXISTS {self._get_column_def_sql(c, table)}" for c in new_columns]
+        return [f"ADD COLUMN IF NOT EXISTS {self._get_column_def_sql(c, table)}"
+                for c in new_columns]
 
     def initialize_storage(self, truncate_tables: Any = None) -> None:
         from dlt.destinations.exceptions import DatabaseTerminalException

@@ -111,7 +111,8 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     # about 90 MB of peak memory but made a 10-year backfill twice as slow and a
     # 50-person cohort miss its budget share (bench/README.md).
     use_system_memory_pool()
-    destination, where, description = make_destination(kind, duckdb_path, dataset_name, pipeline_name(profile))
+    destination, where, description = make_destination(kind, duckdb_path, dataset_name,
+                                                       pipeline_name(profile))
     pipelines_dir = pipelines_folder(kind, where, dataset_name)
     pipelines_dir.mkdir(parents=True, exist_ok=True)
     pipeline = dlt.pipeline(

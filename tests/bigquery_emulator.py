@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import itertools
 import json
 import os
 import re
@@ -26,14 +27,17 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EMULATOR_ENV = Path(os.environ.get("OURA_ELT_BQEMULATOR_ENV") or PROJECT_ROOT / ".tools" / "bqemulator")
+EMULATOR_ENV = Path(
+    os.environ.get("OURA_ELT_BQEMULATOR_ENV") or PROJECT_ROOT / ".tools" / "bqemulator"
+)
 PROJECT = "oura-emulated"  # the emulator's default project
 START_TIMEOUT_SECONDS = 90.0
 
@@ -60,7 +64,8 @@ CORRECTIONS = (
         "failed-query-answers-200",
         "jobs.query (POST .../queries) of a query that fails answers HTTP 200 with "
         "`jobComplete: true`, no rows and the error only in `errors`, so the client's "
-        "`query_and_wait` (used by dbt-bigquery and the erasure) returns no rows instead of raising",
+        "`query_and_wait` (dlt's DB-API cursor: the loader's reads and merge scripts) returns no "
+        "rows instead of raising",
         "an HTTP error with the job's errorResult (https://cloud.google.com/bigquery/docs/"
         "error-messages); the client raises",
         "when the response carries errors and the job's status has an errorResult, answer "
@@ -114,10 +119,17 @@ def emulator_binary() -> Path | None:
 def missing_reason() -> str | None:
     """Why the emulator cannot start here (None: it can)."""
     if emulator_binary() is None:
-        return (f"bqemulator is not installed in {EMULATOR_ENV} (run `make bqemulator`; "
-                "`make test` does it)")
-    if not list((EMULATOR_ENV / "home" / ".duckdb" / "extensions").rglob("spatial.duckdb_extension")):
-        return f"DuckDB's spatial extension is missing under {EMULATOR_ENV}/home (run `make bqemulator`)"
+        return (
+            f"bqemulator is not installed in {EMULATOR_ENV} (run `make bqemulator`; "
+            "`make test` does it)"
+        )
+    if not list(
+        (EMULATOR_ENV / "home" / ".duckdb" / "extensions").rglob("spatial.duckdb_extension")
+    ):
+        return (
+            f"DuckDB's spatial extension is missing under {EMULATOR_ENV}/home "
+            "(run `make bqemulator`)"
+        )
     return None
 
 
@@ -131,7 +143,7 @@ class Emulator:
         self.process: subprocess.Popen | None = None
         self.port = 0
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         """Start it and wait until it serves (its REST port is read from its log)."""
         binary = emulator_binary()
         if binary is None:
@@ -145,10 +157,28 @@ class Emulator:
         }
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [str(binary), "start", "--rest-host", "127.0.0.1", "--rest-port", "0",
-             "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--project", self.project,
-             "--log-format", "json", "--log-level", "info"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
+            [
+                str(binary),
+                "start",
+                "--rest-host",
+                "127.0.0.1",
+                "--rest-port",
+                "0",
+                "--grpc-host",
+                "127.0.0.1",
+                "--grpc-port",
+                "0",
+                "--project",
+                self.project,
+                "--log-format",
+                "json",
+                "--log-level",
+                "info",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
             start_new_session=True,
         )
         log.close()
@@ -161,7 +191,9 @@ class Emulator:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"bqemulator did not start within {START_TIMEOUT_SECONDS:g} s: {self.tail()}")
+        raise RuntimeError(
+            f"bqemulator did not start within {START_TIMEOUT_SECONDS:g} s: {self.tail()}"
+        )
 
     def _listening_port(self) -> int:
         for line in self.log_path.read_text(errors="replace").splitlines():
@@ -229,9 +261,11 @@ class CorrectingProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="bq-proxy", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="bq-proxy", daemon=True
+        )
 
-    def start(self) -> "CorrectingProxy":
+    def start(self) -> CorrectingProxy:
         self.thread.start()
         return self
 
@@ -243,13 +277,16 @@ class CorrectingProxy:
         with self._lock:
             self.applied[name] += 1
 
-    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes]:
+    def forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list, bytes]:
         """Send one request to the emulator over this thread's connection."""
         for attempt in (1, 2):
             conn = getattr(self._local, "conn", None)
             if conn is None:
-                conn = self._local.conn = http.client.HTTPConnection("127.0.0.1", self.emulator_port,
-                                                                     timeout=600)
+                conn = self._local.conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.emulator_port, timeout=600
+                )
             try:
                 conn.request(method, path, body=body or None, headers=headers)
                 response = conn.getresponse()
@@ -263,9 +300,15 @@ class CorrectingProxy:
 
     # -------------------------------------------------------------- request corrections
 
-    def correct_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    def correct_request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> bytes:
         route = urlsplit(path)
-        if method == "PUT" and route.path.startswith("/upload/") and "upload_id" in parse_qs(route.query):
+        if (
+            method == "PUT"
+            and route.path.startswith("/upload/")
+            and "upload_id" in parse_qs(route.query)
+        ):
             return self._correct_upload(headers, body)
         if method == "POST" and route.path.startswith("/upload/") and body[:2] == b"\x1f\x8b":
             raise AssertionError("a gzip upload in one POST: the proxy cannot correct it")
@@ -282,7 +325,9 @@ class CorrectingProxy:
         if body[:2] == b"\x1f\x8b":
             match = re.fullmatch(r"bytes 0-(\d+)/(\d+)", content_range.strip())
             if not match or int(match.group(1)) + 1 != int(match.group(2)):
-                raise AssertionError(f"a gzip upload in pieces ({content_range}): cannot correct it")
+                raise AssertionError(
+                    f"a gzip upload in pieces ({content_range}): cannot correct it"
+                )
             self.count("gzip-upload")
             plain = gzip.decompress(body)
             if not plain:
@@ -296,7 +341,9 @@ class CorrectingProxy:
             request = json.loads(body or b"{}")
         except ValueError:
             return body
-        holder = request.get("configuration", {}).get("query") if "configuration" in request else request
+        holder = (
+            request.get("configuration", {}).get("query") if "configuration" in request else request
+        )
         if not isinstance(holder, dict) or not isinstance(holder.get("query"), str):
             return body
         sql = holder["query"]
@@ -330,11 +377,18 @@ class CorrectingProxy:
         if not names or not match:
             return
         for name in names:  # a temporary table there lives beside the catalog: drop it in SQL
-            self.forward("POST", f"/bigquery/v2/projects/{match.group(1)}/queries",
-                         {"Content-Type": "application/json"},
-                         json.dumps({"query": f"DROP TABLE IF EXISTS {name}", "useLegacySql": False}).encode())
+            self.forward(
+                "POST",
+                f"/bigquery/v2/projects/{match.group(1)}/queries",
+                {"Content-Type": "application/json"},
+                json.dumps(
+                    {"query": f"DROP TABLE IF EXISTS {name}", "useLegacySql": False}
+                ).encode(),
+            )
 
-    def correct_response(self, method: str, path: str, status: int, body: bytes) -> tuple[int, bytes] | None:
+    def correct_response(
+        self, method: str, path: str, status: int, body: bytes
+    ) -> tuple[int, bytes] | None:
         """A replacement (status, body) for a failed query answered 200, else None."""
         if not (method == "POST" and urlsplit(path).path.endswith("/queries") and status == 200):
             return None
@@ -345,23 +399,46 @@ class CorrectingProxy:
         if not answer.get("errors"):
             return None
         job = answer.get("jobReference") or {}
-        status_code, raw_headers, job_body = self.forward(
+        status_code, _, job_body = self.forward(
             "GET", f"/bigquery/v2/projects/{job.get('projectId')}/jobs/{job.get('jobId')}", {}, b""
         )
-        error = (json.loads(job_body).get("status") or {}).get("errorResult") if status_code == 200 else None
+        error = (
+            (json.loads(job_body).get("status") or {}).get("errorResult")
+            if status_code == 200
+            else None
+        )
         if not error:
             return None
         self.count("failed-query-answers-200")
         code = _HTTP_STATUS.get(error.get("reason"), 400)
-        envelope = {"error": {"code": code, "message": error.get("message", ""),
-                              "errors": answer["errors"], "status": _STATUS_NAME.get(code, "INVALID_ARGUMENT")}}
+        envelope = {
+            "error": {
+                "code": code,
+                "message": error.get("message", ""),
+                "errors": answer["errors"],
+                "status": _STATUS_NAME.get(code, "INVALID_ARGUMENT"),
+            }
+        }
         return code, json.dumps(envelope).encode()
 
 
-_HTTP_STATUS = {"notFound": 404, "duplicate": 409, "accessDenied": 403, "invalidQuery": 400,
-                "invalid": 400, "backendError": 500, "internalError": 500, "stopped": 400}
-_STATUS_NAME = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                409: "ALREADY_EXISTS", 500: "INTERNAL"}
+_HTTP_STATUS = {
+    "notFound": 404,
+    "duplicate": 409,
+    "accessDenied": 403,
+    "invalidQuery": 400,
+    "invalid": 400,
+    "backendError": 500,
+    "internalError": 500,
+    "stopped": 400,
+}
+_STATUS_NAME = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    500: "INTERNAL",
+}
 _TEMP_TABLE = re.compile(r"\bCREATE\s+TEMP(?:ORARY)?\s+TABLE\b", re.IGNORECASE)
 _TEMP_TABLE_NAME = re.compile(r"\bCREATE\s+OR\s+REPLACE\s+TEMP\s+TABLE\s+`?(\w+)`?", re.IGNORECASE)
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -382,20 +459,27 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.owner.correct_request(self.command, self.path, headers, body)
             if body:
                 headers["Content-Length"] = str(len(body))
-            status, response_headers, answer = self.owner.forward(self.command, self.path, headers, body)
+            status, response_headers, answer = self.owner.forward(
+                self.command, self.path, headers, body
+            )
             replaced = self.owner.correct_response(self.command, self.path, status, answer)
             self.owner.drop_temp_tables(self.path)
         except Exception as exc:  # noqa: BLE001 - a proxy fault is a 502 the client sees
-            self._send(502, [("Content-Type", "application/json")],
-                       json.dumps({"error": {"code": 502, "message": f"bq proxy: {exc}"}}).encode())
+            self._send(
+                502,
+                [("Content-Type", "application/json")],
+                json.dumps({"error": {"code": 502, "message": f"bq proxy: {exc}"}}).encode(),
+            )
             return
         if replaced is not None:
             status, answer = replaced
             response_headers = [("Content-Type", "application/json; charset=UTF-8")]
         # A resumable upload's session URI names the emulator: keep its chunks on the proxy.
         emulator = f"http://127.0.0.1:{self.owner.emulator_port}"
-        response_headers = [(k, v.replace(emulator, self.owner.url) if k.lower() == "location" else v)
-                            for k, v in response_headers]
+        response_headers = [
+            (k, v.replace(emulator, self.owner.url) if k.lower() == "location" else v)
+            for k, v in response_headers
+        ]
         self._send(status, response_headers, answer)
 
     def _send(self, status: int, headers: list, body: bytes) -> None:
@@ -446,12 +530,18 @@ def _inline_parameters(sql: str, parameters: list[dict]) -> str:
     from sqlglot.dialects.bigquery import BigQuery
     from sqlglot.tokens import TokenType
 
-    values = {p["name"]: _literal(p["parameterType"], p.get("parameterValue") or {}) for p in parameters}
+    values = {
+        p["name"]: _literal(p["parameterType"], p.get("parameterValue") or {}) for p in parameters
+    }
     tokens = BigQuery().tokenize(sql)
     out, last = [], 0
-    for at, name in zip(tokens, tokens[1:]):
-        if at.token_type == TokenType.PARAMETER and name.start == at.end + 1 and name.text in values:
-            out += [sql[last:at.start], values[name.text]]
+    for at, name in itertools.pairwise(tokens):
+        if (
+            at.token_type == TokenType.PARAMETER
+            and name.start == at.end + 1
+            and name.text in values
+        ):
+            out += [sql[last : at.start], values[name.text]]
             last = name.end + 1
     return "".join(out) + sql[last:]
 
@@ -477,11 +567,19 @@ def write_credentials(folder: Path, project: str = PROJECT) -> Path:
     """An `authorized_user` credentials file whose token never expires (nothing refreshes it
     against Google, which a bare token without an expiry would try)."""
     path = folder / "emulator-credentials.json"
-    path.write_text(json.dumps({
-        "type": "authorized_user", "client_id": "emulator", "client_secret": "emulator",
-        "refresh_token": "emulator", "token": "emulator-token", "expiry": "2999-01-01T00:00:00Z",
-        "quota_project_id": project,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "emulator",
+                "client_secret": "emulator",
+                "refresh_token": "emulator",
+                "token": "emulator-token",
+                "expiry": "2999-01-01T00:00:00Z",
+                "quota_project_id": project,
+            }
+        )
+    )
     path.chmod(0o600)
     return path
 
@@ -508,7 +606,7 @@ class LocalBigQuery:
     proxy: CorrectingProxy
     credentials: Path
 
-    def project(self, name: str) -> "Project":
+    def project(self, name: str) -> Project:
         """A project of the emulator (projects are separate catalogs there, as on BigQuery)."""
         return Project(self, name, client_env(self.proxy.url, self.credentials, name))
 
@@ -532,8 +630,11 @@ class Project:
         from google.cloud import bigquery
 
         url = f"http://127.0.0.1:{self.service.emulator.port}" if direct else self.service.proxy.url
-        return bigquery.Client(project=self.name, credentials=AnonymousCredentials(),
-                               client_options=ClientOptions(api_endpoint=url))
+        return bigquery.Client(
+            project=self.name,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=url),
+        )
 
     def query(self, sql: str, *, direct: bool = False) -> list[tuple]:
         """The rows of one query (an error raises, once the proxy has corrected the emulator)."""
@@ -549,8 +650,10 @@ class Project:
 
         client = self.client()
         try:
-            return [dict(row.items()) for row in
-                    client.query_and_wait(f"SELECT * FROM `{self.name}.{dataset}.{table}`")]
+            return [
+                dict(row.items())
+                for row in client.query_and_wait(f"SELECT * FROM `{self.name}.{dataset}.{table}`")
+            ]
         except NotFound:
             return []
         finally:
@@ -561,9 +664,13 @@ class Project:
         from google.api_core.exceptions import NotFound
 
         try:
-            return sorted(name for (name,) in self.query(
-                f"SELECT table_name FROM `{self.name}.{dataset}.INFORMATION_SCHEMA.TABLES` "
-                "WHERE table_type = 'BASE TABLE'"))
+            return sorted(
+                name
+                for (name,) in self.query(
+                    f"SELECT table_name FROM `{self.name}.{dataset}.INFORMATION_SCHEMA.TABLES` "
+                    "WHERE table_type = 'BASE TABLE'"
+                )
+            )
         except NotFound:
             return []
 

@@ -25,16 +25,29 @@ def bq_env(sandbox, bigquery, home: Path, token: str = "sandbox-pat-0") -> dict[
     """A user's environment: the CLI pointed at the sandbox (a static token) and at BigQuery."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OURA_")}
     env.update(bigquery.env)
-    env.update(OURA_API_BASE_URL=sandbox.base_url, OURA_ACCESS_TOKEN=token, OURA_ELT_HOME=str(home),
-               OURA_ELT_NOW=sandbox.world.now.isoformat(), COLUMNS="120")
+    env.update(
+        OURA_API_BASE_URL=sandbox.base_url,
+        OURA_ACCESS_TOKEN=token,
+        OURA_ELT_HOME=str(home),
+        OURA_ELT_NOW=sandbox.world.now.isoformat(),
+        COLUMNS="120",
+    )
     return env
 
 
-def load_bq(sandbox, bigquery, home: Path, *args: str, token: str = "sandbox-pat-0",
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([OURA_ELT, "load", "--destination", "bigquery", *args],
-                          env=bq_env(sandbox, bigquery, home, token), capture_output=True, text=True,
-                          timeout=timeout)
+def load_bq(
+    sandbox, bigquery, home: Path, *args: str, token: str = "sandbox-pat-0", timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`oura-elt load --destination bigquery --profile userN` with sandbox user N's token."""
+    profile = "user" + token.rsplit("-", 1)[1]
+    return subprocess.run(
+        [OURA_ELT, "load", "--destination", "bigquery", "--profile", profile, *args],
+        env=bq_env(sandbox, bigquery, home, token),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class Hold:
@@ -71,7 +84,9 @@ def is_merge(sql: str, project: str, table: str | None = None) -> bool:
     return f"DELETE FROM {target}" in sql and "INSERT INTO" in sql
 
 
-def test_first_run_and_a_rerun_after_the_clock_moves_equal_the_ground_truth(sandbox_factory, bigquery, tmp_path):
+def test_first_run_and_a_rerun_after_the_clock_moves_equal_the_ground_truth(
+    sandbox_factory, bigquery, tmp_path
+):
     sandbox = sandbox_factory(users=2, history_days=30)
     homes = [tmp_path / "home0", tmp_path / "home1"]
     for user, home in enumerate(homes):
@@ -80,11 +95,20 @@ def test_first_run_and_a_rerun_after_the_clock_moves_equal_the_ground_truth(sand
         assert f"-> BigQuery project {bigquery.name} (oura_raw)" in " ".join(done.stdout.split())
 
     counts = assert_warehouse_equals_truth(bigquery, sandbox.world, *truth_span(sandbox.world))
-    assert counts["heartrate"] > 10_000 and counts["sleep"] > 30 and counts["ring_configuration"] >= 2
-    assert sorted(bigquery.datasets()) == ["oura_raw", "oura_raw_staging_oura_default"]  # one staging each
+    assert (
+        counts["heartrate"] > 10_000 and counts["sleep"] > 30 and counts["ring_configuration"] >= 2
+    )
+    assert bigquery.datasets() == [
+        "oura_raw",
+        "oura_raw_staging_oura_user0",
+        "oura_raw_staging_oura_user1",
+    ]
     merges = [q for q in bigquery.service.proxy.queries if is_merge(q, bigquery.name)]
-    assert merges and all(q.lstrip().startswith("BEGIN TRANSACTION;")
-                          and q.rstrip().rstrip(";").endswith("COMMIT TRANSACTION") for q in merges)
+    assert merges and all(
+        q.lstrip().startswith("BEGIN TRANSACTION;")
+        and q.rstrip().rstrip(";").endswith("COMMIT TRANSACTION")
+        for q in merges
+    )
     before = snapshot(bigquery, SOME)
 
     sandbox.advance(days=2, seconds=3 * 3600)  # restatements, late documents, deletions
@@ -98,19 +122,38 @@ def test_first_run_and_a_rerun_after_the_clock_moves_equal_the_ground_truth(sand
     assert "daily_activity" in changed and "heartrate" in changed, changed
 
 
-def test_a_load_killed_with_sigkill_then_rerun_equals_the_ground_truth(sandbox_factory, bigquery, tmp_path):
+def test_a_load_killed_with_sigkill_then_rerun_equals_the_ground_truth(
+    sandbox_factory, bigquery, tmp_path
+):
     """Killed while the first merge of the second chunk is held in BigQuery (by the proxy: no
     timing luck); the first chunk stays committed, the rerun finishes the second from its
     load package and fetches only the chunks after it."""
-    sandbox = sandbox_factory(users=1, history_days=120)
+    sandbox = sandbox_factory(users=1, history_days=250)  # three chunks of 90 days
     proxy = bigquery.service.proxy
-    completed = lambda: any(re.match(r"\s*INSERT INTO \S*_dlt_loads", q) for q in proxy.queries)  # noqa: E731
+    loads = f"INSERT INTO `{bigquery.name}`.`oura_raw`.`_dlt_loads`"
+
+    def completed() -> bool:  # a load package of this project's has been committed
+        return any(q.lstrip().startswith(loads) for q in proxy.queries)
+
     hold = Hold(lambda sql: is_merge(sql, bigquery.name) and completed())
     proxy.hooks.append(hold)
     home = tmp_path / "home"
-    args = ["load", "--destination", "bigquery", "--collections", "daily_sleep,sleep,heartrate"]
-    process = subprocess.Popen([OURA_ELT, *args], env=bq_env(sandbox, bigquery, home),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = sandbox.world.users[0].history_start
+    args = [
+        "load",
+        "--destination",
+        "bigquery",
+        "--collections",
+        "daily_sleep,sleep,workout",
+        "--start-date",
+        first.isoformat(),
+    ]
+    process = subprocess.Popen(
+        [OURA_ELT, *args],
+        env=bq_env(sandbox, bigquery, home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert hold.reached.wait(300), "the second chunk's merge never came"
         os.kill(process.pid, signal.SIGKILL)
@@ -121,22 +164,33 @@ def test_a_load_killed_with_sigkill_then_rerun_equals_the_ground_truth(sandbox_f
     committed = bigquery.query(
         f"SELECT COUNT(*) FROM `{bigquery.name}.oura_raw._oura_load_progress` AS p "
         f"JOIN `{bigquery.name}.oura_raw._dlt_loads` AS l ON l.load_id = p._dlt_load_id "
-        "WHERE l.status = 0 AND p.collection = 'daily_sleep'")[0][0]
-    assert committed == 1  # the first of two chunks
+        "WHERE l.status = 0 AND p.collection = 'daily_sleep'"
+    )[0][0]
+    assert committed == 1  # the first of three chunks
     sandbox.reset_stats()
 
-    rerun = subprocess.run([OURA_ELT, *args], env=bq_env(sandbox, bigquery, home), capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run(
+        [OURA_ELT, *args],
+        env=bq_env(sandbox, bigquery, home),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert rerun.returncode == 0, rerun.stderr
     summary = re.search(r"(\d{4}-\d\d-\d\d)\.\.(\d{4}-\d\d-\d\d), in (\d+) chunk", rerun.stdout)
-    first, last = (date.fromisoformat(summary.group(i)) for i in (1, 2))
+    last = date.fromisoformat(summary.group(2))
     chunks = -(-((last - first).days + 1) // 90)
     # The held chunk's load package is finished, not fetched again; only later chunks are fetched.
     assert int(summary.group(3)) == chunks - committed - 1 >= 1, rerun.stdout
     assert sandbox.stats().get("user:0:route:daily_sleep", 0) == chunks - committed - 1
-    assert_warehouse_equals_truth(bigquery, sandbox.world, *truth_span(sandbox.world),
-                                  collections=["daily_sleep", "sleep", "heartrate"])
+    assert_warehouse_equals_truth(
+        bigquery,
+        sandbox.world,
+        *truth_span(sandbox.world),
+        collections=["daily_sleep", "sleep", "workout"],
+    )
 
 
 def fail_after_delete(project: str, table: str):
@@ -152,7 +206,9 @@ def fail_after_delete(project: str, table: str):
     return hook
 
 
-def test_a_failure_between_a_merges_delete_and_insert_leaves_the_stored_rows(sandbox_factory, bigquery, tmp_path):
+def test_a_failure_between_a_merges_delete_and_insert_leaves_the_stored_rows(
+    sandbox_factory, bigquery, tmp_path
+):
     sandbox = sandbox_factory(users=1, history_days=20)
     home = tmp_path / "home"
     collections = "daily_activity,daily_sleep"
@@ -175,6 +231,10 @@ def test_a_failure_between_a_merges_delete_and_insert_leaves_the_stored_rows(san
     assert snapshot(bigquery, ["daily_activity"])["daily_activity"] == stored  # nothing deleted
     rerun = load_bq(sandbox, bigquery, home, "--collections", collections)
     assert rerun.returncode == 0, rerun.stderr
-    assert_warehouse_equals_truth(bigquery, sandbox.world, *truth_span(sandbox.world),
-                                  collections=["daily_activity", "daily_sleep"])
+    assert_warehouse_equals_truth(
+        bigquery,
+        sandbox.world,
+        *truth_span(sandbox.world),
+        collections=["daily_activity", "daily_sleep"],
+    )
     assert snapshot(bigquery, ["daily_activity"])["daily_activity"] != stored

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from test_bigquery_load import load_bq
 
 OURA_ELT = str(Path(sys.executable).with_name("oura-elt"))
@@ -71,15 +70,23 @@ def run_results(target: Path) -> dict[str, tuple[str, str, str]]:
     results = json.loads((target / "run_results.json").read_text())["results"]
     manifest = json.loads((target / "manifest.json").read_text())
     nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
-    return {nodes[r["unique_id"]]["name"]: (nodes[r["unique_id"]]["resource_type"], r["status"], r["message"] or "")
-            for r in results}
+    return {
+        nodes[r["unique_id"]]["name"]: (
+            nodes[r["unique_id"]]["resource_type"],
+            r["status"],
+            r["message"] or "",
+        )
+        for r in results
+    }
 
 
 def descendants(target: Path, names: set[str]) -> set[str]:
     """Models downstream of the models `names`."""
     manifest = json.loads((target / "manifest.json").read_text())
     children = manifest["child_map"]
-    by_name = {n["name"]: uid for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    by_name = {
+        n["name"]: uid for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"
+    }
     found: set[str] = set()
     todo = [by_name[n] for n in names]
     while todo:
@@ -93,8 +100,14 @@ def descendants(target: Path, names: set[str]) -> set[str]:
 
 def transform(bigquery, target: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **bigquery.env, "DBT_TARGET_PATH": str(target), "COLUMNS": "200"}
-    return subprocess.run([OURA_ELT, "transform", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [OURA_ELT, "transform", *args],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @dataclass
@@ -111,9 +124,10 @@ def built(local_bigquery, tmp_path_factory) -> Built:
     """Two people loaded into BigQuery and into a DuckDB file, then `oura-elt transform
     --destination bigquery` once (the emulator's dbt build takes most of a minute)."""
     from conftest import CLOCK, SandboxHandle
+    from test_load_cli import cli_env
+
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
-    from test_load_cli import cli_env
 
     base = tmp_path_factory.mktemp("bq-transform")
     bigquery = local_bigquery.project("transformmodule")
@@ -124,8 +138,14 @@ def built(local_bigquery, tmp_path_factory) -> Built:
         for user in (0, 1):
             done = load_bq(sandbox, bigquery, base / f"home{user}", token=f"sandbox-pat-{user}")
             assert done.returncode == 0, done.stderr
-            done = subprocess.run([OURA_ELT, "load"], capture_output=True, text=True, timeout=300,
-                                  env=cli_env(sandbox, base / f"d{user}", db, token=f"sandbox-pat-{user}"))
+            done = subprocess.run(
+                [OURA_ELT, "load", "--profile", f"user{user}"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=cli_env(sandbox, base / f"d{user}", db, token=f"sandbox-pat-{user}"),
+            )
             assert done.returncode == 0, done.stderr
     finally:
         running.stop()
@@ -136,7 +156,11 @@ def built(local_bigquery, tmp_path_factory) -> Built:
 
 def test_every_model_the_emulator_can_run_builds_and_its_data_tests_pass(built):
     results = built.results
-    failed = {name: message for name, (kind, status, message) in results.items() if status in ("error", "fail")}
+    failed = {
+        name: message
+        for name, (kind, status, message) in results.items()
+        if status in ("error", "fail")
+    }
     assert set(failed) == set(CANNOT_RUN), {n: m for n, m in failed.items() if n not in CANNOT_RUN}
     for name, why in CANNOT_RUN.items():
         assert why.emulator_error in failed[name], (name, failed[name])
@@ -147,42 +171,70 @@ def test_every_model_the_emulator_can_run_builds_and_its_data_tests_pass(built):
     assert {n for n, s in models.items() if s == "skipped"} == blocked - set(CANNOT_RUN)
     ran = {n for n, s in models.items() if s == "success"}
     assert len(ran) + len(CANNOT_RUN) + len(blocked - set(CANNOT_RUN)) == len(models) == 37
-    assert {"daily_summary", "score_contributors", "heart_rate_samples", "users", "stg_oura__sleep_periods",
-            "int_sleep_phases_exploded"} <= ran, sorted(ran)
+    assert {
+        "daily_summary",
+        "score_contributors",
+        "heart_rate_samples",
+        "users",
+        "stg_oura__sleep_periods",
+        "int_sleep_phases_exploded",
+    } <= ran, sorted(ran)
     tests = {n: s for n, (kind, s, _) in results.items() if kind == "test"}
-    assert set(tests.values()) <= {"pass", "skipped"} and sum(s == "pass" for s in tests.values()) > 80
-    print(f"built {len(ran)} of {len(models)} models, {sum(s == 'pass' for s in tests.values())} data tests "
-          f"passed; cannot run: {sorted(CANNOT_RUN)}; blocked by them: {sorted(blocked - set(CANNOT_RUN))}")
+    assert (
+        set(tests.values()) <= {"pass", "skipped"} and sum(s == "pass" for s in tests.values()) > 80
+    )
+    print(
+        f"built {len(ran)} of {len(models)} models, "
+        f"{sum(s == 'pass' for s in tests.values())} data tests passed; "
+        f"cannot run: {sorted(CANNOT_RUN)}; blocked by them: {sorted(blocked - set(CANNOT_RUN))}"
+    )
     bq = built.bigquery
-    rows = bq.query(f"SELECT COUNT(*), COUNT(DISTINCT user_id) FROM `{bq.name}.oura_marts.daily_summary`")
+    rows = bq.query(
+        f"SELECT COUNT(*), COUNT(DISTINCT user_id) FROM `{bq.name}.oura_marts.daily_summary`"
+    )
     assert rows[0][0] > 20 and rows[0][1] == 2
 
 
 def test_the_incremental_model_builds_once_and_its_second_build_is_listed(built, tmp_path):
     """`--target` still works (the older name of `--destination`)."""
-    again = transform(built.bigquery, tmp_path / "dbt", "--target", "bigquery", "--select", "heart_rate_samples")
+    again = transform(
+        built.bigquery, tmp_path / "dbt", "--target", "bigquery", "--select", "heart_rate_samples"
+    )
     results = run_results(tmp_path / "dbt")
     assert again.returncode == 1
     for name, why in CANNOT_RUN_INCREMENTALLY.items():
         assert built.results[name][1] == "success"  # the first build
-        kind, status, message = results[name]
+        _, status, message = results[name]
         assert status == "error" and why.emulator_error in message, message
 
 
 def test_marts_the_emulator_builds_equal_the_duckdb_build(built, tmp_path):
     """The same people in DuckDB: `daily_summary`, `score_contributors` and `users` hold the
     same rows."""
-    local = subprocess.run([OURA_ELT, "transform", "--duckdb", str(built.db), "--destination", "duckdb"],
-                           env={**os.environ, "DBT_TARGET_PATH": str(tmp_path / "dk")},
-                           capture_output=True, text=True, timeout=600)
+    local = subprocess.run(
+        [OURA_ELT, "transform", "--duckdb", str(built.db), "--destination", "duckdb"],
+        env={**os.environ, "DBT_TARGET_PATH": str(tmp_path / "dk")},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert local.returncode == 0, local.stderr
-    for mart, key in (("score_contributors", ("user_id", "score_date", "score_type", "contributor")),
-                      ("users", ("user_id",)), ("daily_summary", ("user_id", "summary_date"))):
+    for mart, key in (
+        ("score_contributors", ("user_id", "score_date", "score_type", "contributor")),
+        ("users", ("user_id",)),
+        ("daily_summary", ("user_id", "summary_date")),
+    ):
         with duckdb.connect(str(built.db), read_only=True) as con:
             cursor = con.execute(f"SELECT * FROM oura_marts.{mart}")
             names = [d[0] for d in cursor.description]
-            expected = sorted((dict(zip(names, r)) for r in cursor.fetchall()),
-                              key=lambda r: tuple(str(r[k]) for k in key))
-        got = sorted(built.bigquery.read_table(mart, "oura_marts"), key=lambda r: tuple(str(r[k]) for k in key))
+            expected = sorted(
+                (dict(zip(names, r)) for r in cursor.fetchall()),
+                key=lambda r: tuple(str(r[k]) for k in key),
+            )
+        got = sorted(
+            built.bigquery.read_table(mart, "oura_marts"),
+            key=lambda r: tuple(str(r[k]) for k in key),
+        )
         assert len(got) == len(expected) > 0
         assert [{k: r[k] for k in names} for r in got] == expected, mart

@@ -125,12 +125,12 @@ def test_bigquery_commits_share_the_lock_that_dbt_and_erasures_hold_alone():
     from pipelines.people.leftovers import warehouse_lock_or_busy
 
     bigquery = Target.of("bigquery")
-    with bigquery.commit_lock(timeout=0.2), bigquery.commit_lock(timeout=0.2):  # two commits at once
+    with bigquery.commit_lock(timeout=0.2), bigquery.commit_lock(timeout=0.2):  # two at once
         assert isinstance(_try_lock(bigquery), OuraEltError)  # a dbt build waits
         with pytest.raises(WarehouseBusy):
             with warehouse_lock_or_busy("bigquery", None, "oura_raw", 0.0, "BigQuery"):
                 pass
-    with warehouse_lock(bigquery):  # a build under way: a commit waits, and says so after its timeout
+    with warehouse_lock(bigquery):  # a build under way: a commit waits, then says so
         result = []
         thread = threading.Thread(target=lambda: result.append(_try_commit(bigquery)))
         thread.start()
@@ -387,7 +387,8 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
     last = latest_day(sb.world.now)
     first = last - timedelta(days=9)
     proxy = bigquery.service.proxy
-    completions = lambda: sum(bool(re.match(r"\s*INSERT INTO \S*_dlt_loads", q)) for q in proxy.queries)  # noqa: E731
+    def completions() -> int:  # load packages committed so far (dlt's `_dlt_loads` inserts)
+        return sum(bool(re.match(r"\s*INSERT INTO \S*_dlt_loads", q)) for q in proxy.queries)
     held: dict = {}
 
     def hold_user0(sql: str) -> str:
@@ -402,26 +403,30 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
 
     proxy.hooks.append(hold_user0)
     try:
-        report = backfill(start_date=first, end_date=last, destination="bigquery", api_base_url=sb.base_url,
-                          run_dbt=False, max_parallel=5, **FAST)
+        report = backfill(start_date=first, end_date=last, destination="bigquery",
+                          api_base_url=sb.base_url, run_dbt=False, max_parallel=5, **FAST)
     finally:
         proxy.hooks.remove(hold_user0)
 
     assert sorted(report.summaries) == [f"user{i}" for i in range(5)]
     assert held and held["completions_during"] >= 1, held  # another commit finished meanwhile
     assert_warehouse_equals_truth(bigquery, sb.world, first, last)
+    raw = f"`{bigquery.name}.oura_raw"
     rows = bigquery.query(
-        f"SELECT p.user_id, l.load_id, l.inserted_at FROM `{bigquery.name}.oura_raw._dlt_loads` AS l "
-        f"JOIN (SELECT DISTINCT user_id, _dlt_load_id FROM `{bigquery.name}.oura_raw._oura_load_progress`) AS p "
+        f"SELECT p.user_id, l.load_id, l.inserted_at FROM {raw}._dlt_loads` AS l "
+        f"JOIN (SELECT DISTINCT user_id, _dlt_load_id FROM {raw}._oura_load_progress`) AS p "
         "ON p._dlt_load_id = l.load_id")
-    spans = {uid: (datetime.fromtimestamp(float(load_id), timezone.utc), done) for uid, load_id, done in rows}
+    spans = {uid: (datetime.fromtimestamp(float(load_id), timezone.utc), done)
+             for uid, load_id, done in rows}
     assert len(spans) == 5
     start0, end0 = spans[sb.world.users[0].user_id]
     during = [uid for uid, (start, end) in spans.items() if start0 < end < end0]
     assert during, f"no package completed during user0's {start0}..{end0}: {spans}"
-    edges = sorted([(start, 1) for start, _ in spans.values()] + [(end, -1) for _, end in spans.values()])
+    edges = sorted([(start, 1) for start, _ in spans.values()]
+                   + [(end, -1) for _, end in spans.values()])
     open_at_once = max(sum(step for _, step in edges[:i + 1]) for i in range(len(edges)))
-    print(f"{len(during)} package(s) committed during user0's; up to {open_at_once} of 5 commits at once")
+    print(f"{len(during)} package(s) committed during user0's; "
+          f"up to {open_at_once} of 5 commits at once")
 
 
 # ------------------------------------------------------------------ oura-elt schedule

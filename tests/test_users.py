@@ -632,17 +632,20 @@ def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
     shutil.copytree(cohort.pristine_home, home)
     with pytest.MonkeyPatch.context() as mp:
         # Keep dlt's staging copies (as a crashed load leaves them): the erasure must find them too.
-        for name, value in {**project.env, "OURA_ELT_HOME": str(home), "LOAD__TRUNCATE_STAGING_DATASET": "false"}.items():
+        settings = {**project.env, "OURA_ELT_HOME": str(home),
+                    "LOAD__TRUNCATE_STAGING_DATASET": "false"}
+        for name, value in settings.items():
             mp.setenv(name, value)
         for profile in PEOPLE:
             summary = load(
-                profile, endpoints=sandbox_endpoints(cohort.base_url), destination="bigquery", now=CLOCK,
-                start_date=CLOCK.date() - timedelta(days=HISTORY_DAYS), budget=RateBudget(10_000, 1),
-                policy=FAST_RETRIES,
+                profile, endpoints=sandbox_endpoints(cohort.base_url), destination="bigquery",
+                now=CLOCK, start_date=CLOCK.date() - timedelta(days=HISTORY_DAYS),
+                budget=RateBudget(10_000, 1), policy=FAST_RETRIES,
             )  # fmt: skip
             assert summary.ok and summary.total_documents > 1000
         transform(target="bigquery", target_path=home.parent / "dbt",
-                  exclude=["resource_type:test", "resource_type:unit_test", *(f"{m}+" for m in CANNOT_RUN)])
+                  exclude=["resource_type:test", "resource_type:unit_test",
+                           *(f"{m}+" for m in CANNOT_RUN)])
     return BigQueryCohort(project, project.tables("oura_marts"))
 
 
@@ -653,11 +656,14 @@ def bq_rows_by_user(project) -> dict[tuple[str, str], tuple[int, str]]:
     """(dataset.table, user_id) -> (rows, md5 of the rows' JSON text sorted) over every base
     table with user_id of raw, every pipeline's staging dataset and dbt's three."""
     out: dict[tuple[str, str], tuple[int, str]] = {}
-    for dataset in [d for d in project.datasets() if d in BQ_DATASETS or d.startswith("oura_raw_staging")]:
+    datasets = [d for d in project.datasets()
+                if d in BQ_DATASETS or d.startswith("oura_raw_staging")]
+    for dataset in datasets:
         schema = f"`{project.name}.{dataset}.INFORMATION_SCHEMA"
         owned = [t for (t,) in project.query(
             f"SELECT c.table_name FROM {schema}.COLUMNS` AS c JOIN {schema}.TABLES` AS t "
-            "ON t.table_name = c.table_name WHERE c.column_name = 'user_id' AND t.table_type = 'BASE TABLE'")]
+            "ON t.table_name = c.table_name "
+            "WHERE c.column_name = 'user_id' AND t.table_type = 'BASE TABLE'")]
         if not owned:
             continue
         union = " UNION ALL ".join(
@@ -672,17 +678,20 @@ def bq_rows_by_user(project) -> dict[tuple[str, str], tuple[int, str]]:
 def view_rows(project, view: str, user_id: str) -> int:
     """Rows of a person in a dbt view (dbt's staging models are views: they hold no rows of
     their own but must show none of an erased person's)."""
-    return project.query(f"SELECT COUNT(*) FROM `{project.name}.oura_staging.{view}` WHERE user_id = '{user_id}'")[0][0]
+    return project.query(f"SELECT COUNT(*) FROM `{project.name}.oura_staging.{view}` "
+                         f"WHERE user_id = '{user_id}'")[0][0]
 
 
 def bq_bookkeeping(project) -> tuple[set[str], set[str]]:
     """The pipelines with state rows, and the load ids in `_dlt_loads`."""
     raw = f"`{project.name}.oura_raw"
-    return ({r[0] for r in project.query(f"SELECT DISTINCT pipeline_name FROM {raw}._dlt_pipeline_state`")},
-            {r[0] for r in project.query(f"SELECT load_id FROM {raw}._dlt_loads`")})
+    pipelines = project.query(f"SELECT DISTINCT pipeline_name FROM {raw}._dlt_pipeline_state`")
+    loads = project.query(f"SELECT load_id FROM {raw}._dlt_loads`")
+    return {r[0] for r in pipelines}, {r[0] for r in loads}
 
 
-def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world, bq_cohort, monkeypatch):
+def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world, bq_cohort,
+                                                                          monkeypatch):
     """The same people in DuckDB and BigQuery: the BigQuery erasure counts the same raw rows as
     the DuckDB erasure, deletes them in one transaction, and leaves everyone else's rows."""
     from pipelines.people import erase_bigquery
@@ -694,9 +703,12 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     before = bq_rows_by_user(project)
     pipelines_before, loads_before = bq_bookkeeping(project)
     assert {("oura_raw.heartrate", bob), ("oura_raw_staging_oura_bob.heartrate", bob),
-            ("oura_marts.daily_summary", bob), ("oura_marts.heart_rate_samples", bob)} <= set(before)
+            ("oura_marts.daily_summary", bob),
+            ("oura_marts.heart_rate_samples", bob)} <= set(before)
     preview = erase_user(bob, profile="bob", duckdb_path=world.db, dry_run=True, compact=False)
-    raw_only = lambda counts: {k: v for k, v in counts.items() if k.startswith("oura_raw.")}  # noqa: E731
+    def raw_only(counts: dict) -> dict:
+        return {k: v for k, v in counts.items() if k.startswith("oura_raw.")}
+
     assert raw_only(preview.deleted)
 
     counted = erase_bigquery.erase_user_bigquery(bob, profile="bob", dry_run=True)
@@ -707,7 +719,8 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     done = erase_bigquery.erase_user_bigquery(bob, profile="bob")
 
     script = next(q for q in proxy.queries[sent:] if "BEGIN TRANSACTION;" in q)
-    assert script.index("BEGIN TRANSACTION;") < script.index("DELETE") < script.index("COMMIT TRANSACTION;")
+    assert (script.index("BEGIN TRANSACTION;") < script.index("DELETE")
+            < script.index("COMMIT TRANSACTION;"))
     assert "@user_id" in script and bob not in script  # the id travels as a parameter
     assert done.deleted == counted.deleted and done.note and "time travel" in done.note
     after = bq_rows_by_user(project)
@@ -718,25 +731,27 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     assert loads_after < loads_before
 
 
-def test_remove_erase_on_bigquery_deletes_one_persons_rows_from_raw_staging_and_marts(world, bq_cohort):
+def test_remove_erase_on_bigquery_deletes_one_persons_rows_from_raw_staging_and_marts(world,
+                                                                                       bq_cohort):
     """`oura-elt users remove carol --erase --destination bigquery`, as a user runs it."""
     project = bq_cohort.project
     carol = world.user_ids["carol"]
     before = bq_rows_by_user(project)
     carol_tables = {table for (table, uid) in before if uid == carol}
-    for table in ("oura_raw.heartrate", "oura_raw._oura_load_progress", "oura_raw_staging_oura_carol.heartrate",
-                  "oura_marts.daily_summary", "oura_marts.heart_rate_samples", "oura_marts.users"):
+    for table in ("oura_raw.heartrate", "oura_raw._oura_load_progress",
+                  "oura_raw_staging_oura_carol.heartrate", "oura_marts.daily_summary",
+                  "oura_marts.heart_rate_samples", "oura_marts.users"):
         assert table in carol_tables, table
     assert view_rows(project, "stg_oura__heart_rate_samples", carol) > 1000
     env = {**os.environ, **project.env, "COLUMNS": "200"}
 
-    refused = subprocess.run([str(Path(sys.executable).with_name("oura-elt")), "users", "remove", "carol",
-                              "--erase", "--yes", "--destination", "bigquery", "--duckdb", "x.duckdb"],
-                             env=env, capture_output=True, text=True, timeout=120)
+    remove = [str(Path(sys.executable).with_name("oura-elt")), "users", "remove", "carol",
+              "--erase", "--yes", "--destination", "bigquery"]
+    refused = subprocess.run([*remove, "--duckdb", "x.duckdb"], env=env, capture_output=True,
+                             text=True, timeout=120, check=False)
     assert refused.returncode != 0 and "--duckdb only applies" in refused.stderr
-    result = subprocess.run([str(Path(sys.executable).with_name("oura-elt")), "users", "remove", "carol",
-                             "--erase", "--yes", "--destination", "bigquery"],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(remove, env=env, capture_output=True, text=True, timeout=300,
+                            check=False)
 
     assert result.returncode == 0, result.stderr
     text = " ".join((result.stdout + result.stderr).split())

@@ -81,7 +81,9 @@ def needs_duckdb(destination: str, command: str, instead: str) -> None:
     from pipelines.core.target import DUCKDB, check_destination
 
     if check_destination(destination) != DUCKDB:
-        raise UsageError(f"oura-elt {command} reads the marts of a DuckDB file; on {destination} {instead}")
+        raise UsageError(
+            f"oura-elt {command} reads the marts of a DuckDB file; on {destination} {instead}"
+        )
 
 
 def collection_names(collections: Optional[str]) -> list[str] | None:

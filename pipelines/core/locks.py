@@ -116,7 +116,8 @@ def hold_shared(path: Path, what: str, timeout: float | None = None) -> Iterator
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise OuraEltError(f"cannot lock {what} (lock file {path}): {exc.strerror or exc}") from None
+        reason = exc.strerror or exc
+        raise OuraEltError(f"cannot lock {what} (lock file {path}): {reason}") from None
     try:
         while True:
             try:

@@ -1,9 +1,9 @@
 """Erasing one person from a BigQuery warehouse: what `pipelines.people.erase_duckdb` does for DuckDB.
 
 The same rows go (`pipelines.people.tables`), found in the raw dataset, dlt's merge
-staging datasets (one per pipeline) and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`, `_intermediate`,
-`_marts`) through each dataset's `INFORMATION_SCHEMA`, so models added later are
-covered without a list. The loader merges every table, so `_dlt_root_id` reaches
+staging datasets (one per pipeline) and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`,
+`_intermediate`, `_marts`) through each dataset's `INFORMATION_SCHEMA`, so models added
+later are covered without a list. The loader merges every table, so `_dlt_root_id` reaches
 child rows at any depth.
 
 Everything runs as one BigQuery script: rows are counted, then deleted, inside one
@@ -193,7 +193,8 @@ def _datasets(client: Any) -> list[str]:
         return [d.dataset_id for d in client.list_datasets()]
     except GoogleAPIError as exc:
         message = getattr(exc, "message", None) or str(exc)
-        raise OuraEltError(f"BigQuery refused listing the datasets: {message.splitlines()[0]}") from None
+        first = message.splitlines()[0]
+        raise OuraEltError(f"BigQuery refused listing the datasets: {first}") from None
 
 
 class _Missing(Exception):
