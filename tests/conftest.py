@@ -134,7 +134,16 @@ def bigquery(local_bigquery, request, monkeypatch) -> Any:
     project = local_bigquery.project(f"p{next(_projects)}{slug}"[:30])
     for name, value in project.env.items():
         monkeypatch.setenv(name, value)
+    forget_failed_default_credentials(monkeypatch)
     return project
+
+
+def forget_failed_default_credentials(monkeypatch) -> None:
+    """dlt remembers, for 10 minutes per process, that Google's default credentials could not
+    be found (an earlier test without credentials): forget it once they can."""
+    from dlt.common.configuration.specs.gcp_credentials import GcpDefaultCredentials
+
+    monkeypatch.setattr(GcpDefaultCredentials, "_LAST_FAILED_DEFAULT", 0.0)
 
 
 def pytest_report_header(config) -> str:  # noqa: D103

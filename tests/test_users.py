@@ -31,7 +31,7 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from conftest import CLOCK
+from conftest import CLOCK, forget_failed_default_credentials
 from pipelines.core.target import Target, warehouse_lock
 from oura_elt.commands.users import app as users_app
 from oura_elt.console import console
@@ -636,6 +636,7 @@ def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
                     "LOAD__TRUNCATE_STAGING_DATASET": "false"}
         for name, value in settings.items():
             mp.setenv(name, value)
+        forget_failed_default_credentials(mp)
         for profile in PEOPLE:
             summary = load(
                 profile, endpoints=sandbox_endpoints(cohort.base_url), destination="bigquery",
@@ -699,6 +700,7 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     project = bq_cohort.project
     for name, value in project.env.items():
         monkeypatch.setenv(name, value)
+    forget_failed_default_credentials(monkeypatch)
     bob = world.user_ids["bob"]
     before = bq_rows_by_user(project)
     pipelines_before, loads_before = bq_bookkeeping(project)
