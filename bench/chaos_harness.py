@@ -29,7 +29,7 @@ import uvicorn
 
 from pipelines.core import config
 from sandbox import application
-from pipelines.oura.plan import latest_day
+from pipelines.oura.kinds import latest_day
 from sandbox.server import Sandbox, SandboxSettings, create_app
 from bench.truth_compare import Comparison, compare_warehouse, day_before
 from oura_elt.commands.sandbox import sandbox_endpoints

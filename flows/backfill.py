@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.cohort import CohortReport, run_cohort
 from flows.tasks import find_history_start, load_window, retry_options
 from pipelines.core.target import Target
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.errors import UsageError
 from pipelines.oura.dates import DayRange
 from pipelines.oura.settings import COLLECTIONS, DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
@@ -52,7 +53,7 @@ def backfill_profile(
         The `LoadSummary` of every chunk.
     """
     from pipelines.core.clock import current_time
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
 
     retrying = retry_options()
     first = start_date or find_history_start.with_options(**retrying)(
@@ -118,10 +119,8 @@ def backfill(
         UsageError: start_date after end_date, or chunk_days < 1.
         OuraEltError: a profile failed to load (after retries) or dbt failed.
     """
-    if start_date and end_date and start_date > end_date:
-        raise UsageError(f"start_date {start_date} is after end_date {end_date}")
-    if chunk_days < 1:
-        raise UsageError("chunk_days must be at least 1")
+    check_day_range(start_date, end_date, ("start_date", "end_date"))
+    check_at_least(chunk_days, 1, "chunk_days")
     return run_cohort(
         "backfill",
         lambda profile, target, budget: backfill_profile.submit(

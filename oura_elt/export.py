@@ -2,19 +2,20 @@
 
 One file per mart, `<out_dir>/<mart>.<format>`, written by DuckDB's `COPY ... TO`
 (streamed, so millions of heart-rate samples never sit in Python memory). Each file is
-written beside its final name and renamed over it, so a reader never sees half a file
-and a failed export leaves the previous file in place. Other files in the folder are
-left alone. Instants are written in UTC (Parquet: UTC-adjusted timestamps; CSV:
-`+00` suffixes).
+written in a private scratch folder beside its final name and renamed over it, so a
+reader never sees half a file, a failed export leaves the previous file in place, and
+the files are readable by their owner only (folders made for them: 0700). Other files
+in the folder are left alone. Instants are written in UTC (Parquet: UTC-adjusted
+timestamps; CSV: `+00` suffixes).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.core.private import private_folder, private_scratch, publish
 from oura_elt.report.marts import SCHEMA, built_marts, open_marts, resolve_warehouse
 
 FORMATS = {
@@ -55,30 +56,33 @@ def export_marts(
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out {folder} is a file; give a folder for the {fmt} files")
 
-    with open_marts(where) as con:
+    with open_marts(where) as con, contextlib.ExitStack() as stack:
         marts = built_marts(con)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
+            scratch = stack.enter_context(private_scratch(folder))
         except OSError as exc:
             raise OuraEltError(
                 f"cannot create {folder}: {exc.strerror or exc}; choose another --out"
             ) from None
         counts = {}
         for mart in marts:
-            counts[mart] = _copy(con, mart, folder / f"{mart}.{fmt}", FORMATS[fmt])
+            counts[mart] = _copy(con, mart, scratch, folder / f"{mart}.{fmt}", FORMATS[fmt])
     return counts
 
 
-def _copy(con, mart: str, target: Path, options: str) -> int:
+def _copy(con, mart: str, scratch: Path, target: Path, options: str) -> int:
+    """COPY one mart into `scratch` (a 0700 folder: DuckDB makes files with the umask's
+    mode), then make it 0600 and rename it over `target`."""
     import duckdb
 
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = scratch / target.name
     quoted = str(temporary).replace("'", "''")
     try:
         (rows,) = con.execute(
             f"COPY (SELECT * FROM {SCHEMA}.{mart}) TO '{quoted}' {options}"
         ).fetchone()
-        os.replace(temporary, target)
+        publish(temporary, target)
     except (duckdb.Error, OSError) as exc:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 from pipelines.auth import TokenProvider, token_provider
 from pipelines.core import locks
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.clock import current_time
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
@@ -37,7 +38,7 @@ from pipelines.core.target import DUCKDB, RAW_DATASET, Target
 from pipelines.oura import oura_load_records, oura_source
 from pipelines.oura.dates import DayRange
 from pipelines.oura.helpers import OuraClient, RetryPolicy
-from pipelines.oura.plan import earliest_day, latest_day
+from pipelines.oura.kinds import earliest_day, latest_day
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.runtime import DEFAULT_WORKERS, NullReporter, Outcome, Reporter, SourceRuntime
 from pipelines.oura.session import Session
@@ -77,6 +78,7 @@ class LoadSummary:
         skipped: collections skipped for a missing scope, with the message.
         failed: collections that failed, with a one-line message.
         resumed: whether packages of an interrupted run were finished first.
+        load_ids: dlt's ids of the packages this load committed.
     """
 
     user_id: str
@@ -94,6 +96,7 @@ class LoadSummary:
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
+    load_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -126,6 +129,7 @@ class LoadSummary:
             total.skipped.update(part.skipped)
             total.failed.update(part.failed)
             total.resumed = total.resumed or part.resumed
+            total.load_ids += part.load_ids
         return total
 
     def record(self, outcome: Outcome) -> None:
@@ -195,15 +199,13 @@ class LoadRequest:
             UsageError: a bad value, in one line naming the option.
         """
         resolve_collections(self.collections)
-        if self.lookback_days < 0:
-            raise UsageError(f"--lookback-days {self.lookback_days} is negative; use 0 or more")
-        if self.chunk_days < 1 or self.workers < 1:
-            raise UsageError("chunk_days and workers must be at least 1")
+        check_at_least(self.lookback_days, 0, "--lookback-days")
+        check_at_least(self.chunk_days, 1, "chunk_days")
+        check_at_least(self.workers, 1, "workers")
         target = Target.of(self.destination, self.duckdb_path, self.dataset_name)
         now = self.now or current_time()
         first, last, today = self.start_date, self.end_date, latest_day(now)
-        if first and last and first > last:
-            raise UsageError(f"--start-date {first} is after --end-date {last}")
+        check_day_range(first, last)
         if first and first > today:
             raise UsageError(f"--start-date {first} is in the future (today is {today} at the latest)")
         if self.until and (first or last):
@@ -256,6 +258,17 @@ def load(profile: str | None = None, **options: Any) -> LoadSummary:
     return summary
 
 
+def documents_stored(summary: LoadSummary, destination: str = DUCKDB,
+                     duckdb_path: Path | str | None = None) -> dict[str, int]:
+    """Per table, the documents that the loads of `summary` (a backfill's chunks, combined)
+    wrote and the warehouse still holds: each document once, however many chunks read it."""
+    target = Target.of(destination, duckdb_path, summary.dataset)
+    pipeline, _ = make_pipeline(summary.profile, target.destination, target.duckdb_path, target.dataset)
+    tables = list(summary.documents) or [c.name for c in resolve_collections(None)]
+    with target.lock():
+        return stored_rows(pipeline, tables, summary.user_id, summary.load_ids)
+
+
 def history_start(
     endpoints: Endpoints | None = None,
     provider: TokenProvider | None = None,
@@ -297,6 +310,7 @@ class _Load:
         self.pipeline, self.where = make_pipeline(
             profile, self.target.destination, self.target.duckdb_path, self.target.dataset)
         self.load_ids: list[str] = []
+        self._plan: Session | None = None
 
     def run(self) -> LoadSummary:
         summary = LoadSummary("", self.profile, self.where, self.target.dataset)
@@ -314,9 +328,12 @@ class _Load:
                     summary.record(runtime.outcome)
             finally:
                 summary.requests, summary.retries = self.client.requests, self.client.retries
+                if self._plan is not None:
+                    self._plan.close()
             if summary.end is None and not self.request.closed_range:
                 summary.end = min(self.request.until or latest_day(self.request.now),
                                   latest_day(self.request.now))
+            summary.load_ids = list(self.load_ids)
             if self.load_ids and summary.user_id:
                 with self.writing():
                     summary.documents = self._step(
@@ -369,28 +386,28 @@ class _Load:
         return left or [None]
 
     def _user_id(self) -> str:
-        session = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
-        try:
-            return session.user_id()
-        finally:
-            session.close()
+        return self._planning().user_id()
 
     def _runtime(self, **options: Any) -> SourceRuntime:
         request = self.request
+        known = self._plan.known() if self._plan is not None else {}
         return SourceRuntime(client=self.client, budget=request.budget, policy=request.policy,
                              workers=request.workers, now=request.now, reporter=self.reporter,
-                             stored=self._stored_reader, **options)
+                             stored=self._stored_reader, **known, **options)
 
     def _source(self, runtime: SourceRuntime, names: list[str], **dates: Any) -> Any:
         return oura_source(collections=names, lookback_days=self.request.lookback_days,
                            raise_on_failure=False, runtime=runtime, **dates)
 
     def _history_start(self) -> date:
-        session = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
-        try:
-            return session.history_start()
-        finally:
-            session.close()
+        return self._planning().history_start()
+
+    def _planning(self) -> Session:
+        """A session for what the load needs to know before its runs (who, since when); the
+        runs get what it learnt, so nothing is asked twice."""
+        if self._plan is None:
+            self._plan = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
+        return self._plan
 
     @contextmanager
     def _stored_reader(self) -> Iterator[Any]:

@@ -122,7 +122,7 @@ def transform(
         TransformError: a model, test or unit test failed, or dbt could not run;
             one line naming the failed node.
     """
-    env, summary = _prepare(duckdb_path, target, raw_dataset, schema)
+    env, summary = _prepare(duckdb_path, target, raw_dataset, schema, create_raw_tables=False)
     args = ["build", *_common_args(target, target_path)]
     if select:
         # Only tests whose every parent is selected: a relationships test into a model
@@ -137,11 +137,16 @@ def transform(
     if full_refresh:
         args.append("--full-refresh")
 
-    from pipelines.core import locks
+    from pipelines.core import locks, warehouse_file
 
     started = time.monotonic()
     path = duckdb_file(duckdb_path) if target == "duckdb" else None
+    if path is not None:  # a foreign or held file: one line, before the lock file is made
+        lock_path = locks.warehouse_lock_path(target, path, raw_dataset)
+        warehouse_file.check(path, write=True, lock_path=lock_path)
     with locks.warehouse_lock(target, path, raw_dataset):  # never beside a load's commit
+        if path is not None:
+            summary.created_raw_tables = ensure_raw_tables(path, raw_dataset)
         result = run_dbt(args, env, progress, summary.warned_rows)
     summary.seconds = time.monotonic() - started
     _count(result, summary)
@@ -218,18 +223,21 @@ def run_dbt(
     callbacks = [_progress_callback(progress)] if progress else []
     if warned_rows is not None:
         callbacks.append(_warned_rows_callback(warned_rows))
+    started = time.time()
     with _DBT_LOCK, _environment(env):
         try:
             result = dbtRunner(callbacks=callbacks).invoke(args)
         finally:
             _release_duckdb()
-        log_file = _log_file(args)
+        details = _details(_log_file(args), started)
     if result.exception is not None:
-        raise TransformError(
-            f"dbt {args[0]} could not run: {_describe_exception(result.exception)}; details in {log_file}"
-        )
+        reason = _describe_exception(result.exception)
+        if "credentials" in reason.lower() and "bigquery" in args:
+            reason += (" (set OURA_BIGQUERY_METHOD and its credentials, or "
+                       "GOOGLE_APPLICATION_CREDENTIALS: see dbt_project/profiles.yml)")
+        raise TransformError(f"dbt {args[0]} could not run: {reason}{details}")
     if not result.success:
-        raise TransformError(_describe_failures(args[0], result.result, log_file))
+        raise TransformError(_describe_failures(args[0], result.result, details))
     return result
 
 
@@ -244,17 +252,14 @@ def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list
         Names of the tables created.
 
     Raises:
-        TransformError: the DuckDB file cannot be opened (another process holds it).
+        OuraEltError: the DuckDB file cannot be opened: another program holds it, or it is
+            not a DuckDB file (`pipelines.core.warehouse_file`).
     """
-    import duckdb
-
+    from pipelines.core import warehouse_file
     from pipelines.oura.settings import COLLECTIONS
     from pipelines.oura.shape import duckdb_ddl
 
-    try:
-        con = duckdb.connect(str(duckdb_path))
-    except duckdb.Error as exc:
-        raise TransformError(f"cannot open {duckdb_path}: {_describe_exception(exc)}") from None
+    con = warehouse_file.connect(duckdb_path, read_only=False)
     created: list[str] = []
     try:
         existing = {
@@ -319,9 +324,11 @@ def recent_daily_summary(duckdb_path: Path | str, days: int = 7, schema: str = D
 
 
 def _prepare(
-    duckdb_path: Path | str | None, target: str, raw_dataset: str, schema: str
+    duckdb_path: Path | str | None, target: str, raw_dataset: str, schema: str,
+    create_raw_tables: bool = True,
 ) -> tuple[dict[str, str], TransformSummary]:
-    """The environment dbt's profile reads, and a summary naming the warehouse."""
+    """The environment dbt's profile reads, and a summary naming the warehouse (with the raw
+    tables never loaded created empty, unless the caller does it under the write lock)."""
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}; use one of: {', '.join(TARGETS)}")
     config.telemetry_off()
@@ -332,7 +339,8 @@ def _prepare(
         if not path.exists():
             raise UsageError(f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}")
         summary.where = str(path)
-        summary.created_raw_tables = ensure_raw_tables(path, raw_dataset)
+        if create_raw_tables:
+            summary.created_raw_tables = ensure_raw_tables(path, raw_dataset)
         env["OURA_DUCKDB_PATH"] = str(path)
     return env, summary
 
@@ -344,7 +352,8 @@ def _target_dir(target_path: Path | str | None) -> Path:
 
 def _common_args(target: str, target_path: Path | str | None) -> list[str]:
     args = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
-            "--target", target, "--log-level", "none"]
+            "--target", target, "--log-level", "none",  # our own lines on the console,
+            "--log-level-file", "info"]  # dbt's in the log a failure points at (no rows in it)
     if target_path:
         args += ["--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs")]
     return args
@@ -436,10 +445,20 @@ def _log_file(args: list[str]) -> Path:
     return folder / "dbt.log"
 
 
-def _describe_failures(command: str, run_result: Any, log_file: Path) -> str:
+def _details(log_file: Path, since: float) -> str:
+    """"; details in <dbt.log>" when dbt wrote its log during this run (it does not when it
+    fails before starting, e.g. without BigQuery credentials), else ""."""
+    try:
+        written = log_file.stat().st_mtime >= since - 1  # (file systems keep mtime coarsely)
+    except OSError:
+        written = False
+    return f"; details in {log_file}" if written else ""
+
+
+def _describe_failures(command: str, run_result: Any, details: str) -> str:
     failed = [r for r in _results(run_result) if str(r.status) in ("error", "fail", "runtime error")]
     if not failed:
-        return f"dbt {command} failed; details in {log_file}"
+        return f"dbt {command} failed{details}"
     first = failed[0]
     node = first.node
     kind = {"unit_test": "unit test", "test": "test"}.get(str(node.resource_type), str(node.resource_type))
@@ -451,7 +470,7 @@ def _describe_failures(command: str, run_result: Any, log_file: Path) -> str:
     else:
         what = _first_line(first.message or "failed")
     more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    return f"dbt {command} failed: {kind} {node.name}: {what}{more}; details in {log_file}"
+    return f"dbt {command} failed: {kind} {node.name}: {what}{more}{details}"
 
 
 def _tested_model(node: Any) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.core import config
+from pipelines.core import config, warehouse_file
 from pipelines.core.errors import OuraEltError
 from pipelines.core.target import DESTINATIONS, duckdb_file
 from pipelines.oura.arrow import use_system_memory_pool
@@ -46,8 +46,7 @@ def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str,
         WarehouseError: unknown kind, or BigQuery support/credentials missing.
     """
     if kind == "duckdb":
-        path = duckdb_file(duckdb_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = warehouse_file.create(duckdb_file(duckdb_path))  # 0600, in 0700 folders it makes
         # dlt leaves `supports_transactions` unset for DuckDB (dlt 1.31), so a merge's DELETE
         # and INSERT commit one by one: an INSERT that fails (a full disk) or a kill between
         # them leaves the stored rows deleted until a later run. One transaction per job.

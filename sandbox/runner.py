@@ -57,8 +57,26 @@ def start_in_thread(
     return RunningSandbox(f"http://{host}:{bound_port}", sandbox, server, thread)
 
 
-def serve_forever(settings: SandboxSettings, host: str, port: int, log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted."""
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port`, so a busy port fails before anything is said.
+
+    Raises:
+        OSError: the address is in use, or not one of this machine's.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_forever(settings: SandboxSettings, sock: socket.socket, log_level: str = "info") -> None:
+    """Serve on the listening socket `sock` (see `listen`) in the foreground until interrupted."""
     config, _ = _config(settings, log_level)
-    config.host, config.port = host, port
-    uvicorn.Server(config).run()
+    config.host, config.port = sock.getsockname()[:2]
+    uvicorn.Server(config).run(sockets=[sock])

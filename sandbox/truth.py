@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator
 
 from sandbox.world import DAY_COLLECTIONS, SERIES_COLLECTIONS, World
 
@@ -56,14 +56,19 @@ def _documents(world: World, user: int, collection: str, start: date, end: date)
         raise ValueError(f"unknown collection {collection!r}")
 
 
-def dump(world: World, start: date, end: date, out: Path, users: Iterable[int] | None = None) -> dict[str, int]:
-    """Write one JSON-lines file per collection under `out`; return rows per collection."""
+def dump(world: World, start: date, end: date, out: Path, users: Iterable[int] | None = None,
+         open_file: Callable[..., IO[str]] = open) -> dict[str, int]:
+    """Write one JSON-lines file per collection under `out`; return rows per collection.
+
+    `open_file(path, "w", encoding=...)` opens each file (the command line passes one
+    that makes them readable by their owner only: they look like health data).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    handles: dict[str, object] = {}
+    handles: dict[str, IO[str]] = {}
     counts: dict[str, int] = {c: 0 for c in ALL_COLLECTIONS}
     try:
         for collection in ALL_COLLECTIONS:
-            handles[collection] = (out / f"{collection}.jsonl").open("w", encoding="utf-8")
+            handles[collection] = open_file(out / f"{collection}.jsonl", "w", encoding="utf-8")
         for collection, row in ground_truth(world, start, end, users):
             handles[collection].write(json.dumps(row, separators=(",", ":")) + "\n")
             counts[collection] += 1

@@ -14,7 +14,7 @@ import pytest
 from bench.chaos import ScenarioResult, run_suite
 from bench.chaos_scenarios import SCENARIOS
 from bench.truth_compare import compare_warehouse, day_before
-from pipelines.oura.plan import latest_day
+from pipelines.oura.kinds import latest_day
 from test_load_sandbox import run_load
 
 SEED = 1

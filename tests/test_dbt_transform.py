@@ -8,6 +8,7 @@ DuckDB file held by another process is reported as such.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.core.errors import UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.transform import MARTS, TransformError, ensure_raw_tables, mart_row_counts, transform
 from pipelines.oura.settings import ALL_NAMES, COLLECTIONS
 
@@ -196,11 +197,11 @@ def test_a_warehouse_held_by_another_process_is_reported(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(TransformError) as caught:
+        with pytest.raises(OuraEltError) as caught:
             transform(db, target_path=tmp_path / "dbt")
     finally:
         holder.communicate(timeout=30)
-    assert "another process" in str(caught.value)
+    assert re.search(r"is open in another program \(python[^,]*, PID \d+\)", str(caught.value))
     assert "\n" not in str(caught.value)
 
 

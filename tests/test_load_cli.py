@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,64 @@ def test_kill_9_mid_backfill_then_rerun_gives_exactly_the_ground_truth(sandbox_f
     assert rerun.returncode == 0, rerun.stderr
     asked = sandbox.stats().get("user:0:route:daily_sleep", 0)
     assert asked <= chunks - committed, f"{point}: finished chunks fetched again ({asked} of {chunks})"
+    assert_warehouse_equals_truth(db, sandbox.world, first, last, collections=KILL_COLLECTIONS)
+
+
+def test_ctrl_c_mid_load_says_what_is_committed_and_the_same_command_resumes(
+    sandbox_factory, tmp_path
+):
+    """A real SIGINT to the console script between chunks: exit 130 and one line whose
+    figures are the warehouse's own; the same command then completes the ground truth."""
+    sandbox = sandbox_factory(users=1, history_days=365)
+    sandbox.faults(latency_ms=5)
+    db, home = tmp_path / "oura.duckdb", tmp_path / "home"
+    first, last = sandbox.world.users[0].history_start, truth_span(sandbox.world)[1]
+    args = ["load", "--collections", ",".join(KILL_COLLECTIONS), "--start-date", first.isoformat()]
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("oura-elt")), *args], env=cli_env(sandbox, home, db),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        # A shell that starts the test run in the background ignores SIGINT for its children.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(process.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not any("committing" in line and "(2/" in line for line in seen):
+        assert process.poll() is None, f"finished before chunk 2: {''.join(seen)[-500:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    sandbox.faults(latency_ms=3000)  # what is left now takes far longer than the signal
+    os.kill(process.pid, signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    reader.join(timeout=30)
+
+    output = "".join(seen)
+    said = [line.strip() for line in seen if line.startswith("interrupted:")]
+    assert "Traceback" not in output and "error:" not in output, output[-2000:]
+    assert len(said) == 1 and said[0].endswith(
+        "; run the same command to resume (it fetches only what is missing)"), output[-2000:]
+    user_id = sandbox.world.users[0].user_id
+    claimed = re.search(rf"{db} holds what was committed \(user {user_id}: ([\d,]+) documents, "
+                        r"days (\S+) \.\. (\S+)\)", said[0])
+    assert claimed, said[0]  # chunk 1 was committed before chunk 2 was announced
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = [t for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'oura_raw' "
+            "AND column_name = 'user_id' AND table_name <> '_oura_load_progress'").fetchall()]
+        documents = sum(con.execute(f'SELECT count(*) FROM oura_raw."{t}" WHERE user_id = ?',
+                                    [user_id]).fetchone()[0] for t in tables)
+        days = con.execute(
+            "SELECT min(p.start_day), max(p.end_day) FROM oura_raw._oura_load_progress p "
+            "JOIN oura_raw._dlt_loads l ON l.load_id = p._dlt_load_id WHERE l.status = 0"
+        ).fetchone()
+    assert int(claimed.group(1).replace(",", "")) == documents > 0
+    assert (claimed.group(2), claimed.group(3)) == (days[0].isoformat(), days[1].isoformat())
+    assert days[1] < last  # the interruption left days to load
+
+    sandbox.faults()
+    rerun = oura_elt(*args, env=cli_env(sandbox, home, db))
+    assert rerun.returncode == 0, rerun.stderr
     assert_warehouse_equals_truth(db, sandbox.world, first, last, collections=KILL_COLLECTIONS)
 
 

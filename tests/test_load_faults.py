@@ -73,8 +73,10 @@ def test_a_repeated_next_token_is_an_error_not_a_loop(sandbox, tmp_path):
 
 
 def test_timeouts_are_retried(sandbox, tmp_path):
-    sandbox.faults(timeout=1.0, timeout_seconds=2.0, max_faults=2, routes=["daily_sleep"])
-    policy = RetryPolicy(backoff_seconds=0.01, read_timeout=0.5)
+    # The server holds two requests 6 s; the client gives up after 2 s (a normal answer, even
+    # on a busy machine, takes a small part of that).
+    sandbox.faults(timeout=1.0, timeout_seconds=6.0, max_faults=2, routes=["daily_sleep"])
+    policy = RetryPolicy(backoff_seconds=0.01, read_timeout=2.0)
     db = tmp_path / "oura.duckdb"
     summary = run_load(sandbox, db, collections=["daily_sleep"], policy=policy)
     assert summary.ok and summary.retries >= 2

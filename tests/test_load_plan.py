@@ -9,7 +9,7 @@ import pytest
 from pipelines.core.errors import UsageError
 from pipelines.oura.dates import DayRange, normalize, subtract
 from pipelines.oura.fetch import window_params
-from pipelines.oura.plan import cursor_through, earliest_day, latest_day
+from pipelines.oura.kinds import earliest_day, latest_day
 from pipelines.oura.ratelimit import RateBudget, parse_rate
 from pipelines.oura.rows import cursor_day, key_of, to_row, utc_offset
 from pipelines.oura.settings import BY_NAME, COLLECTIONS, DAILY, SERIES, resolve_collections
@@ -28,13 +28,16 @@ def test_ranges_normalize_and_subtract():
 def test_a_cursor_moves_only_to_what_is_complete_everywhere():
     now = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
     assert (earliest_day(now), latest_day(now)) == (D("2026-11-20"), D("2026-11-21"))
+    # The lookback is counted back from now: a cursor long ago does not make it reach back.
+    assert BY_NAME["sleep"].kind.recent(now, 7) == D("2026-11-13")
+    assert BY_NAME["heartrate"].kind.recent(now, 7) == now - timedelta(days=7)
     window = DayRange(D("2026-11-01"), latest_day(now))
     # A day still in progress somewhere (UTC-12) is read again next time: the cursor stops before.
-    assert cursor_through(BY_NAME["sleep"], window, now) == D("2026-11-20")
-    assert cursor_through(BY_NAME["heartrate"], window, now) == now  # samples: up to now
+    assert BY_NAME["sleep"].kind.through(window, now) == D("2026-11-20")
+    assert BY_NAME["heartrate"].kind.through(window, now) == now  # samples: up to now
     old = DayRange(D("2026-01-01"), D("2026-03-31"))
-    assert cursor_through(BY_NAME["sleep"], old, now) == old.end
-    assert cursor_through(BY_NAME["heartrate"], old, now) == datetime(2026, 4, 1, tzinfo=timezone.utc)
+    assert BY_NAME["sleep"].kind.through(old, now) == old.end
+    assert BY_NAME["heartrate"].kind.through(old, now) == datetime(2026, 4, 1, tzinfo=timezone.utc)
 
 
 def test_chunks_and_windows_cover_every_day_once_in_windows_the_api_accepts():

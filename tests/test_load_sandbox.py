@@ -18,7 +18,7 @@ from load_truth import assert_warehouse_equals_truth, day_before, read_table, sn
 from pipelines.auth import StaticTokenProvider
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
-from pipelines.oura.plan import latest_day
+from pipelines.oura.kinds import latest_day
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import ALL_NAMES, BY_NAME, DAILY
 from oura_elt.commands.sandbox import sandbox_endpoints

@@ -454,7 +454,8 @@ def test_a_warehouse_being_written_is_reported_not_waited_for(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "open"
-        with pytest.raises(OuraEltError, match="another process is writing it"):
+        holding = r"is open for writing in another program \(python[^,]*, PID \d+\)"
+        with pytest.raises(OuraEltError, match=holding):
             write_report(db, tmp_path / "r.html")
     finally:
         holder.stdin.close()

@@ -3,8 +3,9 @@
 The page is opened from a file:// URL with every other request aborted, so it can only
 work if it is self-contained. The tests assert no console errors and no page errors,
 that every chart drew an SVG of non-zero size with the marts' data, that a number on
-the page equals the mart's value, and that a phone-width screen needs no sideways
-scrolling.
+the page equals the mart's value, and that at a phone's and a laptop's width the page
+needs no sideways scrolling, every chart is drawn inside its box with its axis titles
+whole, and every scatter plot shows as many points as the n it states.
 """
 
 from __future__ import annotations
@@ -149,16 +150,64 @@ def test_a_number_on_the_page_equals_the_marts_value(laptop, report):
         assert day == latest.isoformat()
 
 
-def test_a_phone_screen_needs_no_sideways_scrolling(browser, report):
-    phone = Visit(browser, report[1].resolve().as_uri(), width=390, height=844)
+LAYOUT = """() => {
+    const inside = (inner, outer, slack = 1) => inner.left >= outer.left - slack
+        && inner.right <= outer.right + slack && inner.top >= outer.top - slack
+        && inner.bottom <= outer.bottom + slack;
+    const box = el => el.getBoundingClientRect();
+    const viewport = {left: 0, right: window.innerWidth, top: -Infinity, bottom: Infinity};
+    const charts = [...document.querySelectorAll('figure.chart')].map(fig => {
+        const gd = fig.querySelector('.plotly-graph-div');
+        const svgs = [...fig.querySelectorAll('.main-svg')];
+        const titles = [...fig.querySelectorAll('.g-xtitle text, .g-ytitle text')];
+        return {
+            id: gd.id,
+            figure: box(fig).width,
+            svgs: svgs.map(svg => box(svg).width),
+            svgsInside: svgs.every(svg => inside(box(svg), box(fig)) && inside(box(svg), viewport)),
+            titles: titles.map(t => t.textContent),
+            titlesClipped: titles
+                .filter(t => !(inside(box(t), box(fig)) && inside(box(t), viewport)))
+                .map(t => t.textContent),
+        };
+    });
+    const scatters = [...document.querySelectorAll('.relationship[data-n]')].map(rel => {
+        const fig = rel.querySelector('figure.chart');
+        const gd = fig.querySelector('.plotly-graph-div');
+        const area = box(gd.querySelector('.draglayer .nsewdrag'));
+        const shown = {left: Math.max(area.left, box(fig).left, 0),
+                       right: Math.min(area.right, box(fig).right, window.innerWidth),
+                       top: area.top, bottom: area.bottom};
+        const points = [...gd.querySelectorAll('.scatterlayer .trace .points path.point')];
+        const visible = points.filter(p => {
+            const b = box(p), x = (b.left + b.right) / 2, y = (b.top + b.bottom) / 2;
+            return x >= shown.left && x <= shown.right && y >= shown.top && y <= shown.bottom;
+        });
+        return {id: gd.id, n: Number(rel.dataset.n), stated: rel.querySelector('.stat').textContent,
+                data: gd.data[0].x.length, visible: visible.length};
+    });
+    return {overflow: document.documentElement.scrollWidth - window.innerWidth, charts, scatters};
+}"""
+
+
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 800)], ids=["phone", "laptop"])
+def test_every_chart_fits_its_box_at_phone_and_laptop_width(browser, report, width, height):
+    """No sideways scrolling; every chart's drawing (its SVG layers) inside its own box and
+    the screen; every axis title whole; every scatter shows as many points as its n says."""
+    visit = Visit(browser, report[1].resolve().as_uri(), width=width, height=height)
     try:
-        assert phone.console_errors == [] and phone.page_errors == []
-        overflow = phone.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0
-        widths = phone.page.evaluate(
-            "[...document.querySelectorAll('figure.chart .main-svg')]"
-            ".map(s => s.getBoundingClientRect().width)"
-        )
-        assert widths and all(0 < w <= 390 for w in widths)
+        assert visit.console_errors == [] and visit.page_errors == []
+        layout = visit.page.evaluate(LAYOUT)
     finally:
-        phone.close()
+        visit.close()
+    assert layout["overflow"] <= 0
+    assert len(layout["charts"]) > 10
+    for chart in layout["charts"]:
+        name, clipped = chart["id"], chart["titlesClipped"]
+        assert chart["svgsInside"], f"{name} draws {chart['svgs']} px in a {chart['figure']} px box"
+        assert clipped == [], f"{name}: axis titles cut off: {clipped}"
+        assert all(title.strip() for title in chart["titles"]), chart
+    assert layout["scatters"]
+    for scatter in layout["scatters"]:
+        assert f"n = {scatter['n']}" in scatter["stated"], scatter
+        assert scatter["visible"] == scatter["data"] == scatter["n"] > 0, scatter

@@ -37,6 +37,7 @@ from oura_elt.commands.users import app as users_app
 from oura_elt.console import console
 from pipelines.auth import TokenRecord, TokenStore, login
 from pipelines.load import load
+from pipelines.oura.kinds import latest_day
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.people import (
@@ -317,7 +318,8 @@ def test_listing_shows_user_id_scopes_expiry_and_last_load(world):
                        if uid == person.user_id and table.startswith("oura_raw.")
                        and table != "oura_raw._oura_load_progress")
         assert person.documents == raw_docs > 1000
-        assert person.first_day <= person.last_day <= CLOCK.date()
+        # The days the last load read: through today wherever today began first (UTC+14).
+        assert person.first_day <= person.last_day == latest_day(CLOCK)
 
     result = CliRunner().invoke(users_app, ["--duckdb", str(world.db)])
     assert result.exit_code == 0, result.output

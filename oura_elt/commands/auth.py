@@ -12,9 +12,10 @@ from typing import Annotated
 
 import typer
 
+from oura_elt.commands.app import App
 from oura_elt.console import console, err_console
 
-app = typer.Typer(
+app = App(
     help="Log in to Oura (OAuth2) and manage saved logins (one per --profile).",
     no_args_is_help=True,
 )
@@ -24,6 +25,7 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         "-p",
+        metavar="NAME",
         envvar="OURA_PROFILE",
         help="Saved login to use: one per Oura user (letters, digits, '_', '.', '-').",
     ),
@@ -43,6 +45,7 @@ def login(
     redirect_uri: Annotated[
         str | None,
         typer.Option(
+            metavar="URL",
             envvar="OURA_REDIRECT_URI",
             help="Loopback redirect URI registered with your Oura app "
             "(default: http://localhost:8765/callback/).",
@@ -52,12 +55,16 @@ def login(
     scopes: Annotated[
         str | None,
         typer.Option(
+            metavar="SCOPES",
             help='Scopes to request, space-separated, e.g. "daily heartrate" (default: all).'
         ),
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option(envvar="OURA_LOGIN_TIMEOUT", min=1, help="Seconds to wait for the browser."),
+        typer.Option(
+            envvar="OURA_LOGIN_TIMEOUT", min=1, metavar="SECONDS",
+            help="Seconds to wait for the browser (1 or more).",
+        ),
     ] = 300.0,
 ) -> None:
     """Log in to Oura in a browser and save the tokens for --profile."""

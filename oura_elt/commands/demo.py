@@ -47,13 +47,14 @@ def demo(
     from flows.run import nightly_preview, run_backfill
     from oura_elt.commands.load import print_summary
     from pipelines.auth import login
+    from pipelines.core.private import private_folder
     from pipelines.load import LoadSummary
     from sandbox.runner import start_in_thread
     from sandbox.server import SandboxSettings
 
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
-    DEMO_DIR.mkdir(parents=True)
+    private_folder(DEMO_DIR)  # its warehouse and report are health data in form: owner only
     os.environ["OURA_ELT_HOME"] = str((DEMO_DIR / "home").resolve())
     duckdb_path = (DEMO_DIR / "oura.duckdb").resolve()
 

@@ -12,7 +12,7 @@ from oura_elt.console import console
 
 
 def export(
-    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+    fmt: str = typer.Option("parquet", "--format", metavar="parquet|csv", help="File format."),
     out: Optional[Path] = typer.Option(
         None,
         "--out",

@@ -9,8 +9,12 @@ BigQuery uses dlt's usual configuration: `DESTINATION__BIGQUERY__CREDENTIALS__PR
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.markup import escape
 
 from oura_elt.commands.options import (
@@ -27,8 +31,10 @@ from oura_elt.commands.options import (
     day_range,
 )
 from oura_elt.console import console, err_console, error_line
+from pipelines.core.errors import OuraEltError
 
 if TYPE_CHECKING:
+    from pipelines.core.target import Target
     from pipelines.load import LoadSummary
 
 
@@ -51,20 +57,22 @@ def load(
 
     first, last = day_range(start_date, end_date)
     check_lookback(lookback_days)
-    check_destination(destination, duckdb_path)
+    target = check_destination(destination, duckdb_path)
     names = collection_names(collections)  # fail fast, before any network or warehouse access
+    target.check(write=True)  # a DuckDB file held by another program, or not one: one line
 
-    with ProgressReporter() as reporter:
-        summary = run_load(
-            profile,
-            collections=names,
-            start_date=first,
-            end_date=last,
-            lookback_days=lookback_days,
-            destination=destination,
-            duckdb_path=duckdb_path,
-            reporter=reporter,
-        )
+    with until_interrupted(target):
+        with ProgressReporter() as reporter:
+            summary = run_load(
+                profile,
+                collections=names,
+                start_date=first,
+                end_date=last,
+                lookback_days=lookback_days,
+                destination=destination,
+                duckdb_path=duckdb_path,
+                reporter=reporter,
+            )
     print_summary(summary)
     for message in summary.skipped.values():
         err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
@@ -72,6 +80,63 @@ def load(
         error_line(escape(message))
     if summary.failed:
         raise SystemExit(1)  # the errors are printed; committed data stays, a rerun retries
+
+
+@contextmanager
+def until_interrupted(target: "Target") -> Iterator[None]:
+    """Ctrl-C during a load: one line saying what the warehouse holds, and exit 130.
+
+    dlt turns a Ctrl-C during a commit into its own error (the signal is its cause), so
+    both forms are caught. What each finished chunk committed stays, with its progress,
+    so the same command resumes where this one stopped.
+    """
+    started = datetime.now(timezone.utc)
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    except OuraEltError as exc:
+        if not _caused_by_interrupt(exc):
+            raise
+    else:
+        return
+    err_console.print(
+        f"interrupted: {escape(_committed(target, started))}; "
+        "run the same command to resume (it fetches only what is missing)",
+        soft_wrap=True,
+    )
+    raise typer.Exit(130)
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):  # dlt's SignalReceivedException is one too
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _committed(target: "Target", since: datetime) -> str:
+    """What the warehouse holds of the people this run loaded (as `oura-elt users` says)."""
+    if target.duckdb_path is None:
+        return "every chunk committed before it stays in the warehouse"
+    from pipelines.people import list_users
+
+    try:
+        people = list_users(target.duckdb_path)
+    except OuraEltError:
+        return f"every chunk committed before it stays in {target.duckdb_path}"
+    loaded = [p for p in people if p.last_load_at is not None and p.last_load_at >= since]
+    if not loaded:
+        return f"no chunk was committed to {target.duckdb_path} by this run"
+    held = "; ".join(
+        f"user {p.user_id}: {p.documents:,} documents, days {p.first_day} .. {p.last_day}"
+        for p in loaded
+    )
+    return f"{target.duckdb_path} holds what was committed ({held})"
 
 
 class ProgressReporter:

@@ -10,34 +10,58 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from pipelines.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipelines.core.target import Target
 
 DUCKDB_HELP = "DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
 
 ProfileOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--profile", help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it."
+        "--profile", "-p", metavar="NAME",
+        help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it.",
     ),
 ]
 CollectionsOpt = Annotated[
     Optional[str],
-    typer.Option("--collections", help="Comma-separated collections, e.g. sleep,daily_readiness (default: all)."),
+    typer.Option(
+        "--collections", metavar="NAMES",
+        help="Comma-separated collections, e.g. sleep,daily_readiness (default: all).",
+    ),
 ]
 StartDateOpt = Annotated[
     Optional[str],
-    typer.Option("--start-date", help="First day, YYYY-MM-DD (default: the start of the user's history)."),
+    typer.Option(
+        "--start-date", metavar="DATE",
+        help="First day, YYYY-MM-DD (default: the start of the user's history).",
+    ),
 ]
-EndDateOpt = Annotated[Optional[str], typer.Option("--end-date", help="Last day, YYYY-MM-DD (default: today).")]
+EndDateOpt = Annotated[
+    Optional[str],
+    typer.Option("--end-date", metavar="DATE", help="Last day, YYYY-MM-DD (default: today)."),
+]
 LookbackOpt = Annotated[
-    int, typer.Option("--lookback-days", help="Trailing days fetched again on every run (revisions, late syncs).")
+    int,
+    typer.Option(
+        "--lookback-days", metavar="DAYS",
+        help="Trailing days fetched again on every run (revisions, late syncs).",
+    ),
 ]
-DestinationOpt = Annotated[str, typer.Option("--destination", help="duckdb or bigquery.")]
-DuckdbOpt = Annotated[Optional[Path], typer.Option("--duckdb", help=DUCKDB_HELP)]
+DestinationOpt = Annotated[
+    str, typer.Option("--destination", metavar="duckdb|bigquery", help="Where the data goes.")
+]
+DuckdbOpt = Annotated[Optional[Path], typer.Option("--duckdb", metavar="PATH", help=DUCKDB_HELP)]
+
+
+def port_option(default: int, help: str) -> typer.models.OptionInfo:
+    """`--port`: 1 to 65535, refused otherwise (the system would wrap 70000 to 4464)."""
+    return typer.Option(default, "--port", min=1, max=65535, metavar="PORT", help=help)
 
 
 def parse_day(text: Optional[str], option: str) -> date | None:
@@ -65,11 +89,13 @@ def check_lookback(days: int) -> int:
     return days
 
 
-def check_destination(destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb") -> None:
-    """A known destination, and a DuckDB file only for the duckdb one."""
+def check_destination(
+    destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb"
+) -> "Target":
+    """A known destination, and a DuckDB file only for the duckdb one; the `Target`."""
     from pipelines.core.target import Target
 
-    Target.of(destination, duckdb_path, duckdb_option=duckdb_option)
+    return Target.of(destination, duckdb_path, duckdb_option=duckdb_option)
 
 
 def needs_duckdb(destination: str, command: str, instead: str) -> None:

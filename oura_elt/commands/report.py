@@ -15,6 +15,8 @@ def report(
     profile: Optional[str] = typer.Option(
         None,
         "--profile",
+        "-p",
+        metavar="NAME",
         help="Only this profile (or Oura user id); default: everyone in the warehouse.",
     ),
     days: int = typer.Option(
@@ -28,6 +30,7 @@ def report(
     night: Optional[str] = typer.Option(
         None,
         "--night",
+        metavar="DATE",
         help="Night whose hypnogram to show, as its wake-up day YYYY-MM-DD (default: the latest).",
     ),
     duckdb_path: DuckdbOpt = None,

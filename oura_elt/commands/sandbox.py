@@ -10,17 +10,27 @@ import typer
 
 from pipelines.core.config import Endpoints
 from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_HOST, SANDBOX_PORT
-from oura_elt.commands.options import parse_day
+from oura_elt.commands.app import App
+from oura_elt.commands.options import parse_day, port_option
 from oura_elt.console import console
-from pipelines.core.errors import UsageError
+from pipelines.core.errors import OuraEltError, UsageError
 
-app = typer.Typer(help="The local Oura-compatible API server (no Oura account needed).", no_args_is_help=True)
+app = App(
+    help="The local Oura-compatible API server (no Oura account needed).", no_args_is_help=True
+)
 
 SeedOpt = typer.Option(0, "--seed", help="Seed of the generated world (same seed, same data).")
 UsersOpt = typer.Option(2, "--users", min=1, help="Number of sandbox users (ring wearers).")
-TodayOpt = typer.Option(None, "--today", help="Server clock: this date at 12:00 UTC (YYYY-MM-DD).")
-NowOpt = typer.Option(None, "--now", help="Server clock as an ISO instant (overrides --today).")
-HistStartOpt = typer.Option(None, "--history-start", help="First day of ring data (default: clock - history days).")
+TodayOpt = typer.Option(
+    None, "--today", metavar="DATE", help="Server clock: this date at 12:00 UTC (YYYY-MM-DD)."
+)
+NowOpt = typer.Option(
+    None, "--now", metavar="INSTANT", help="Server clock as an ISO instant (overrides --today)."
+)
+HistStartOpt = typer.Option(
+    None, "--history-start", metavar="DATE",
+    help="First day of ring data (default: clock - history days).",
+)
 HistDaysOpt = typer.Option(730, "--history-days", min=1, help="Days of history when --history-start is not given.")
 
 
@@ -39,8 +49,11 @@ def clock(today: Optional[str], now: Optional[str]) -> datetime | None:
 
 @app.command()
 def serve(
-    host: str = typer.Option(SANDBOX_HOST, "--host", help="Interface to listen on (loopback by default)."),
-    port: int = typer.Option(SANDBOX_PORT, "--port", help="TCP port."),
+    host: str = typer.Option(
+        SANDBOX_HOST, "--host", metavar="HOST",
+        help="Interface to listen on (loopback by default).",
+    ),
+    port: int = port_option(SANDBOX_PORT, "TCP port (1 to 65535)."),
     seed: int = SeedOpt,
     users: int = UsersOpt,
     today: Optional[str] = TodayOpt,
@@ -54,7 +67,10 @@ def serve(
     rate_window: int = typer.Option(300, "--rate-window", min=1, help="Rate-limit window in seconds."),
     access_ttl: int = typer.Option(86400, "--access-ttl", min=1, help="Access-token lifetime (expires_in), seconds."),
     lapsed_user: list[int] = typer.Option([], "--lapsed-user", help="User index whose membership lapsed (403)."),
-    redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="Extra redirect URI registered for the sandbox app."),
+    redirect_uri: list[str] = typer.Option(
+        [], "--redirect-uri", metavar="URL",
+        help="Extra redirect URI registered for the sandbox app.",
+    ),
     latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, help="Latency added to every data request."),
     fault_seed: int = typer.Option(0, "--fault-seed", help="Seed of the fault draws."),
     fault_5xx: float = typer.Option(0.0, "--fault-5xx", min=0, max=1, help="Probability of a 5xx."),
@@ -65,7 +81,7 @@ def serve(
 ) -> None:
     """Serve the Oura API v2 (data routes, OAuth2, errors, quirks) on HOST:PORT."""
     from sandbox.faults import FaultPlan
-    from sandbox.runner import serve_forever
+    from sandbox.runner import listen, serve_forever
     from sandbox.server import SandboxSettings
 
     settings = SandboxSettings(
@@ -92,6 +108,12 @@ def serve(
             malformed=fault_malformed,
         ),
     )
+    try:
+        sock = listen(host, port)  # before the banner: a busy port is one line, nothing else
+    except OSError as exc:
+        raise OuraEltError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
+        ) from None
     base = f"http://{host}:{port}"
     console.print(f"[bold]Oura sandbox[/] on {base}  (users={users}, seed={seed})")
     console.print(
@@ -99,15 +121,23 @@ def serve(
         f"OURA_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}",
         soft_wrap=True,
     )
-    console.print(f"  personal tokens: sandbox-pat-0 .. sandbox-pat-{users - 1}; admin: {base}/_sandbox/state")
-    serve_forever(settings, host, port)
+    console.print(
+        f"  personal tokens: sandbox-pat-0 .. sandbox-pat-{users - 1}; "
+        f"admin: {base}/_sandbox/state",
+        soft_wrap=True,
+    )
+    serve_forever(settings, sock)
 
 
 @app.command()
 def dump(
     out: Path = typer.Option(..., "--out", help="Directory for one JSON-lines file per collection."),
-    start_date: Optional[str] = typer.Option(None, "--start-date", help="First day (default: history start)."),
-    end_date: Optional[str] = typer.Option(None, "--end-date", help="Last day (default: the clock's today)."),
+    start_date: Optional[str] = typer.Option(
+        None, "--start-date", metavar="DATE", help="First day (default: history start)."
+    ),
+    end_date: Optional[str] = typer.Option(
+        None, "--end-date", metavar="DATE", help="Last day (default: the clock's today)."
+    ),
     seed: int = SeedOpt,
     users: int = UsersOpt,
     today: Optional[str] = TodayOpt,
@@ -116,6 +146,7 @@ def dump(
     history_days: int = HistDaysOpt,
 ) -> None:
     """Write exactly the documents the server holds for these users, range, seed and clock."""
+    from pipelines.core.private import open_private, private_folder
     from sandbox.truth import dump as write_dump
     from sandbox.world import World
 
@@ -130,7 +161,13 @@ def dump(
     end = parse_day(end_date, "--end-date") if end_date else world.now.date()
     if start > end:
         raise UsageError(f"--start-date {start} is after --end-date {end}")
-    counts = write_dump(world, start, end, out)
+    try:
+        private_folder(out)  # synthetic, but shaped like health data: owner only
+    except OSError as exc:
+        raise OuraEltError(
+            f"cannot create {out}: {exc.strerror or exc}; choose another --out"
+        ) from None
+    counts = write_dump(world, start, end, out, open_file=open_private)
     for collection, n in counts.items():
         console.print(f"{collection:28} {n:>9,}")
     console.print(f"wrote {sum(counts.values()):,} documents for {users} user(s), {start}..{end}, to {out}")

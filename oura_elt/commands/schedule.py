@@ -14,32 +14,46 @@ from typing import Optional
 
 import typer
 
-from oura_elt.commands.options import DuckdbOpt, check_destination
+from oura_elt.commands.options import (
+    DestinationOpt,
+    DuckdbOpt,
+    check_destination,
+    port_option,
+)
 from oura_elt.console import console
 
 
 def schedule(
-    cron: str = typer.Option("30 5 * * *", "--cron", help="When the nightly refresh runs (cron, 5 fields)."),
+    cron: str = typer.Option(
+        "30 5 * * *", "--cron", metavar="CRON",
+        help="When the nightly refresh runs (cron, 5 fields).",
+    ),
     timezone: Optional[str] = typer.Option(
-        None, "--timezone", help="IANA time zone of the cron, e.g. Europe/Helsinki (default: this machine's)."
+        None, "--timezone", metavar="ZONE",
+        help="IANA time zone of the cron, e.g. Europe/Helsinki (default: this machine's).",
     ),
     interval: Optional[float] = typer.Option(
-        None, "--interval", min=1, help="Refresh every SECONDS instead of the cron (for trying it out)."
+        None, "--interval", min=1, metavar="SECONDS",
+        help="Refresh every SECONDS (1 or more) instead of the cron (for trying it out).",
     ),
     api_url: Optional[str] = typer.Option(
-        None, "--api-url", help="Prefect API of a running server (default: PREFECT_API_URL, else start a local one)."
+        None, "--api-url", metavar="URL",
+        help="Prefect API of a running server (default: PREFECT_API_URL, else start a local one).",
     ),
-    port: int = typer.Option(4200, "--port", help="Port of the local Prefect server this command starts."),
+    port: int = port_option(4200, "Port of the local Prefect server this command starts."),
     profiles: list[str] = typer.Option(
-        [], "--profile", help="Profile to refresh (repeatable; default: every saved login)."
+        [], "--profile", "-p", metavar="NAME",
+        help="Profile to refresh (repeatable; default: every saved login).",
     ),
-    destination: str = typer.Option("duckdb", "--destination", help="duckdb or bigquery."),
+    destination: DestinationOpt = "duckdb",
     duckdb_path: DuckdbOpt = None,
     lookback_days: int = typer.Option(
-        7, "--lookback-days", min=0, help="Trailing days the nightly refresh fetches again."
+        7, "--lookback-days", min=0, metavar="DAYS",
+        help="Trailing days the nightly refresh fetches again.",
     ),
     webhooks: bool = typer.Option(
-        False, "--webhooks", help="Also renew the app's webhook subscriptions every day (oura-renew-webhooks)."
+        False, "--webhooks",
+        help="Also renew the app's webhook subscriptions every day (oura-renew-webhooks).",
     ),
 ) -> None:
     """Serve 'oura-nightly' (refresh + dbt build every night) and 'oura-backfill' with Prefect."""

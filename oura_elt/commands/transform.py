@@ -23,12 +23,13 @@ from oura_elt.console import console, err_console, error_line
 from pipelines.core.errors import UsageError
 
 TargetOpt = typer.Option(
-    "duckdb", "--destination", "--target",
+    "duckdb", "--destination", "--target", metavar="duckdb|bigquery",
     help="duckdb or bigquery: the warehouse the loader wrote, also the dbt target (see "
     "dbt_project/profiles.yml). --target is the older name.",
 )
 SelectOpt = typer.Option(
-    None, "--select", "-s", help="dbt selection, e.g. daily_summary+ (repeatable; default: everything)."
+    None, "--select", "-s", metavar="SELECTOR",
+    help="dbt selection, e.g. daily_summary+ (repeatable; default: everything).",
 )
 FullRefreshOpt = typer.Option(False, "--full-refresh", help="Rebuild incremental models (heart_rate_samples) from scratch.")
 
@@ -56,7 +57,13 @@ def run(
     start_date: StartDateOpt = None,
     end_date: EndDateOpt = None,
     lookback_days: LookbackOpt = 7,
-    destination: Annotated[str, typer.Option("--destination", help="duckdb or bigquery (also the dbt target).")] = "duckdb",
+    destination: Annotated[
+        str,
+        typer.Option(
+            "--destination", metavar="duckdb|bigquery",
+            help="Where the data goes (also the dbt target).",
+        ),
+    ] = "duckdb",
     duckdb_path: DuckdbOpt = None,
     select: Optional[list[str]] = SelectOpt,
     full_refresh: bool = FullRefreshOpt,
@@ -66,18 +73,19 @@ def run(
     The models are built even when a collection failed to load (what was committed is
     consistent); the command then exits non-zero with the load's error lines.
     """
-    from oura_elt.commands.load import ProgressReporter, print_summary
-    from pipelines.core.target import duckdb_file
+    from oura_elt.commands.load import ProgressReporter, print_summary, until_interrupted
+    from pipelines.core.target import Target
     from pipelines.load import load
 
     _check_target(destination, duckdb_path)
     first, last = day_range(start_date, end_date)
     check_lookback(lookback_days)
     names = collection_names(collections)
-    if destination == "duckdb":
-        duckdb_path = duckdb_file(duckdb_path)
+    target = Target.of(destination, duckdb_path)
+    target.check(write=True)  # a DuckDB file held by another program, or not one: one line
+    duckdb_path = target.duckdb_path
 
-    with ProgressReporter() as reporter:
+    with until_interrupted(target), ProgressReporter() as reporter:
         loaded = load(
             profile,
             collections=names,

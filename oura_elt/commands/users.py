@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from oura_elt.commands.app import App
 from oura_elt.commands.options import DestinationOpt, DuckdbOpt, check_destination
 from oura_elt.console import console, err_console
 from pipelines.core.errors import OuraEltError, UsageError
@@ -23,7 +24,7 @@ from pipelines.core.errors import OuraEltError, UsageError
 if TYPE_CHECKING:
     from pipelines.people import ErasureReport, Removal, RemovalReport, UserInfo
 
-app = typer.Typer(invoke_without_command=True)  # its help is the callback's docstring
+app = App(invoke_without_command=True)  # its help is the callback's docstring
 
 
 @app.callback()
@@ -47,7 +48,7 @@ def users(
         people = list_users(duckdb_path)
     except WarehouseBusy as exc:
         read = False
-        _warn(f"warning: {exc.path} is in use by a running load or dbt build; listing logins only")
+        _warn(f"warning: {exc.cause}; listing logins only")
         people = list_users(duckdb_path, read_warehouse=False)
     if as_json:
         print(json.dumps([asdict(p) for p in people], indent=2, default=_json_value))
@@ -61,14 +62,19 @@ def users(
 @app.command()
 def remove(
     name: Annotated[
-        Optional[str], typer.Argument(help="Profile (saved login) to remove.", show_default=False)
+        Optional[str],
+        typer.Argument(
+            metavar="PROFILE", help="Profile (saved login) to remove.", show_default=False
+        ),
     ] = None,
     erase: Annotated[
         bool, typer.Option("--erase", help="Also delete every row of this person in the warehouse.")
     ] = False,
     user_id: Annotated[
         Optional[str],
-        typer.Option("--user-id", help="Oura user id to erase (a person whose login is gone)."),
+        typer.Option(
+            "--user-id", metavar="ID", help="Oura user id to erase (a person whose login is gone)."
+        ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     no_compact: Annotated[
@@ -81,6 +87,14 @@ def remove(
     ] = False,
     duckdb_path: DuckdbOpt = None,
     destination: DestinationOpt = "duckdb",
+    missing_ok: Annotated[
+        bool,
+        typer.Option(
+            "--missing-ok",
+            help="Exit 0 when the user id has no rows and no saved login (nothing to erase); "
+            "without it that is an error, so a mistyped id is not counted as erased.",
+        ),
+    ] = False,
 ) -> None:
     """Revoke a profile's login at Oura and forget it; with --erase, delete all of its data too.
 
@@ -113,7 +127,26 @@ def remove(
     report = remove_user(
         removal, erase=erase, duckdb_path=duckdb_path, compact=not no_compact, destination=destination
     )
+    if not missing_ok and _found_nothing(report):
+        erasure = report.erasure
+        where = erasure.where if erasure.warehouse_found else f"{erasure.where} (no such file)"
+        raise OuraEltError(
+            f"user {removal.user_id!r} has no rows in {where} and no saved login: nothing was "
+            "erased; check the id (oura-elt users lists them), or pass --missing-ok"
+        )
     _print_removal(report)
+
+
+def _found_nothing(report: RemovalReport) -> bool:
+    """An erasure by user id that found nothing of that person anywhere."""
+    erasure = report.erasure
+    return (
+        report.removal.profile is None
+        and erasure is not None
+        and not erasure.total
+        and not erasure.journal_rows
+        and not erasure.folders
+    )
 
 
 # ----------------------------------------------------------------------------- output

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from oura_elt.commands.app import App
+from oura_elt.commands.options import DestinationOpt, DuckdbOpt, port_option
 from oura_elt.console import console, err_console
 from pipelines.core.errors import OuraEltError, UsageError
 
 if TYPE_CHECKING:
     from pipelines.webhooks.subscriptions import Outcome, Subscription
 
-app = typer.Typer(
+app = App(
     help="Oura webhooks: subscribe the app, then serve a receiver that merges changes in seconds.",
     no_args_is_help=True,
 )
@@ -29,6 +31,7 @@ app = typer.Typer(
 TokenOpt = typer.Option(
     None,
     "--verification-token",
+    metavar="TOKEN",
     envvar="OURA_WEBHOOK_VERIFICATION_TOKEN",
     show_envvar=True,
     help="Token Oura's challenge must carry (default: the stored one, else a new stored one).",
@@ -38,16 +41,18 @@ TokenOpt = typer.Option(
 @app.command()
 def subscribe(
     callback_url: str = typer.Option(
-        ..., "--callback-url", help="Public https URL of `oura-elt webhooks serve`."
+        ..., "--callback-url", metavar="URL", help="Public https URL of `oura-elt webhooks serve`."
     ),
     verification_token: Optional[str] = TokenOpt,
     data_type: list[str] = typer.Option(
         [],
         "--data-type",
+        metavar="TYPE",
         help="Data type to subscribe to (repeatable; default: every one that can be loaded).",
     ),
     event_type: list[str] = typer.Option(
-        [], "--event-type", help="create, update or delete (repeatable; default: all three)."
+        [], "--event-type", metavar="TYPE",
+        help="create, update or delete (repeatable; default: all three).",
     ),
 ) -> None:
     """Subscribe the app to every (event type, data type) pair at --callback-url.
@@ -117,10 +122,11 @@ def list_subscriptions() -> None:
 @app.command()
 def renew(
     ids: Optional[list[str]] = typer.Argument(
-        None, help="Subscription ids (default: those expiring soon)."
+        None, metavar="ID...", help="Subscription ids (default: those expiring soon)."
     ),
     within_days: float = typer.Option(
-        7.0, "--within-days", min=0, help="Renew those expiring within this many days."
+        7.0, "--within-days", min=0, metavar="DAYS",
+        help="Renew those expiring within this many days.",
     ),
 ) -> None:
     """Renew subscriptions before they expire (Oura's last about 90 days)."""
@@ -139,7 +145,7 @@ def renew(
 
 @app.command()
 def delete(
-    ids: Optional[list[str]] = typer.Argument(None, help="Subscription ids."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID...", help="Subscription ids."),
     all_: bool = typer.Option(False, "--all", help="Delete every subscription of the app."),
 ) -> None:
     """Delete subscriptions (Oura stops sending their events)."""
@@ -157,27 +163,31 @@ def delete(
 @app.command()
 def serve(
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to listen on (a TLS proxy goes in front)."
+        "127.0.0.1", "--host", metavar="HOST",
+        help="Interface to listen on (a TLS proxy goes in front).",
     ),
-    port: int = typer.Option(8787, "--port", help="TCP port."),
-    path: str = typer.Option("/oura/webhook", "--path", help="Path of the callback URL."),
+    port: int = port_option(8787, "TCP port (1 to 65535)."),
+    path: str = typer.Option(
+        "/oura/webhook", "--path", metavar="PATH", help="Path of the callback URL."
+    ),
     verification_token: Optional[str] = TokenOpt,
-    duckdb_path: Optional[Path] = typer.Option(
-        None,
-        "--duckdb-path",
-        "--duckdb",
-        help="DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb).",
+    duckdb_path: DuckdbOpt = None,
+    old_duckdb_path: Optional[Path] = typer.Option(
+        None, "--duckdb-path", hidden=True, help="The old name of --duckdb (still works)."
     ),
-    destination: str = typer.Option("duckdb", "--destination", help="duckdb or bigquery."),
+    destination: DestinationOpt = "duckdb",
     journal: Optional[Path] = typer.Option(
-        None, "--journal", help="Event journal (default: $OURA_ELT_HOME/webhooks/journal.sqlite3)."
+        None, "--journal", metavar="PATH",
+        help="Event journal (default: $OURA_ELT_HOME/webhooks/journal.sqlite3).",
     ),
     no_worker: bool = typer.Option(
         False,
         "--no-worker",
         help="Only receive and journal events; another serve (or a restart) merges them.",
     ),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_level: str = typer.Option(
+        "info", "--log-level", metavar="LEVEL", help="debug, info, warning or error."
+    ),
 ) -> None:
     """Receive Oura's webhook calls and merge each changed document into the warehouse.
 
@@ -189,15 +199,23 @@ def serve(
     import logging
 
     from oura_elt.commands.options import check_destination
-    from pipelines.webhooks.service import ServeOptions
+    from pipelines.core.target import Target
+    from pipelines.webhooks.service import ServeOptions, listen
     from pipelines.webhooks.service import serve as run_serve
     from pipelines.webhooks.settings import verification_token_path
     from pipelines.webhooks.verification import resolve_token
 
-    check_destination(destination, duckdb_path, "--duckdb-path")
+    if old_duckdb_path is not None:
+        if duckdb_path is not None and duckdb_path != old_duckdb_path:
+            raise UsageError("--duckdb and --duckdb-path (its old name) name different files")
+        duckdb_path = old_duckdb_path
+    check_destination(destination, duckdb_path)
     level = log_level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise UsageError(f"--log-level {log_level!r} is not one of debug, info, warning, error")
+    if not no_worker:  # the worker writes the warehouse: a held or foreign file is one line now
+        Target.of(destination, duckdb_path).check(write=True)
+    sock = listen(host, port)  # a busy port is one line, before anything else is said
     # Our own lines at the chosen level; other libraries (dlt, urllib3) only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("oura_elt.webhooks").setLevel(level)
@@ -228,13 +246,14 @@ def serve(
             markup=False,
             soft_wrap=True,
         ),
+        sock=sock,
     )
 
 
 @app.command()
 def status(
     journal: Optional[Path] = typer.Option(
-        None, "--journal", help="Event journal (default: the standard one)."
+        None, "--journal", metavar="PATH", help="Event journal (default: the standard one)."
     ),
 ) -> None:
     """Count journaled events by state (pending, done, dropped, failed)."""

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 
+from pipelines.core import warehouse_file
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.core.target import RAW_DATASET, duckdb_file
 from pipelines.transform import MARTS, marts_schema
@@ -39,20 +40,16 @@ def open_marts(duckdb_path: Path | str | None) -> Iterator[Any]:
 
     Raises:
         UsageError: there is no such file.
-        OuraEltError: the file cannot be opened (another process is writing it, or it
-            is not a DuckDB file), or its marts were never built.
+        OuraEltError: the file cannot be opened (another program is writing it, or it
+            is not a DuckDB file: `pipelines.core.warehouse_file`), or its marts were
+            never built.
     """
-    import duckdb
-
     path = resolve_warehouse(duckdb_path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(
             f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}"
         )
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise OuraEltError(_open_failure(path, exc)) from None
+    con = warehouse_file.connect(path, read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")
         missing = [
@@ -181,13 +178,3 @@ def pipeline_name(profile: str | None) -> str:
     because importing it loads dlt (seconds) for one regular expression.
     """
     return "oura_" + re.sub(r"[^0-9A-Za-z_]", "_", profile or "default")
-
-
-def _open_failure(path: Path, exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "lock" in text.lower():
-        return (
-            f"cannot read {path}: another process is writing it (a load or `oura-elt transform`); "
-            "try again when it has finished"
-        )
-    return f"cannot open {path} as a DuckDB warehouse: {text}"

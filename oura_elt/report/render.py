@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.errors import OuraEltError
+from pipelines.core.private import open_private, private_folder
 
 TEMPLATE = "template.html.j2"
 
@@ -78,15 +79,17 @@ def write_atomically(text: str, out: Path) -> Path:
     """Write `text` to `out` through a temporary file beside it and a rename.
 
     A reader (a browser, a sync client) never sees half a report, and a failed write
-    leaves the previous report in place.
+    leaves the previous report in place. The file is readable by its owner only, and
+    folders made for it are 0700 (`pipelines.core.private`).
 
     Raises:
         OuraEltError: the folder cannot be created or the file cannot be written.
     """
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
+        private_folder(out.parent)
+        with open_private(temporary, "w", encoding="utf-8") as handle:  # health data: 0600
+            handle.write(text)
         os.replace(temporary, out)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -36,11 +36,16 @@ except ImportError:  # pragma: no cover - Windows
 
 from pipelines.core import config
 from pipelines.core.errors import OuraEltError
+from pipelines.core.private import FILE_MODE, private_folder
 
 LOCK_SUFFIX = ".lock"
 NOTICE_AFTER_SECONDS = 2.0  # wait this long quietly before saying that we are waiting
 
 log = logging.getLogger(__name__)
+
+
+class LockHeld(OuraEltError):
+    """A lock stayed taken by another holder for longer than the caller would wait."""
 
 
 def warehouse_lock_path(destination: str, duckdb_path: Path | None, dataset: str) -> Path:
@@ -62,12 +67,16 @@ def hold(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
         timeout: seconds to wait at most (None: as long as it takes).
 
     Raises:
-        OuraEltError: the lock was not free within `timeout`.
+        LockHeld: the lock was not free within `timeout`.
+        OuraEltError: the lock file cannot be made (a read-only disk, no such folder).
     """
     lock = filelock.FileLock(str(path), thread_local=False, is_singleton=False)
     started = time.monotonic()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        # filelock retries an open that fails with "No such file" for ever (it takes it for
+        # a lock file deleted meanwhile): open it once first, so /proc/x fails at once.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
         try:
             lock.acquire(timeout=NOTICE_AFTER_SECONDS if timeout is None else min(timeout, NOTICE_AFTER_SECONDS))
         except filelock.Timeout:  # (a subclass of OSError: caught first)
@@ -76,7 +85,7 @@ def hold(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
             try:
                 lock.acquire(timeout=-1 if remaining is None else remaining)
             except filelock.Timeout:
-                raise OuraEltError(
+                raise LockHeld(
                     f"{what} stayed locked by another load or dbt build for {timeout:g} s "
                     f"(lock file {path}); try again when it has finished"
                 ) from None
@@ -104,7 +113,8 @@ def hold_shared(path: Path, what: str, timeout: float | None = None) -> Iterator
     processes and threads.
 
     Raises:
-        OuraEltError: an exclusive holder kept it longer than `timeout` seconds.
+        LockHeld: an exclusive holder kept it longer than `timeout` seconds.
+        OuraEltError: the lock file cannot be made.
     """
     if fcntl is None:  # pragma: no cover - Windows
         with hold(path, what, timeout):
@@ -113,8 +123,8 @@ def hold_shared(path: Path, what: str, timeout: float | None = None) -> Iterator
     started = time.monotonic()
     noticed = False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o600)
+        private_folder(path.parent)
+        fd = os.open(str(path), os.O_RDWR | os.O_CREAT, FILE_MODE)
     except OSError as exc:
         reason = exc.strerror or exc
         raise OuraEltError(f"cannot lock {what} (lock file {path}): {reason}") from None
@@ -126,7 +136,7 @@ def hold_shared(path: Path, what: str, timeout: float | None = None) -> Iterator
             except BlockingIOError:
                 waited = time.monotonic() - started
                 if timeout is not None and waited >= timeout:
-                    raise OuraEltError(
+                    raise LockHeld(
                         f"{what} stayed locked by a dbt build or an erasure for {timeout:g} s "
                         f"(lock file {path}); try again when it has finished"
                     ) from None

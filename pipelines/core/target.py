@@ -76,6 +76,21 @@ class Target:
 
         return warehouse_lock_path(self.destination, self.duckdb_path, self.dataset)
 
+    def check(self, write: bool = True) -> None:
+        """Fail now, in one line, if a command could not open the warehouse: its DuckDB file
+        held by another program, not a DuckDB database, or not creatable
+        (`pipelines.core.warehouse_file.check`). Nothing is written. BigQuery's credentials
+        are checked when its client is made.
+
+        Raises:
+            OuraEltError: the file cannot be used, saying why and what to do.
+        """
+        if self.duckdb_path is None:
+            return
+        from pipelines.core.warehouse_file import check
+
+        check(self.duckdb_path, write=write, lock_path=self.lock_path if write else None)
+
     def lock(self, timeout: float | None = None) -> Any:
         """Hold the warehouse's write lock (`pipelines.core.locks.warehouse_lock`)."""
         from pipelines.core.locks import warehouse_lock

@@ -21,7 +21,8 @@ complete everywhere. `start_date`/`end_date` load a closed range without moving 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, Iterator, Optional, Sequence
 
 import dlt
@@ -29,13 +30,14 @@ import pyarrow as pa
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
+from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.clock import current_time
 from pipelines.core.config import Endpoints
-from pipelines.core.errors import UsageError
 from pipelines.oura.arrow import key_set, to_table
-from pipelines.oura.fetch import fetch_series_window, fetch_window, tombstones
+from pipelines.oura.fetch import fetch, tombstones
 from pipelines.oura.helpers import OuraClient
-from pipelines.oura.plan import cursor_through, day_of, latest_day
+from pipelines.oura.history import FLOOR
+from pipelines.oura.kinds import day_of, latest_day
 from pipelines.oura.ratelimit import shared_budget
 from pipelines.oura.rows import key_of, to_row
 from pipelines.oura.runtime import Outcome, SourceRuntime
@@ -43,7 +45,6 @@ from pipelines.oura.session import Session
 from pipelines.oura.settings import (
     DEFAULT_LOOKBACK_DAYS,
     PROGRESS_TABLE,
-    SERIES,
     SINGLE,
     SOURCE_NAME,
     Collection,
@@ -88,16 +89,14 @@ def oura_source(
         runtime: shared objects and progress callbacks of the project's loader.
     """
     chosen = resolve_collections(collections)
-    if lookback_days < 0:
-        raise UsageError(f"lookback_days must be 0 or more, not {lookback_days}")
+    check_at_least(lookback_days, 0, "lookback_days")
     runtime = runtime or SourceRuntime()
     now = runtime.now or current_time()
     lookback = lookback_days if runtime.lookback_days is None else runtime.lookback_days
     backfill = start_date is not None or end_date is not None
     if backfill:
         end_date = end_date or latest_day(now)
-        if start_date is not None and start_date > end_date:
-            raise UsageError(f"start_date {start_date} is after end_date {end_date}")
+        check_day_range(start_date, end_date, ("start_date", "end_date"))
     session = Session(_client(access_token, profile, base_url, runtime), runtime, now,
                       start_date, raise_on_failure, lookback)
     # Time series arrive as Arrow tables: give their rows dlt's load and row ids, like
@@ -155,26 +154,20 @@ def _hints(collection: Collection, rows: Sequence[dict] = ()) -> dict[str, Any]:
         "name": collection.name,
         "write_disposition": {"disposition": "merge", "strategy": "delete-insert"},
         "primary_key": list(collection.primary_key),
-        "columns": column_hints(collection, rows if collection.kind != SERIES else ()),
+        "columns": column_hints(collection, () if collection.kind.samples else rows),
     }
 
 
 def _cursor(collection: Collection, start: date | None, end: date | None) -> Any:
-    """The resource's `dlt.sources.incremental` on its cursor (`day`-like, or the instant of a
-    sample); a closed range (`end`) is a stateless backfill `[start, end]`. The range is
-    pushed down to the API and trimmed in `_dated`, which moves the cursor (`advance`)."""
-    floor = date(2015, 1, 1)  # dlt wants a start with an end: before any Oura ring synced
-    if collection.kind == SERIES:
-        midnight = lambda day: datetime.combine(day, time(), timezone.utc)  # noqa: E731
-        return dlt.sources.incremental[datetime](
-            collection.cursor, primary_key=(),
-            initial_value=midnight(start or floor) if (start or end) else None,
-            end_value=midnight(end + timedelta(days=1)) if end else None,
-        )
-    return dlt.sources.incremental[date](
+    """The resource's `dlt.sources.incremental` on its cursor (a day, or the instant of a
+    sample: `kinds`); a closed range (`end`) is a stateless backfill `[start, end]`. The range
+    is pushed down to the API and trimmed in `_dated`, which moves the cursor (`advance`)."""
+    kind = collection.kind
+    closed = start is not None or end is not None
+    return dlt.sources.incremental[kind.cursor_type](  # type: ignore[name-defined]
         collection.cursor, primary_key=(),
-        initial_value=(start or floor) if (start or end) else None,
-        end_value=end + timedelta(days=1) if end else None,
+        initial_value=kind.value(start or FLOOR) if closed else None,
+        end_value=kind.value(end + timedelta(days=1)) if end else None,
     )
 
 
@@ -188,7 +181,7 @@ def _dated(collection: Collection, session: Session,
     if backfill:
         start, end = session.start_date, day_of(cursor.end_value) - timedelta(days=1)
     else:  # on from the saved cursor, and the lookback again: Oura restates recent days
-        start = None if saved is None else min(_after(collection, saved), session.recent(collection))
+        start = None if saved is None else min(collection.kind.after(saved), session.recent(collection))
         end = None
     written = False
     with session.guard(collection):
@@ -200,7 +193,8 @@ def _dated(collection: Collection, session: Session,
         user_id = session.user_id()
         windows = list(span.split(collection.window_days))
         session.runtime.reporter.planned(collection.name, len(windows))
-        results = session.in_order(_window_call(collection, session, w) for w in windows)
+        client = session.client
+        results = session.in_order(partial(fetch, client, collection, w, user_id) for w in windows)
         yield []  # the first windows are on their way: let the other resources start theirs
         # What is stored is read only now, while those requests are out: fetching never waits
         # for the warehouse (a loader's lock may hold it through another person's commit).
@@ -219,26 +213,13 @@ def _dated(collection: Collection, session: Session,
             session.count_deleted(collection, len(gone))
             session.outcome.through[collection.name] = window.end
             if not backfill:
-                through = cursor_through(collection, window, session.now)
+                through = collection.kind.through(window, session.now)
                 cursor.advance(through if saved is None else max(saved, through))
             session.runtime.reporter.window_done(collection.name, _count(rows))
         if collection.name in session.capped:
             session.outcome.remaining.add(collection.name)
     if not written:
         yield dlt.mark.materialize_table_schema()
-
-
-def _after(collection: Collection, saved: Any) -> Any:
-    """Where a run goes on from a saved cursor: the next day (a day cursor holds the last day
-    read to its end), or the saved instant itself (a time series' holds where reading stopped)."""
-    return saved if collection.kind == SERIES else saved + timedelta(days=1)
-
-
-def _window_call(collection: Collection, session: Session, window: Any) -> Any:
-    user_id = session.user_id()
-    if collection.kind == SERIES:
-        return lambda: fetch_series_window(session.client, collection, window, user_id)
-    return lambda: fetch_window(session.client, collection, window, user_id)
 
 
 def _seen(collection: Collection, found: Any) -> set:
@@ -275,7 +256,7 @@ def _undated(collection: Collection, session: Session) -> Iterator[Any]:
 def _typed(collection: Collection, batch: Any) -> Any:
     """A batch as dlt gets it: time series as Arrow; documents with fields the API added
     since the spec that hold lists typed as JSON (never child tables)."""
-    if collection.kind == SERIES:
+    if collection.kind.samples:
         return to_table(collection, batch) if isinstance(batch, list) else batch
     extra = new_json_columns(collection, batch)
     return dlt.mark.with_hints(batch, dlt.mark.make_hints(columns=extra)) if extra else batch
@@ -283,7 +264,7 @@ def _typed(collection: Collection, batch: Any) -> Any:
 
 def _given(collection: Collection, rows: list[dict]) -> Iterator[Any]:
     if rows:
-        yield to_table(collection, rows) if collection.kind == SERIES else rows
+        yield to_table(collection, rows) if collection.kind.samples else rows
 
 
 def _count(batch: Any) -> int:

@@ -10,43 +10,34 @@ at Oura: it gets a tombstone, and the merge removes it (dlt `hard_delete`).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Hashable
+from datetime import date
+from typing import Any, Hashable
 
 import pyarrow as pa
 
 from pipelines.oura.arrow import inside, one_per_key, page_table
-from pipelines.oura.dates import DayRange, iso_instant
+from pipelines.oura.dates import DayRange
 from pipelines.oura.helpers import CollectionFailed, OuraClient
 from pipelines.oura.rows import cursor_day, key_of, to_row, tombstone
-from pipelines.oura.settings import (
-    DAILY,
-    PAD_DAYS,
-    SERIES,
-    SERIES_PAD,
-    USER_ID,
-    Collection,
-)
+from pipelines.oura.settings import USER_ID, Collection
 
 Key = tuple[Hashable, ...]
 Stored = list[tuple[Key, "date | None"]]
 
 
 def window_params(collection: Collection, window: DayRange) -> dict[str, str]:
-    """The padded query of one request window (see `settings` for the padding rule)."""
-    if collection.kind == DAILY:
-        pad = timedelta(days=PAD_DAYS)
-        return {
-            "start_date": (window.start - pad).isoformat(),
-            "end_date": (window.end + pad).isoformat(),
-        }
-    if collection.kind == SERIES:
-        lo, hi = window.utc_bounds()
-        return {
-            "start_datetime": iso_instant(lo - SERIES_PAD),
-            "end_datetime": iso_instant(hi + SERIES_PAD),
-        }
-    raise ValueError(f"{collection.name} is not asked for by date window")
+    """The padded query of one request window (`kinds`)."""
+    if not collection.dated:
+        raise ValueError(f"{collection.name} is not asked for by date window")
+    return collection.kind.params(window)
+
+
+def fetch(client: OuraClient, collection: Collection, window: DayRange, user_id: str) -> Any:
+    """One window of a dated collection: (rows, seen keys) of documents, or an Arrow table
+    of samples (None: none)."""
+    if collection.kind.samples:
+        return fetch_series_window(client, collection, window, user_id)
+    return fetch_window(client, collection, window, user_id)
 
 
 def fetch_window(

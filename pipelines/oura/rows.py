@@ -13,7 +13,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Any, Hashable
 
-from pipelines.oura.settings import DELETED, OFFSET_SUFFIX, SERIES, USER_ID, Collection
+from pipelines.oura.settings import DELETED, OFFSET_SUFFIX, USER_ID, Collection
 
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
@@ -79,7 +79,7 @@ def cursor_day(collection: Collection, row: dict[str, Any]) -> date | None:
         return value.astimezone(timezone.utc).date()
     if isinstance(value, date):
         return value
-    if collection.kind == SERIES:
+    if collection.kind.samples:
         return parse_instant(value).astimezone(timezone.utc).date()
     return date.fromisoformat(str(value)[:10])
 

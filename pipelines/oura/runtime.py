@@ -94,6 +94,8 @@ class SourceRuntime:
         max_days: at most this many days per collection in this run (a chunk of a backfill).
         lookback_days: overrides the source's lookback (0 for a chunk that continues the
             one just committed).
+        personal_info: the user's `personal_info`, if the caller has read it already.
+        history_start: where the user's history starts, if the caller knows.
         outcome: filled in by the run.
         sessions: the runs' sessions (`close()` them when done).
     """
@@ -109,6 +111,8 @@ class SourceRuntime:
     until: date | None = None
     max_days: int | None = None
     lookback_days: int | None = None
+    personal_info: dict | None = None
+    history_start: date | None = None
     outcome: Outcome = field(default_factory=Outcome)
     sessions: list[Any] = field(default_factory=list)
 

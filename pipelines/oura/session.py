@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pipelines.core.errors import OuraEltError
@@ -24,9 +24,9 @@ from pipelines.oura import history
 from pipelines.oura.dates import DayRange
 from pipelines.oura.fetch import fetch_everything
 from pipelines.oura.helpers import CollectionFailed, OuraClient, ScopeNotGranted
-from pipelines.oura.plan import day_of, earliest_day, latest_day
+from pipelines.oura.kinds import day_of, latest_day
 from pipelines.oura.runtime import SourceRuntime
-from pipelines.oura.settings import BY_NAME, SERIES, Collection
+from pipelines.oura.settings import BY_NAME, Collection
 from pipelines.oura.stored import StoredDocuments, reader
 
 log = logging.getLogger("pipelines.oura")
@@ -58,9 +58,11 @@ class Session:
         self.raise_on_failure = raise_on_failure
         self.lookback_days = lookback_days
         self._lock = threading.RLock()  # the lazy parts below ask each other (user id, rings)
-        self._info: dict | None = None
+        self._info: dict | None = runtime.personal_info
+        if self._info is not None:
+            self.outcome.user_id = self._info["id"]
         self._rings: list[dict] | None = None
-        self._first_day: date | None = None
+        self._first_day: date | None = runtime.history_start
         self._stored: StoredDocuments | None | bool = False  # False: not opened yet
         self.capped: set[str] = set()  # collections whose span stops at `max_days`
         runtime.sessions.append(self)
@@ -122,6 +124,12 @@ class Session:
                 self._first_day = first
             return self._first_day
 
+    def known(self) -> dict[str, Any]:
+        """What this session has learnt that another run need not ask again (for a
+        `SourceRuntime`): `personal_info` and `history_start`."""
+        with self._lock:
+            return {"personal_info": self._info, "history_start": self._first_day}
+
     # -------------------------------------------------------------------- the destination
 
     def stored(self) -> StoredDocuments | None:
@@ -156,12 +164,8 @@ class Session:
         return InOrder(self._pool, calls, max(self.runtime.workers, 1))
 
     def recent(self, collection: Collection) -> date | datetime:
-        """Where the lookback begins: the last `lookback_days` before the day still in progress
-        somewhere (for a time series, before now). Oura restates such days as rings sync late."""
-        back = timedelta(days=self.lookback_days)
-        if collection.kind == SERIES:
-            return self.now.astimezone(timezone.utc) - back
-        return earliest_day(self.now) - back
+        """Where the lookback begins (`kinds`): Oura restates recent days as rings sync late."""
+        return collection.kind.recent(self.now, self.lookback_days)
 
     def span(self, collection: Collection, start: date | datetime | None,
              end: date | None) -> DayRange | None:

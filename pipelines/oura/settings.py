@@ -27,23 +27,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import timedelta
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
 from pipelines.core.errors import UsageError
+from pipelines.oura.kinds import DAILY, LISTED, PAD_DAYS, SERIES, SERIES_PAD, SINGLE, Kind  # noqa: F401
 
 SOURCE_NAME = "oura"
 API_PREFIX = "/v2/usercollection"
 
-# Route kinds: how a collection is asked for a window.
-DAILY = "daily"  # start_date / end_date (dates), envelope {"data", "next_token"}
-SERIES = "series"  # start_datetime / end_datetime (instants), envelope
-LISTED = "listed"  # no date parameters, envelope (ring_configuration)
-SINGLE = "single"  # a bare object, no parameters (personal_info)
-
-PAD_DAYS = 2
-SERIES_PAD = timedelta(hours=1)
+# How each kind of collection is asked for a window, and how its cursor moves: `kinds`.
 DAILY_WINDOW_DAYS = 90
 SERIES_WINDOW_DAYS = 29  # + 2 x SERIES_PAD stays under the 30-day limit
 
@@ -82,7 +75,7 @@ class Collection:
 
     name: str
     route: str
-    kind: str
+    kind: Kind
     cursor: str | None
     primary_key: tuple[str, ...]
     scope: str | None
@@ -93,7 +86,7 @@ class Collection:
     @property
     def dated(self) -> bool:
         """Whether the collection is asked for by date window."""
-        return self.kind in (DAILY, SERIES)
+        return self.kind.dated
 
     @property
     def path(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Hashable, Iterator
 
 from pipelines.oura.dates import DayRange
 from pipelines.oura.runtime import Query
-from pipelines.oura.settings import SERIES, USER_ID, Collection
+from pipelines.oura.settings import USER_ID, Collection
 
 Key = tuple[Hashable, ...]
 Stored = list[tuple[Key, "date | None"]]
@@ -86,8 +86,7 @@ class StoredDocuments:
         sql = f"SELECT {columns} FROM {{table:{collection.name}}} WHERE {{col:{USER_ID}}} = %s"
         args: list[Any] = [self.user_id]
         if span is not None and cursor:
-            lo, hi = span.utc_bounds() if collection.kind == SERIES else (span.start, span.end)
-            upper = "<" if collection.kind == SERIES else "<="
+            lo, hi, upper = collection.kind.stored_bounds(span)
             sql += f" AND {{col:{cursor}}} >= %s AND {{col:{cursor}}} {upper} %s"
             args += [lo, hi]
         with self._open() as query:

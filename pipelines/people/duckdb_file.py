@@ -5,31 +5,38 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.errors import OuraEltError
+from pipelines.core import warehouse_file
+from pipelines.core.private import private_scratch
+from pipelines.core.warehouse_file import WarehouseInUse
 from pipelines.people.records import ErasureReport, WarehouseBusy
 from pipelines.people.tables import WarehouseTable, quote_duckdb
 
 
 @contextlib.contextmanager
 def connect(path: Path, *, read_only: bool) -> Iterator[Any]:
-    """A DuckDB connection; a file locked by another process is `WarehouseBusy`."""
-    import duckdb
-
+    """A DuckDB connection (`pipelines.core.warehouse_file.connect`); a file another
+    program holds is `WarehouseBusy`."""
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseBusy(path) from None
-        raise OuraEltError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        con = warehouse_file.connect(path, read_only=read_only)
+    except WarehouseInUse as exc:
+        raise WarehouseBusy(path, exc.cause, exc.advice) from None
     try:
         yield con
     finally:
         con.close()
+
+
+def check_writable(path: Path, lock_path: Path) -> None:
+    """Before the write lock is taken (its file made): a file another program holds is
+    `WarehouseBusy`, one that is not a DuckDB database an `OuraEltError`."""
+    try:
+        warehouse_file.check(path, write=True, lock_path=lock_path)
+    except WarehouseInUse as exc:
+        raise WarehouseBusy(path, exc.cause, exc.advice) from None
 
 
 def base_tables(con: Any) -> list[WarehouseTable]:
@@ -48,17 +55,22 @@ def base_tables(con: Any) -> list[WarehouseTable]:
 def compact_database(con: Any, path: Path, report: ErasureReport) -> None:
     """Rewrite the open database into a new file that replaces `path` (free blocks, where
     deleted rows' bytes linger, are not copied); on failure `report.compact_problem` says why."""
-    copy = _copy_database(con, path, report)
-    if copy is not None:
-        con.close()
-        _swap_in(copy, path, report)
+    with contextlib.ExitStack() as stack:
+        try:  # DuckDB makes the copy with the umask's mode: in a folder only we may enter
+            folder = stack.enter_context(private_scratch(path.parent))
+        except OSError as exc:
+            report.compact_problem = f"could not rewrite {path}: {exc.strerror or exc}"
+            return
+        copy = _copy_database(con, path, folder / path.name, report)
+        if copy is not None:
+            con.close()
+            _swap_in(copy, path, report)
 
 
-def _copy_database(con: Any, path: Path, report: ErasureReport) -> Path | None:
-    """Copy the open database into a new file beside it."""
+def _copy_database(con: Any, path: Path, copy: Path, report: ErasureReport) -> Path | None:
+    """Copy the open database into the new file `copy`."""
     import duckdb
 
-    copy = path.with_name(f".{path.name}.erased-{uuid.uuid4().hex[:8]}")
     alias = "_oura_compacted"
     try:
         con.execute(f"ATTACH '{str(copy).replace(chr(39), chr(39) * 2)}' AS {alias}")

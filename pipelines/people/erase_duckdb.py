@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.target import DUCKDB, RAW_DATASET, duckdb_file
-from pipelines.people.duckdb_file import base_tables, compact_database, connect
+from pipelines.core.locks import warehouse_lock_path
+from pipelines.people.duckdb_file import base_tables, check_writable, compact_database, connect
 from pipelines.people.leftovers import (
     forget_outside_warehouse,
     local_pipelines_with,
@@ -69,6 +70,8 @@ def erase_user(
     report = ErasureReport(user_id, str(path), dry_run=dry_run, warehouse_found=path.is_file())
     names = {pipeline_name(profile)} if profile else set()
     load_ids: set[str] = set()
+    if report.warehouse_found:  # a held or foreign file: one line, before the lock file is made
+        check_writable(path, warehouse_lock_path(DUCKDB, path, dataset))
     with warehouse_lock_or_busy(DUCKDB, path, dataset, lock_timeout, path):
         if report.warehouse_found:
             with connect(path, read_only=False) as con:

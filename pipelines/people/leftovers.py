@@ -11,8 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.core.errors import OuraEltError
-from pipelines.core.locks import warehouse_lock
+from pipelines.core.locks import LockHeld, warehouse_lock
 from pipelines.core.target import DUCKDB
 from pipelines.people.records import ErasureReport, WarehouseBusy
 from pipelines.warehouse import pipelines_folder
@@ -27,7 +26,7 @@ def warehouse_lock_or_busy(
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(warehouse_lock(kind, duckdb_path, dataset, timeout=timeout))
-        except OuraEltError:
+        except LockHeld:
             raise WarehouseBusy(where) from None
         yield
 

@@ -6,22 +6,26 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from pipelines.core.errors import OuraEltError
+from pipelines.core.warehouse_file import WarehouseInUse
 
 
-class WarehouseBusy(OuraEltError):
-    """The warehouse is being written by a load or a dbt build; nothing was changed.
+class WarehouseBusy(WarehouseInUse):
+    """The warehouse is being written by a load or a dbt build, or its DuckDB file is held
+    by another program; nothing was changed.
 
     Attributes:
         path: the DuckDB file (or the BigQuery project).
+        cause: what holds it, in a few words.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self, path: Path | str, cause: str | None = None, advice: str | None = None
+    ) -> None:
         super().__init__(
-            f"{path} is in use by a running load or dbt build; nothing was changed; "
-            "try again when it has finished"
+            cause or f"{path} is in use by a running load or dbt build",
+            path,
+            advice=f"nothing was changed; {advice or 'try again when it has finished'}",
         )
-        self.path = path
 
 
 @dataclass(frozen=True)

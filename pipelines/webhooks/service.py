@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,16 +72,47 @@ class ServeOptions:
     log_level: str = "warning"
 
 
-def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port`, for `serve`; bound first, so that a busy port is
+    one line before anything else is said or started.
+
+    Raises:
+        OuraEltError: the port is in use, or the address is not this machine's.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise OuraEltError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
+        ) from None
+    return sock
+
+
+def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None,
+          sock: socket.socket | None = None) -> None:
     """Receive and process events until interrupted (Ctrl-C, SIGTERM).
 
     Args:
         options: where to listen, what to check, where to write.
         on_ready: called with the listening URL once the server accepts connections.
+        sock: the socket from `listen` (default: listen on `options.host:options.port` now).
 
     Raises:
-        OuraEltError: missing app credentials, an unusable journal, another worker running.
+        OuraEltError: a busy port, missing app credentials, an unusable journal, another
+            worker running.
     """
+    sock = sock or listen(options.host, options.port)
+    with contextlib.closing(sock):
+        _serve(options, on_ready, sock)
+
+
+def _serve(options: ServeOptions, on_ready: Callable[[str], None] | None,
+           sock: socket.socket) -> None:
     endpoints = options.endpoints or Endpoints.from_env()
     credentials = app_credentials(endpoints)
     journal = Journal(options.journal_path or default_journal_path())
@@ -125,7 +157,7 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None) 
             ).start()
         try:
             with _stopping_is_normal():
-                server.run()
+                server.run(sockets=[sock])
         finally:
             stop.set()
             wake.set()

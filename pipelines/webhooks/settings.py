@@ -1,10 +1,10 @@
 """Webhooks as data: which event and data types exist, what each loads, limits and paths.
 
 Oura pushes one event per document change (api-reference §7): `create`, `update` or
-`delete` of one document of one data type (`ExtApiV2DataType`, spec 1.35). Every data
-type that has a single-document route maps to the loader's collection (raw table)
-of the same name; note `vo2_max` here and the route `vO2_max`. `meal` is an event
-type without any data route, so nothing can be loaded for it.
+`delete` of one document of one data type (`ExtApiV2DataType`, spec 1.35). Every
+collection of documents with a single-document route (`Kind.by_id`) is a data type of
+the same name as its raw table; note `vo2_max` here and the route `vO2_max`. `meal` is an
+event type without any data route, so nothing can be loaded for it.
 """
 
 from __future__ import annotations
@@ -14,29 +14,13 @@ from types import MappingProxyType
 from typing import Mapping
 
 from pipelines.core import config
+from pipelines.oura.settings import COLLECTIONS
 
 EVENT_TYPES: tuple[str, ...] = ("create", "update", "delete")
 
 # Webhook data type -> the loader's collection (`pipelines.oura.settings.BY_NAME`).
 COLLECTION_OF: Mapping[str, str] = MappingProxyType(
-    {
-        "tag": "tag",
-        "enhanced_tag": "enhanced_tag",
-        "workout": "workout",
-        "session": "session",
-        "sleep": "sleep",
-        "daily_sleep": "daily_sleep",
-        "daily_readiness": "daily_readiness",
-        "daily_activity": "daily_activity",
-        "daily_spo2": "daily_spo2",
-        "sleep_time": "sleep_time",
-        "rest_mode_period": "rest_mode_period",
-        "ring_configuration": "ring_configuration",
-        "daily_stress": "daily_stress",
-        "daily_cardiovascular_age": "daily_cardiovascular_age",
-        "daily_resilience": "daily_resilience",
-        "vo2_max": "vo2_max",
-    }
+    {c.name: c.name for c in COLLECTIONS if c.kind.by_id}
 )
 NOT_LOADABLE: tuple[str, ...] = ("meal",)  # valid data types with no route to fetch from
 DATA_TYPES: tuple[str, ...] = (*COLLECTION_OF, *NOT_LOADABLE)
