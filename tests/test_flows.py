@@ -391,7 +391,7 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
     package's load id is its creation time, `inserted_at` its commit) then show another
     person's package completing between user0's creation and commit."""
     from flows.backfill import backfill
-    from pipelines.oura.plan import latest_day
+    from pipelines.oura.kinds import latest_day
 
     sb = logged_in_sandbox(sandbox_factory, users=5, history_days=20)
     last = latest_day(sb.world.now)

@@ -35,7 +35,7 @@ from conftest import CLOCK, forget_failed_default_credentials
 from pipelines.core.target import Target, warehouse_lock
 from oura_elt.commands.users import app as users_app
 from oura_elt.console import console
-from pipelines.auth import TokenRecord, TokenStore, login
+from pipelines.auth import StaticTokenProvider, TokenRecord, TokenStore, login
 from pipelines.load import load
 from pipelines.oura.kinds import latest_day
 from pipelines.oura.helpers import RetryPolicy
@@ -640,10 +640,13 @@ def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
             mp.setenv(name, value)
         forget_failed_default_credentials(mp)
         for profile in PEOPLE:
+            # Their sandbox personal tokens: the OAuth logins may be revoked by then (the
+            # sandbox outlives the tests that remove people).
             summary = load(
                 profile, endpoints=sandbox_endpoints(cohort.base_url), destination="bigquery",
                 now=CLOCK, start_date=CLOCK.date() - timedelta(days=HISTORY_DAYS),
                 budget=RateBudget(10_000, 1), policy=FAST_RETRIES,
+                provider=StaticTokenProvider(f"sandbox-pat-{PEOPLE[profile]}", profile=profile),
             )  # fmt: skip
             assert summary.ok and summary.total_documents > 1000
         transform(target="bigquery", target_path=home.parent / "dbt",
