@@ -7,6 +7,7 @@ TOOLS       := .tools
 UV          := $(TOOLS)/bin/uv
 VENV        := .venv
 BIN         := $(VENV)/bin
+BQEMU       := $(TOOLS)/bqemulator
 # Test-only wheels fetched from PyPI by hash (see tests/oura-ring-client.txt).
 WHEELS      := $(TOOLS)/wheels
 
@@ -16,7 +17,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test bench chaos browser schedule lock clean help
+.PHONY: setup demo test bench chaos browser bqemulator schedule lock clean help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on the local Oura-compatible server"
@@ -46,10 +47,10 @@ setup: $(VENV)/.synced
 demo: setup
 	$(BIN)/oura-elt demo
 
-test: setup browser
+test: setup browser bqemulator
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: setup
+bench: setup bqemulator
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 chaos: setup
@@ -63,6 +64,23 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
 	    || echo "could not install chromium; the browser test will be skipped"; }
+
+# The BigQuery tests run against a local BigQuery API (tests/bigquery_emulator.py):
+# bqemulator, pinned in tests/bqemulator-requirements.txt, in its own environment (it
+# brings its own DuckDB; ours stays pinned for file compatibility), with DuckDB's spatial
+# and avro extensions from PyPI installed where its DuckDB looks (HOME=$(BQEMU)/home), so
+# it downloads nothing at run time. Done once; if it cannot be installed, the BigQuery
+# tests say why they skipped.
+bqemulator: $(BQEMU)/.installed
+
+$(BQEMU)/.installed: tests/bqemulator-requirements.txt | $(UV)
+	@echo "installing bqemulator for the BigQuery tests into $(BQEMU)"
+	@rm -rf $(BQEMU) && { \
+	  $(UV) venv --quiet --python $(PYTHON) $(BQEMU) \
+	  && $(UV) pip install --quiet --python $(BQEMU)/bin/python -r tests/bqemulator-requirements.txt \
+	  && mkdir -p $(BQEMU)/home && HOME=$(abspath $(BQEMU))/home $(BQEMU)/bin/python -c "import duckdb, glob; \
+	       [duckdb.execute(f\"INSTALL '{p}'\") for p in glob.glob('$(BQEMU)/lib/python*/site-packages/duckdb_extension_*/extensions/*/*.duckdb_extension')]" \
+	  && touch $@; } || echo "could not install bqemulator; the BigQuery tests will be skipped"
 
 schedule: setup
 	$(BIN)/oura-elt schedule $(SCHEDULE_ARGS)

@@ -31,7 +31,7 @@ from bench.harness import NOW, child_load, sandbox
 from bench.naive import naive_load
 from oura_elt.commands.sandbox import sandbox_endpoints
 
-CASES = ("backfill", "heartrate", "nightly", "dbt", "memory", "cohort")
+CASES = ("backfill", "heartrate", "nightly", "dbt", "memory", "cohort", "bigquery")
 LATENCY_MS = 100
 
 
@@ -205,6 +205,58 @@ class Bench:
                              f"{limit} requests / {window} s", f"{used:.0%} of the budget used, "
                              f"{failed} failed requests", "> 80 %, 0 failed", yes(used > 0.8 and failed == 0)))
 
+    # ------------------------------------------------------------------ 7
+    def bigquery(self) -> None:
+        """The same cohort through the Prefect backfill flow into DuckDB, then into BigQuery
+        (the tests' local BigQuery API: bqemulator behind its correcting proxy)."""
+        import os
+
+        from flows.backfill import backfill
+        from prefect.testing.utilities import prefect_test_harness
+
+        users, days = (3, 7) if self.quick else (5, 30)
+        first = (NOW - timedelta(days=days - 1)).date()
+        emulator = _bigquery_emulator()
+        reason = emulator.missing_reason()
+        if reason:
+            self.rows.append(Row("7. BigQuery cohort", f"not run: {reason}"))
+            return
+        self.say(f"BigQuery: {users} users x {days} days through the backfill flow, "
+                 "DuckDB then BigQuery")
+        saved = dict(os.environ)
+        home = self.folder("bigquery-home")
+        os.environ.update(OURA_ELT_HOME=str(home), OURA_ELT_NOW=NOW.isoformat(),
+                          PREFECT_HOME=str(home / "prefect"))
+        service = None
+        try:
+            with sandbox(users=users, days=days + 30) as sb, \
+                    prefect_test_harness(server_startup_timeout=90):
+                save_sandbox_logins(sb.base_url, users)
+                service = emulator.start_local_bigquery(self.folder("bqemulator"))
+                project = service.project("ourabench")  # a valid project id: 6 to 30 characters
+                params = dict(profiles=[f"user{u}" for u in range(users)], start_date=first,
+                              end_date=NOW.date(), api_base_url=sb.base_url, run_dbt=False,
+                              max_parallel=users, rate_limit="100000/1")
+                started = time.monotonic()
+                duck = self.folder("bigquery-duckdb") / "oura.duckdb"
+                backfill(destination="duckdb", duckdb_path=str(duck), **params)
+                on_duckdb = time.monotonic() - started
+                self.say(f"  DuckDB: {on_duckdb:.1f} s")
+                os.environ.update(project.env)
+                started = time.monotonic()
+                report = backfill(destination="bigquery", **params)
+                on_bigquery = time.monotonic() - started
+                self.say(f"  BigQuery (emulated): {on_bigquery:.1f} s")
+        finally:
+            if service is not None:
+                service.stop()
+            os.environ.clear()
+            os.environ.update(saved)
+        self.rows.append(Row(
+            "7. BigQuery cohort", f"{users} users, {report.documents:,} documents into BigQuery in "
+            f"{on_bigquery:.0f} s", f"DuckDB: {on_duckdb:.0f} s", f"{on_bigquery / on_duckdb:.1f}x",
+            "(emulator: no target)", "-"))
+
     def table(self) -> Table:
         table = Table(title="oura-elt benchmarks (ratios within this run)", show_lines=False)
         for name in ("case", "figure", "baseline", "ratio", "target", "met"):
@@ -212,6 +264,41 @@ class Bench:
         for row in self.rows:
             table.add_row(row.case, row.figure, row.baseline, row.ratio, row.target, row.met)
         return table
+
+
+def _bigquery_emulator():
+    """The tests' local BigQuery API (`tests/bigquery_emulator.py`): one place for the
+    emulator and its corrections."""
+    import importlib.util
+    import sys
+
+    if "bigquery_emulator" not in sys.modules:
+        path = Path(__file__).resolve().parent.parent / "tests" / "bigquery_emulator.py"
+        spec = importlib.util.spec_from_file_location("bigquery_emulator", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bigquery_emulator"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules["bigquery_emulator"]
+
+
+def save_sandbox_logins(base_url: str, users: int) -> None:
+    """Saved logins `user0`, `user1`, ... holding the sandbox's personal tokens (what
+    `oura-elt auth login --profile userN` leaves, without the browser)."""
+    from pipelines.auth import TokenRecord, TokenStore
+    from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+    from sandbox.oauth import ALL_SCOPES
+
+    for user in range(users):
+        store = TokenStore(f"user{user}")
+        with store.lock():
+            store.save(TokenRecord(
+                profile=f"user{user}", access_token=f"sandbox-pat-{user}", refresh_token=None,
+                expires_at=None, token_type="Bearer", scopes=tuple(sorted(ALL_SCOPES)),
+                raw_scopes=tuple(sorted(ALL_SCOPES)), token_url=f"{base_url}/oauth/token",
+                revoke_url=f"{base_url}/oauth/revoke", api_base_url=base_url,
+                client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET, user_id=None,
+                obtained_at=time.time(),
+            ))
 
 
 def yes(ok: bool) -> str:

@@ -1,4 +1,4 @@
-"""Compare a loaded DuckDB warehouse with the sandbox's ground truth, and count what differs.
+"""Compare a loaded warehouse (DuckDB, or BigQuery in the tests) with the sandbox's ground truth.
 
 Independent of the loader's code: documents are flattened and typed here from first
 principles. Per raw table, and in total:
@@ -39,8 +39,14 @@ def table_of(collection: str) -> str:
     return collection.lower()
 
 
-def read_table(db: Path, table: str) -> list[dict[str, Any]]:
-    """All rows of a raw table (empty if the file or the table does not exist)."""
+def read_table(db: Path | Any, table: str) -> list[dict[str, Any]]:
+    """All rows of a raw table (empty if the file or the table does not exist).
+
+    `db` is a DuckDB file, or any warehouse with a `read_table(table)` method of its own
+    (the tests' BigQuery project), so one comparison serves both destinations.
+    """
+    if hasattr(db, "read_table"):
+        return db.read_table(table)
     if not Path(db).exists():
         return []
     with duckdb.connect(str(db), read_only=True) as con:
@@ -206,7 +212,8 @@ def compare_warehouse(
     """Count how the warehouse `db` differs from the world's documents in `[start, end]`.
 
     Args:
-        db: the DuckDB file (missing: everything counts as missing).
+        db: the DuckDB file (missing: everything counts as missing), or a warehouse
+            with a `read_table` method (see `read_table`).
         world: the sandbox `World` (at its current clock).
         start: first day of the ground truth.
         end: last day of the ground truth.

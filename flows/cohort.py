@@ -4,8 +4,9 @@ Oura's rate limit is per application (5000 requests per 5 minutes across all of
 its users), so a cohort shares ONE `RateBudget`, created once per flow run and
 handed to every load task. At most `max_parallel` profiles are in flight at once;
 one profile failing does not stop the others. Loads into the same warehouse fetch
-at the same time and take turns only for their commits (`pipelines.core.locks`); the
-shared budget is what keeps any mix of concurrent loads under the limit.
+at the same time; into a DuckDB file they take turns for their commits, into BigQuery
+they commit at the same time too (`pipelines.core.locks.commit_lock`). The shared budget
+is what keeps any mix of concurrent loads under the limit.
 """
 
 from __future__ import annotations

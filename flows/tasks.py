@@ -19,7 +19,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as current_task_run
 
-from pipelines.core.target import Target, warehouse_lock
+from pipelines.core.target import Target
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.oura.runtime import NullReporter
@@ -136,7 +136,8 @@ def load_window(
     token_block: str | None = None,
 ) -> Any:
     """Load one profile's days into the target (`pipelines.load.load`), which holds the
-    target's lock only while it writes, so loads of a cohort fetch at the same time.
+    target's commit lock only while it writes, so loads of a cohort fetch at the same time
+    (and on BigQuery also commit at the same time: `Target.commit_lock`).
 
     Args:
         until: the last day of an incremental chunk (a backfill of the whole history);
@@ -170,7 +171,7 @@ def load_window(
         budget=budget,
         chunk_days=chunk_days,
         reporter=RunLogReporter(logger),
-        warehouse_lock=lambda: warehouse_lock(target),
+        warehouse_lock=target.commit_lock,
     )
     logger.info(
         "%s: %d documents, %d deleted, %d requests (%d retried), days %s..%s, %.1f s",

@@ -171,7 +171,7 @@ class LoadRequest:
         policy: `RetryPolicy` of the HTTP client.
         reporter: progress callbacks (`pipelines.oura.runtime.Reporter`).
         warehouse_lock: makes the context manager held around every warehouse access
-            (default: the target's `pipelines.core.locks.warehouse_lock`).
+            (default: the target's `commit_lock`: exclusive on DuckDB, shared on BigQuery).
     """
 
     profile: str | None = None
@@ -218,7 +218,7 @@ class LoadRequest:
         return replace(self, now=now, duckdb_path=target.duckdb_path, budget=budget,
                        endpoints=self.endpoints or Endpoints.from_env(),
                        reporter=self.reporter or NullReporter(),
-                       warehouse_lock=self.warehouse_lock or target.lock)
+                       warehouse_lock=self.warehouse_lock or target.commit_lock)
 
     @property
     def target(self) -> Target:

@@ -41,8 +41,12 @@ def pipeline_name(profile: str | None) -> str:
     return "oura_" + re.sub(r"[^0-9A-Za-z_]", "_", profile or "default")
 
 
-def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> tuple[Any, str, str]:
+def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str,
+                     pipeline: str | None = None) -> tuple[Any, str, str]:
     """A dlt destination, where it is (a DuckDB path or a BigQuery project), and a description.
+
+    On BigQuery each merge is one transaction and each pipeline (`pipeline`, default that of
+    the default profile) has its own staging dataset (`pipelines.bigquery_destination`).
 
     Raises:
         WarehouseError: unknown kind, or BigQuery support/credentials missing.
@@ -61,7 +65,9 @@ def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str) -> 
             raise WarehouseError(
                 "BigQuery support is not installed; install it with: pip install 'oura-elt[bigquery]'"
             ) from None
-        destination = dlt.destinations.bigquery()
+        from pipelines import bigquery_destination
+
+        destination = bigquery_destination.destination(pipeline or pipeline_name(None))
         project = _bigquery_project(destination, dataset_name)
         return destination, f"bigquery:{project}", f"BigQuery project {project}"
     raise WarehouseError(f"unknown destination {kind!r}; use one of: {', '.join(DESTINATIONS)}")
@@ -110,7 +116,8 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     # about 90 MB of peak memory but made a 10-year backfill twice as slow and a
     # 50-person cohort miss its budget share (bench/README.md).
     use_system_memory_pool()
-    destination, where, description = make_destination(kind, duckdb_path, dataset_name)
+    destination, where, description = make_destination(kind, duckdb_path, dataset_name,
+                                                       pipeline_name(profile))
     pipelines_dir = pipelines_folder(kind, where, dataset_name)
     private_folder(pipelines_dir)  # its load packages hold health data until they are loaded
     pipeline = dlt.pipeline(

@@ -235,4 +235,4 @@ def test_the_transform_command_prints_the_marts_and_fails_in_one_line(warehouse_
     bad = subprocess.run([OURA_ELT, "transform", "--target", "bigquery", "--duckdb", str(db)],
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
-    assert "--duckdb only applies to the duckdb target" in bad.stderr
+    assert "--duckdb only applies to --destination duckdb" in bad.stderr

@@ -148,3 +148,19 @@ def test_the_command_prints_rows_per_mart(warehouse, tmp_path):
     assert f"{counts['heart_rate_samples']:,}" in result.output
     assert f"exported {len(MARTS)} marts ({sum(counts.values()):,} rows)" in result.output
     assert (tmp_path / "x" / "daily_summary.csv").is_file()
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_export_and_report_say_in_one_line_that_they_need_duckdb(command, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    oura_elt = str(Path(sys.executable).with_name("oura-elt"))
+    result = subprocess.run([oura_elt, command, "--destination", "bigquery"], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path, check=False)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    prefix = f"error: oura-elt {command} reads the marts of a DuckDB file; on bigquery "
+    assert lines[0].startswith(prefix)
+    assert "oura_marts" in lines[0]

@@ -19,6 +19,7 @@ if "PREFECT_HOME" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -114,6 +115,45 @@ def test_the_warehouse_lock_makes_writers_take_turns(tmp_path):
         thread.start()
         thread.join(timeout=10)
     assert isinstance(result[0], OuraEltError) and "stayed locked" in str(result[0])
+
+
+def test_bigquery_commits_share_the_lock_that_dbt_and_erasures_hold_alone():
+    """Loads into BigQuery hold the warehouse lock shared: any number at once; a dbt build
+    (or an erasure) holds it alone, so it waits for, or refuses beside, a commit in flight."""
+    from pipelines.core.target import Target, warehouse_lock
+    from pipelines.people import WarehouseBusy
+    from pipelines.people.leftovers import warehouse_lock_or_busy
+
+    bigquery = Target.of("bigquery")
+    with bigquery.commit_lock(timeout=0.2), bigquery.commit_lock(timeout=0.2):  # two at once
+        assert isinstance(_try_lock(bigquery), OuraEltError)  # a dbt build waits
+        with pytest.raises(WarehouseBusy):
+            with warehouse_lock_or_busy("bigquery", None, "oura_raw", 0.0, "BigQuery"):
+                pass
+    with warehouse_lock(bigquery):  # a build under way: a commit waits, then says so
+        result = []
+        thread = threading.Thread(target=lambda: result.append(_try_commit(bigquery)))
+        thread.start()
+        thread.join(timeout=10)
+        assert isinstance(result[0], OuraEltError) and "stayed locked" in str(result[0])
+    with bigquery.commit_lock(timeout=0.2):
+        pass  # free again
+
+
+def test_duckdb_commits_take_turns(tmp_path):
+    from pipelines.core.target import Target
+
+    duck = Target.of("duckdb", tmp_path / "w.duckdb")
+    with duck.commit_lock(timeout=0.2):
+        assert isinstance(_try_commit(duck), OuraEltError)
+
+
+def _try_commit(target):
+    try:
+        with target.commit_lock(timeout=0.2):
+            return AssertionError("the commit lock was free while held")
+    except OuraEltError as exc:
+        return exc
 
 
 def _hold(target, order):
@@ -378,6 +418,65 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(
     assert stats.get("status:429", 0) == 0 and stats.get("limited:application", 0) == 0  # ...enough
     assert all(s.retries == 0 for runs in report.summaries.values() for s in runs)
     assert_warehouse_equals_truth(db, sb.world, first, last)
+
+
+def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_truth(
+        sandbox_factory, tmp_path, flow_env, bigquery):
+    """Five people backfilled into BigQuery (the local BigQuery API) through the Prefect flow.
+
+    BigQuery has no single-writer file, so commits must not take turns: the proxy holds
+    user0's first merge until another person's load package has completed (committed in
+    `_dlt_loads`). Were commits serialized, none could complete while user0's is under
+    way, and the hold would end empty-handed. The run's own records (dlt's `_dlt_loads`: a
+    package's load id is its creation time, `inserted_at` its commit) then show another
+    person's package completing between user0's creation and commit."""
+    from flows.backfill import backfill
+    from pipelines.oura.kinds import latest_day
+
+    sb = logged_in_sandbox(sandbox_factory, users=5, history_days=20)
+    last = latest_day(sb.world.now)
+    first = last - timedelta(days=9)
+    proxy = bigquery.service.proxy
+    def completions() -> int:  # load packages committed so far (dlt's `_dlt_loads` inserts)
+        return sum(bool(re.match(r"\s*INSERT INTO \S*_dlt_loads", q)) for q in proxy.queries)
+    held: dict = {}
+
+    def hold_user0(sql: str) -> str:
+        if "oura_raw_staging_oura_user0" not in sql or "DELETE FROM" not in sql or held:
+            return sql
+        held["completions_before"] = seen = completions()
+        deadline = time.monotonic() + 120  # ample: the other commits take seconds
+        while completions() == seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        held["completions_during"] = completions() - seen
+        return sql
+
+    proxy.hooks.append(hold_user0)
+    try:
+        report = backfill(start_date=first, end_date=last, destination="bigquery",
+                          api_base_url=sb.base_url, run_dbt=False, max_parallel=5, **FAST)
+    finally:
+        proxy.hooks.remove(hold_user0)
+
+    assert sorted(report.summaries) == [f"user{i}" for i in range(5)]
+    assert held and held["completions_during"] >= 1, held  # another commit finished meanwhile
+    assert_warehouse_equals_truth(bigquery, sb.world, first, last)
+    raw = f"`{bigquery.name}.oura_raw"
+    rows = bigquery.query(
+        f"SELECT p.user_id, l.load_id, l.inserted_at FROM {raw}._dlt_loads` AS l "
+        f"JOIN (SELECT DISTINCT user_id, _dlt_load_id FROM {raw}._oura_load_progress`) AS p "
+        "ON p._dlt_load_id = l.load_id")
+    spans = {uid: (datetime.fromtimestamp(float(load_id), timezone.utc), done)
+             for uid, load_id, done in rows}
+    assert len(spans) == 5
+    start0, end0 = spans[sb.world.users[0].user_id]
+    during = [uid for uid, (start, end) in spans.items() if start0 < end < end0]
+    assert during, f"no package completed during user0's {start0}..{end0}: {spans}"
+    edges = sorted([(start, 1) for start, _ in spans.values()]
+                   + [(end, -1) for _, end in spans.values()])
+    open_at_once = max(sum(step for _, step in edges[:i + 1]) for i in range(len(edges)))
+    print(f"{len(during)} package(s) committed during user0's; "
+          f"up to {open_at_once} of 5 commits at once")
 
 
 # ------------------------------------------------------------------ oura-elt schedule

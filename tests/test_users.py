@@ -31,11 +31,11 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from conftest import CLOCK
+from conftest import CLOCK, forget_failed_default_credentials
 from pipelines.core.target import Target, warehouse_lock
 from oura_elt.commands.users import app as users_app
 from oura_elt.console import console
-from pipelines.auth import TokenRecord, TokenStore, login
+from pipelines.auth import StaticTokenProvider, TokenRecord, TokenStore, login
 from pipelines.load import load
 from pipelines.oura.kinds import latest_day
 from pipelines.oura.helpers import RetryPolicy
@@ -616,68 +616,157 @@ def test_erasure_also_forgets_the_person_in_the_webhook_journal(tmp_path):
 # --------------------------------------------------------------------------- BigQuery
 
 
-def test_bigquery_erasure_deletes_what_the_duckdb_erasure_deletes(world, tmp_path):
-    """BigQuery cannot run here: `StandInBigQuery` runs the erasure's BigQuery SQL (through
-    sqlglot) on a copy of the warehouse laid out as project.dataset.table. The rows it
-    deletes must be exactly those the DuckDB erasure deletes, in every table."""
-    from bigquery_stand_in import StandInBigQuery
+@dataclass
+class BigQueryCohort:
+    project: object  # bigquery_emulator.Project
+    built_marts: list[str]
 
+
+@pytest.fixture(scope="module")
+def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
+    """The cohort's three people loaded into a project of the local BigQuery API too (their
+    saved logins, from a copy of the home), with every mart the emulator can build."""
+    from pipelines.transform import transform
+    from test_bigquery_transform import CANNOT_RUN
+
+    project = local_bigquery.project("userserasure")
+    home = tmp_path_factory.mktemp("bq-users") / "home"
+    shutil.copytree(cohort.pristine_home, home)
+    with pytest.MonkeyPatch.context() as mp:
+        # Keep dlt's staging copies (as a crashed load leaves them): the erasure must find them too.
+        settings = {**project.env, "OURA_ELT_HOME": str(home),
+                    "LOAD__TRUNCATE_STAGING_DATASET": "false"}
+        for name, value in settings.items():
+            mp.setenv(name, value)
+        forget_failed_default_credentials(mp)
+        for profile in PEOPLE:
+            # Their sandbox personal tokens: the OAuth logins may be revoked by then (the
+            # sandbox outlives the tests that remove people).
+            summary = load(
+                profile, endpoints=sandbox_endpoints(cohort.base_url), destination="bigquery",
+                now=CLOCK, start_date=CLOCK.date() - timedelta(days=HISTORY_DAYS),
+                budget=RateBudget(10_000, 1), policy=FAST_RETRIES,
+                provider=StaticTokenProvider(f"sandbox-pat-{PEOPLE[profile]}", profile=profile),
+            )  # fmt: skip
+            assert summary.ok and summary.total_documents > 1000
+        transform(target="bigquery", target_path=home.parent / "dbt",
+                  exclude=["resource_type:test", "resource_type:unit_test",
+                           *(f"{m}+" for m in CANNOT_RUN)])
+    return BigQueryCohort(project, project.tables("oura_marts"))
+
+
+BQ_DATASETS = ("oura_raw", "oura_staging", "oura_intermediate", "oura_marts")
+
+
+def bq_rows_by_user(project) -> dict[tuple[str, str], tuple[int, str]]:
+    """(dataset.table, user_id) -> (rows, md5 of the rows' JSON text sorted) over every base
+    table with user_id of raw, every pipeline's staging dataset and dbt's three."""
+    out: dict[tuple[str, str], tuple[int, str]] = {}
+    datasets = [d for d in project.datasets()
+                if d in BQ_DATASETS or d.startswith("oura_raw_staging")]
+    for dataset in datasets:
+        schema = f"`{project.name}.{dataset}.INFORMATION_SCHEMA"
+        owned = [t for (t,) in project.query(
+            f"SELECT c.table_name FROM {schema}.COLUMNS` AS c JOIN {schema}.TABLES` AS t "
+            "ON t.table_name = c.table_name "
+            "WHERE c.column_name = 'user_id' AND t.table_type = 'BASE TABLE'")]
+        if not owned:
+            continue
+        union = " UNION ALL ".join(
+            f"SELECT '{dataset}.{table}' AS t_name, user_id, COUNT(*) AS n, TO_HEX(MD5(STRING_AGG("
+            f"TO_JSON_STRING(t), '\\n' ORDER BY TO_JSON_STRING(t)))) AS digest "
+            f"FROM `{project.name}.{dataset}.{table}` AS t GROUP BY user_id" for table in owned)
+        for name, user_id, count, digest in project.query(union):
+            out[(name, user_id)] = (count, digest)
+    return out
+
+
+def view_rows(project, view: str, user_id: str) -> int:
+    """Rows of a person in a dbt view (dbt's staging models are views: they hold no rows of
+    their own but must show none of an erased person's)."""
+    return project.query(f"SELECT COUNT(*) FROM `{project.name}.oura_staging.{view}` "
+                         f"WHERE user_id = '{user_id}'")[0][0]
+
+
+def bq_bookkeeping(project) -> tuple[set[str], set[str]]:
+    """The pipelines with state rows, and the load ids in `_dlt_loads`."""
+    raw = f"`{project.name}.oura_raw"
+    pipelines = project.query(f"SELECT DISTINCT pipeline_name FROM {raw}._dlt_pipeline_state`")
+    loads = project.query(f"SELECT load_id FROM {raw}._dlt_loads`")
+    return {r[0] for r in pipelines}, {r[0] for r in loads}
+
+
+def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world, bq_cohort,
+                                                                          monkeypatch):
+    """The same people in DuckDB and BigQuery: the BigQuery erasure counts the same raw rows as
+    the DuckDB erasure, deletes them in one transaction, and leaves everyone else's rows."""
     from pipelines.people import erase_bigquery
 
-    bob, others = world.user_ids["bob"], {world.user_ids["alice"], world.user_ids["carol"]}
-    as_bigquery = tmp_path / "oura-test-project.duckdb"
-    shutil.copy(world.db, as_bigquery)
-    before = rows_by_user(world.db)
-    books_before = bookkeeping(world.db)
-
+    project = bq_cohort.project
+    for name, value in project.env.items():
+        monkeypatch.setenv(name, value)
+    forget_failed_default_credentials(monkeypatch)
+    bob = world.user_ids["bob"]
+    before = bq_rows_by_user(project)
+    pipelines_before, loads_before = bq_bookkeeping(project)
+    assert {("oura_raw.heartrate", bob), ("oura_raw_staging_oura_bob.heartrate", bob),
+            ("oura_marts.daily_summary", bob),
+            ("oura_marts.heart_rate_samples", bob)} <= set(before)
     preview = erase_user(bob, profile="bob", duckdb_path=world.db, dry_run=True, compact=False)
-    client = StandInBigQuery(as_bigquery)
-    try:
-        counted = erase_bigquery.erase_user_bigquery(bob, profile="bob", client=client, dry_run=True)
-        assert counted.touched == preview.touched and counted.total > 1000
-        assert not any("DELETE" in script for script in client.scripts)
-        client.scripts.clear()
-        done = erase_bigquery.erase_user_bigquery(bob, profile="bob", client=client)
-    finally:
-        client.close()
-    script = next(s for s in client.scripts if "BEGIN TRANSACTION;" in s)
-    assert script.index("BEGIN TRANSACTION;") < script.index("DELETE") < script.index("COMMIT TRANSACTION;")
+    def raw_only(counts: dict) -> dict:
+        return {k: v for k, v in counts.items() if k.startswith("oura_raw.")}
+
+    assert raw_only(preview.deleted)
+
+    counted = erase_bigquery.erase_user_bigquery(bob, profile="bob", dry_run=True)
+    assert raw_only(counted.deleted) == raw_only(preview.deleted) and counted.total > 1000
+    assert bq_rows_by_user(project) == before  # a dry run changes nothing
+    proxy = project.service.proxy
+    sent = len(proxy.queries)
+    done = erase_bigquery.erase_user_bigquery(bob, profile="bob")
+
+    script = next(q for q in proxy.queries[sent:] if "BEGIN TRANSACTION;" in q)
+    assert (script.index("BEGIN TRANSACTION;") < script.index("DELETE")
+            < script.index("COMMIT TRANSACTION;"))
     assert "@user_id" in script and bob not in script  # the id travels as a parameter
-    assert done.touched == preview.touched
-    assert done.note and "time travel" in done.note
-
-    erase_user(bob, profile="bob", duckdb_path=world.db, compact=False)  # the reference
-    expected = rows_by_user(world.db)
-    after = rows_by_user(as_bigquery)
-    assert after == expected
+    assert done.deleted == counted.deleted and done.note and "time travel" in done.note
+    after = bq_rows_by_user(project)
     assert not [k for k in after if k[1] == bob]
-    assert {k: v for k, v in after.items() if k[1] in others} == {k: v for k, v in before.items() if k[1] in others}
-    assert bookkeeping(as_bigquery) == bookkeeping(world.db) != books_before
+    assert after == {k: v for k, v in before.items() if k[1] != bob}  # the others', byte for byte
+    pipelines_after, loads_after = bq_bookkeeping(project)
+    assert pipelines_after == pipelines_before - {"oura_bob"} and "oura_bob" in pipelines_before
+    assert loads_after < loads_before
 
 
-def test_remove_erase_on_bigquery_prints_the_rows_and_the_time_travel_note(world, tmp_path, monkeypatch):
-    """The command with --destination bigquery (BigQuery cannot run here: a stand-in
-    client over a copy of the warehouse, see `bigquery_stand_in`)."""
-    from bigquery_stand_in import StandInBigQuery
-
-    from pipelines.people import erase_bigquery
-
+def test_remove_erase_on_bigquery_deletes_one_persons_rows_from_raw_staging_and_marts(world,
+                                                                                       bq_cohort):
+    """`oura-elt users remove carol --erase --destination bigquery`, as a user runs it."""
+    project = bq_cohort.project
     carol = world.user_ids["carol"]
-    as_bigquery = tmp_path / "oura-test-project.duckdb"
-    shutil.copy(world.db, as_bigquery)
-    client = StandInBigQuery(as_bigquery)
-    monkeypatch.setattr(erase_bigquery, "_client", lambda dataset: client)
-    try:
-        refused = CliRunner().invoke(
-            users_app, ["remove", "carol", "--erase", "--yes", "--destination", "bigquery", "--duckdb", "x.duckdb"]
-        )
-        assert refused.exit_code != 0 and "--duckdb only applies" in str(refused.exception)
-        result = CliRunner().invoke(users_app, ["remove", "carol", "--erase", "--yes", "--destination", "bigquery"])
-    finally:
-        client.close()
-    assert result.exit_code == 0, result.output
-    text = " ".join(result.output.split())
-    assert f"Erased user {carol} from BigQuery project oura-test-project" in text
-    assert "oura_marts.daily_summary" in text and "time travel" in text
-    assert not [k for k in rows_by_user(as_bigquery) if k[1] == carol]
-    assert not TokenStore("carol").exists()
+    before = bq_rows_by_user(project)
+    carol_tables = {table for (table, uid) in before if uid == carol}
+    for table in ("oura_raw.heartrate", "oura_raw._oura_load_progress",
+                  "oura_raw_staging_oura_carol.heartrate", "oura_marts.daily_summary",
+                  "oura_marts.heart_rate_samples", "oura_marts.users"):
+        assert table in carol_tables, table
+    assert view_rows(project, "stg_oura__heart_rate_samples", carol) > 1000
+    env = {**os.environ, **project.env, "COLUMNS": "200"}
+
+    remove = [str(Path(sys.executable).with_name("oura-elt")), "users", "remove", "carol",
+              "--erase", "--yes", "--destination", "bigquery"]
+    refused = subprocess.run([*remove, "--duckdb", "x.duckdb"], env=env, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert refused.returncode != 0 and "--duckdb only applies" in refused.stderr
+    result = subprocess.run(remove, env=env, capture_output=True, text=True, timeout=300,
+                            check=False)
+
+    assert result.returncode == 0, result.stderr
+    text = " ".join((result.stdout + result.stderr).split())
+    assert f"Erased user {carol} from BigQuery project {project.name}" in text
+    heart = before[("oura_marts.heart_rate_samples", carol)][0]
+    assert f"oura_marts.heart_rate_samples {heart:,}" in text and "time travel" in text
+    after = bq_rows_by_user(project)
+    assert not [k for k in after if k[1] == carol]
+    assert after == {k: v for k, v in before.items() if k[1] != carol}
+    assert view_rows(project, "stg_oura__heart_rate_samples", carol) == 0
+    assert not TokenStore("carol").exists() and TokenStore("alice").exists()

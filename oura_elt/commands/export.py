@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from oura_elt.commands.options import DuckdbOpt
+from oura_elt.commands.options import DestinationOpt, DuckdbOpt, needs_duckdb
 from oura_elt.console import console
 
 
@@ -19,6 +19,7 @@ def export(
         help="Folder for <mart>.<format> files (default: export/ beside the warehouse).",
     ),
     duckdb_path: DuckdbOpt = None,
+    destination: DestinationOpt = "duckdb",
 ) -> None:
     """Write every mart to <out>/<mart>.parquet (or .csv), replacing files of the same name.
 
@@ -31,6 +32,8 @@ def export(
     from oura_elt.report.marts import resolve_warehouse
     from pipelines.transform import MARTS
 
+    needs_duckdb(destination, "export", "export the oura_marts dataset with BigQuery's "
+                 "EXPORT DATA or read it with your BI tool's BigQuery connector")
     where = resolve_warehouse(duckdb_path)
     folder = out if out is not None else default_out_dir(where)
     with console.status(f"exporting the marts as {fmt}"):

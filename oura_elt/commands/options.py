@@ -100,6 +100,20 @@ def check_destination(
     return Target.of(destination, duckdb_path, duckdb_option=duckdb_option)
 
 
+def needs_duckdb(destination: str, command: str, instead: str) -> None:
+    """One line for a command that reads the marts of a DuckDB file only.
+
+    Raises:
+        UsageError: `destination` is not duckdb (or not a known destination).
+    """
+    from pipelines.core.target import DUCKDB, check_destination
+
+    if check_destination(destination) != DUCKDB:
+        raise UsageError(
+            f"oura-elt {command} reads the marts of a DuckDB file; on {destination} {instead}"
+        )
+
+
 def collection_names(collections: Optional[str]) -> list[str] | None:
     """`--collections` as names, checked before any network or warehouse access."""
     from pipelines.oura.settings import resolve_collections

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from oura_elt.commands.options import DuckdbOpt, parse_day
+from oura_elt.commands.options import DestinationOpt, DuckdbOpt, needs_duckdb, parse_day
 from oura_elt.console import console
 
 
@@ -34,6 +34,7 @@ def report(
         help="Night whose hypnogram to show, as its wake-up day YYYY-MM-DD (default: the latest).",
     ),
     duckdb_path: DuckdbOpt = None,
+    destination: DestinationOpt = "duckdb",
 ) -> None:
     """Write an HTML report: score trends, HRV, sleep timing, a night's hypnogram, weekly summaries.
 
@@ -43,6 +44,8 @@ def report(
     """
     from oura_elt.report import write_report
 
+    needs_duckdb(destination, "report", "point a BI tool at the oura_marts dataset "
+                 "(docs/bi-tools.md)")
     wanted = parse_day(night, "--night")
     with console.status("writing the report"):
         path = write_report(duckdb_path, out, profile=profile, days=days, night=wanted)

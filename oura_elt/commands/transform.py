@@ -24,8 +24,9 @@ from oura_elt.console import console, err_console, error_line
 from pipelines.core.errors import UsageError
 
 TargetOpt = typer.Option(
-    "duckdb", "--target", metavar="duckdb|bigquery",
-    help="dbt target: duckdb or bigquery (see dbt_project/profiles.yml).",
+    "duckdb", "--destination", "--target", metavar="duckdb|bigquery",
+    help="duckdb or bigquery: the warehouse the loader wrote, also the dbt target (see "
+    "dbt_project/profiles.yml). --target is the older name.",
 )
 SelectOpt = typer.Option(
     None, "--select", "-s", metavar="SELECTOR",
@@ -112,9 +113,9 @@ def _check_target(target: str, duckdb_path: Optional[Path]) -> None:
     from pipelines.transform import TARGETS
 
     if target not in TARGETS:
-        raise UsageError(f"--target {target!r} is not one of: {', '.join(TARGETS)}")
+        raise UsageError(f"--destination {target!r} is not one of: {', '.join(TARGETS)}")
     if duckdb_path is not None and target != "duckdb":
-        raise UsageError("--duckdb only applies to the duckdb target")
+        raise UsageError("--duckdb only applies to --destination duckdb")
 
 
 def _build(duckdb_path: Optional[Path], target: str, select: Optional[list[str]], full_refresh: bool) -> Any:

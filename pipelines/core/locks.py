@@ -9,6 +9,12 @@ dlt working folder (`hold`) for its whole run, because that folder is not safe t
 
 They are `filelock` locks, so they order separate processes on this machine too,
 and each holder opens its own handle, so threads of one process exclude each other.
+
+BigQuery has no single-writer file: each merge is its own transaction there, and each
+person's load has its own staging dataset (`pipelines.bigquery_destination`), so loads
+into BigQuery hold the warehouse lock *shared* (`commit_lock`): they never wait for one
+another, while a `dbt build` or an erasure, which hold it exclusively, still wait for
+(or refuse beside) a commit in flight, as they do on DuckDB.
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import filelock
+
+try:  # POSIX; elsewhere a shared hold falls back to an exclusive one
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from pipelines.core import config
 from pipelines.core.errors import OuraEltError
@@ -93,3 +104,56 @@ def warehouse_lock(destination: str, duckdb_path: Path | None, dataset: str,
     """Hold a warehouse's write lock (see `hold`)."""
     where = f"the warehouse {duckdb_path}" if duckdb_path is not None else f"the {destination} dataset {dataset}"
     return hold(warehouse_lock_path(destination, duckdb_path, dataset), where, timeout)
+
+
+@contextmanager
+def hold_shared(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold the lock file `path` shared: with other shared holders, never beside an exclusive
+    one (`hold`). Both are `flock` locks on the same file, so they exclude each other across
+    processes and threads.
+
+    Raises:
+        LockHeld: an exclusive holder kept it longer than `timeout` seconds.
+        OuraEltError: the lock file cannot be made.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        with hold(path, what, timeout):
+            yield
+        return
+    started = time.monotonic()
+    noticed = False
+    try:
+        private_folder(path.parent)
+        fd = os.open(str(path), os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise OuraEltError(f"cannot lock {what} (lock file {path}): {reason}") from None
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if timeout is not None and waited >= timeout:
+                    raise LockHeld(
+                        f"{what} stayed locked by a dbt build or an erasure for {timeout:g} s "
+                        f"(lock file {path}); try again when it has finished"
+                    ) from None
+                if not noticed and waited >= NOTICE_AFTER_SECONDS:
+                    log.info("waiting for %s: another oura-elt process is using it", what)
+                    noticed = True
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def commit_lock(destination: str, duckdb_path: Path | None, dataset: str,
+                timeout: float | None = None):
+    """What a load holds around each read of its progress and each commit: the warehouse
+    lock, exclusive for a DuckDB file (one writer), shared for BigQuery (see the module)."""
+    if duckdb_path is not None or destination == "duckdb":
+        return warehouse_lock(destination, duckdb_path, dataset, timeout)
+    where = f"the {destination} dataset {dataset}"
+    return hold_shared(warehouse_lock_path(destination, duckdb_path, dataset), where, timeout)

@@ -97,6 +97,13 @@ class Target:
 
         return warehouse_lock(self.destination, self.duckdb_path, self.dataset, timeout)
 
+    def commit_lock(self, timeout: float | None = None) -> Any:
+        """What a load holds around each commit: exclusive on DuckDB, shared on BigQuery
+        (`pipelines.core.locks.commit_lock`)."""
+        from pipelines.core.locks import commit_lock
+
+        return commit_lock(self.destination, self.duckdb_path, self.dataset, timeout)
+
 
 def warehouse_lock(target: Target, timeout: float | None = None) -> Any:
     """Hold `target`'s write lock, waiting for the current holder (`Target.lock`).

@@ -1,9 +1,9 @@
 """Erasing one person from a BigQuery warehouse: what `pipelines.people.erase_duckdb` does for DuckDB.
 
 The same rows go (`pipelines.people.tables`), found in the raw dataset, dlt's merge
-staging dataset and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`, `_intermediate`,
-`_marts`) through each dataset's `INFORMATION_SCHEMA`, so models added later are
-covered without a list. The loader merges every table, so `_dlt_root_id` reaches
+staging datasets (one per pipeline) and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`,
+`_intermediate`, `_marts`) through each dataset's `INFORMATION_SCHEMA`, so models added
+later are covered without a list. The loader merges every table, so `_dlt_root_id` reaches
 child rows at any depth.
 
 Everything runs as one BigQuery script: rows are counted, then deleted, inside one
@@ -48,10 +48,14 @@ COUNTS = "_oura_erase_counts"
 DOOMED = "_oura_erase_doomed"
 
 
-def erased_datasets(dataset: str = RAW_DATASET) -> list[str]:
-    """The datasets an erasure looks in: raw, dlt's staging copy, and dbt's three."""
+def erased_datasets(dataset: str = RAW_DATASET, existing: Iterable[str] = ()) -> list[str]:
+    """The datasets an erasure looks in: raw, dlt's staging copies (one per pipeline,
+    `pipelines.bigquery_destination`, among the `existing` datasets; and the shared one
+    older versions used), and dbt's three."""
     prefix = os.environ.get("OURA_DBT_SCHEMA", DEFAULT_SCHEMA)
-    return [dataset, f"{dataset}_staging", f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
+    per_pipeline = sorted(name for name in existing if name.startswith(f"{dataset}_staging_"))
+    return [dataset, f"{dataset}_staging", *per_pipeline,
+            f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
 
 
 def erase_user_bigquery(
@@ -85,7 +89,7 @@ def erase_user_bigquery(
     names = {pipeline_name(profile)} if profile else set()
     with warehouse_lock_or_busy(KIND, None, dataset, lock_timeout, where):
         sql = bigquery_sql(project)
-        tables = _tables(bq, project, erased_datasets(dataset))
+        tables = _tables(bq, project, erased_datasets(dataset, _datasets(bq)))
         raw = [t for t in tables if t.schema == dataset]
         load_ids = _user_load_ids(bq, sql, raw, user_id)
         names |= _pipelines_of_loads(bq, sql, raw, load_ids)
@@ -179,6 +183,18 @@ def _pipelines_of_loads(
     query = pipelines_of_loads_sql(sql, state)
     return {r[0] for r in _run(client, query, {"load_ids": sorted(load_ids)},
                                "finding the person's pipelines")}
+
+
+def _datasets(client: Any) -> list[str]:
+    """The project's dataset names."""
+    from google.api_core.exceptions import GoogleAPIError
+
+    try:
+        return [d.dataset_id for d in client.list_datasets()]
+    except GoogleAPIError as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        first = message.splitlines()[0]
+        raise OuraEltError(f"BigQuery refused listing the datasets: {first}") from None
 
 
 class _Missing(Exception):
