@@ -121,3 +121,13 @@ def collection_names(collections: Optional[str]) -> list[str] | None:
     names = collections.split(",") if collections is not None else None
     resolve_collections(names)
     return names
+
+
+def with_old_name(value, old_value, *, name: str, old: str, default=None):
+    """The value of an option that keeps a hidden older spelling (`--duckdb-path` for
+    `--duckdb`, `--target` for `--destination`): either works, both only when they agree."""
+    if old_value is None:
+        return value
+    if value != default and value != old_value:
+        raise UsageError(f"{name} and {old} (its old name) say different things")
+    return old_value

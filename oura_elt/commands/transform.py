@@ -19,15 +19,17 @@ from oura_elt.commands.options import (
     check_lookback,
     collection_names,
     day_range,
+    with_old_name,
 )
 from oura_elt.console import console, err_console, error_line
 from pipelines.core.errors import UsageError
 
 TargetOpt = typer.Option(
-    "duckdb", "--destination", "--target", metavar="duckdb|bigquery",
+    "duckdb", "--destination", metavar="duckdb|bigquery",
     help="duckdb or bigquery: the warehouse the loader wrote, also the dbt target (see "
-    "dbt_project/profiles.yml). --target is the older name.",
+    "dbt_project/profiles.yml).",
 )
+OldTargetOpt = typer.Option(None, "--target", hidden=True, help="The old name of --destination (still works).")
 SelectOpt = typer.Option(
     None, "--select", "-s", metavar="SELECTOR",
     help="dbt selection, e.g. daily_summary+ (repeatable; default: everything).",
@@ -40,6 +42,7 @@ def transform(
     target: str = TargetOpt,
     select: Optional[list[str]] = SelectOpt,
     full_refresh: bool = FullRefreshOpt,
+    old_target: Optional[str] = OldTargetOpt,
 ) -> None:
     """Build the models with dbt: staging, intermediate and marts, with every data and unit test.
 
@@ -47,6 +50,7 @@ def transform(
     the `oura_marts` schema of the same warehouse. A failing model or test stops with one line
     naming it.
     """
+    target = with_old_name(target, old_target, name="--destination", old="--target", default="duckdb")
     _check_target(target, duckdb_path)
     summary = _build(duckdb_path, target, select, full_refresh)
     _print(summary)

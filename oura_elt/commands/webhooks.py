@@ -198,17 +198,14 @@ def serve(
     """
     import logging
 
-    from oura_elt.commands.options import check_destination
+    from oura_elt.commands.options import check_destination, with_old_name
     from pipelines.core.target import Target
     from pipelines.webhooks.service import ServeOptions, listen
     from pipelines.webhooks.service import serve as run_serve
     from pipelines.webhooks.settings import verification_token_path
     from pipelines.webhooks.verification import resolve_token
 
-    if old_duckdb_path is not None:
-        if duckdb_path is not None and duckdb_path != old_duckdb_path:
-            raise UsageError("--duckdb and --duckdb-path (its old name) name different files")
-        duckdb_path = old_duckdb_path
+    duckdb_path = with_old_name(duckdb_path, old_duckdb_path, name="--duckdb", old="--duckdb-path")
     check_destination(destination, duckdb_path)
     level = log_level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

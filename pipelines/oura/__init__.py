@@ -181,7 +181,7 @@ def _dated(collection: Collection, session: Session,
     if backfill:
         start, end = session.start_date, day_of(cursor.end_value) - timedelta(days=1)
     else:  # on from the saved cursor, and the lookback again: Oura restates recent days
-        start = None if saved is None else min(collection.kind.after(saved), session.recent(collection))
+        start = None if saved is None else min(collection.kind.after(saved), session.recent(collection, saved))
         end = None
     written = False
     with session.guard(collection):

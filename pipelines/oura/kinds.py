@@ -81,6 +81,10 @@ class Daily(Kind):
         """Where reading goes on from a saved cursor: the day after the last one read."""
         return saved + timedelta(days=1)
 
+    def read_until(self, saved: Any) -> datetime:
+        """About the instant up to which a saved cursor has read (the UTC end of its day)."""
+        return datetime.combine(saved + timedelta(days=1), time(), tzinfo=timezone.utc)
+
     def recent(self, now: datetime, lookback_days: int) -> Any:
         """Where the lookback begins: `lookback_days` before the day still in progress somewhere."""
         return earliest_day(now) - timedelta(days=lookback_days)
@@ -109,6 +113,9 @@ class Series(Daily):
 
     def after(self, saved: Any) -> Any:  # noqa: D102 - the saved instant is where reading stopped
         return saved
+
+    def read_until(self, saved: Any) -> datetime:  # noqa: D102 - the instant reading stopped at
+        return saved.astimezone(timezone.utc)
 
     def recent(self, now: datetime, lookback_days: int) -> Any:  # noqa: D102
         return now.astimezone(timezone.utc) - timedelta(days=lookback_days)

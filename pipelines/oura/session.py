@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 HISTORY_PROBES = ("daily_activity", "daily_sleep", "heartrate")  # asked when no ring set-up is known
 MAX_SYNC_DELAY_DAYS = 90  # how long after a ring's last contact its late days are still read
+SYNC_GAP = timedelta(days=1)  # read this far past the last contact without data: the ring is not syncing
 
 
 class Session:
@@ -185,16 +186,18 @@ class Session:
         ones are submitted at once, so a resource can let the others start theirs."""
         return InOrder(self._pool, calls, max(self.runtime.workers, 1))
 
-    def recent(self, collection: Collection) -> date | datetime:
+    def recent(self, collection: Collection, saved: Any) -> date | datetime:
         """Where the lookback begins (`kinds`): Oura restates recent days as rings sync late.
 
         It is counted back from the ring's last contact (the newest heart-rate sample stored)
-        when that is older than now: a ring that has not synced for days may still deliver
-        them, so they are read again until it has (at most `MAX_SYNC_DELAY_DAYS` back).
+        when the saved cursor read more than a day past it: a ring that has not synced for
+        days may still deliver them, so they are read again until it has (at most
+        `MAX_SYNC_DELAY_DAYS` back). Data that ends where an earlier chunk of a backfill
+        stopped reading is not a gap.
         """
         moment = self.now
         contact = self.last_contact()
-        if contact is not None and contact < moment:
+        if contact is not None and collection.kind.read_until(saved) - contact > SYNC_GAP:
             moment = max(contact, self.now - timedelta(days=MAX_SYNC_DELAY_DAYS))
         return collection.kind.recent(moment, self.lookback_days)
 

@@ -105,7 +105,8 @@ latest_offsets as (
 ),
 
 -- A completed load read its days up to its `end_date` at instant `loaded_at`: the days
--- are covered up to the earlier of the two (in the person's latest local time).
+-- are covered up to the earlier of the two (in the person's latest local time: the UTC
+-- date of the instant shifted by the offset, which the local BigQuery API runs too).
 loaded_through as (
 
     select
@@ -113,7 +114,7 @@ loaded_through as (
         max(
             least(
                 load_records.end_date,
-                cast({{ oura.local_datetime('load_records.loaded_at', "coalesce(latest_offsets.latest_utc_offset, '+00:00')") }} as date)
+                {{ oura.utc_date(oura.add_seconds('load_records.loaded_at', oura.utc_offset_seconds("coalesce(latest_offsets.latest_utc_offset, '+00:00')"))) }}
             )
         ) as loaded_through_date
     from load_records
