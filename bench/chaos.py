@@ -18,19 +18,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.core import config
 from bench.chaos_harness import with_bytecode_cache
 from bench.chaos_scenarios import SCENARIOS, Scenario, Trial, TrialContext
 from bench.truth_compare import Counts
+from pipelines.core import config
 
 config.telemetry_off()
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -60,7 +60,7 @@ class ScenarioResult:
 
     @property
     def clear(self) -> str:
-        """"yes" if every error the user saw was one clear line, "no" if not, "-" if none."""
+        """ "yes" if every error the user saw was one clear line, "no" if not, "-" if none."""
         if any(trial.unclear for _, trial in self.trials):
             return "no"
         return "yes" if any(trial.errors_judged for _, trial in self.trials) else "-"
@@ -115,8 +115,14 @@ def run_trial(name: str, seed: int, root: Path, quick: bool) -> Trial:
         return Trial(failures=[f"the trial crashed: {type(exc).__name__}: {exc}"])
 
 
-def run_suite(plan: list[tuple[Scenario, int]], seed: int, quick: bool, workdir: Path, jobs: int = 2,
-              keep: bool = False) -> list[ScenarioResult]:
+def run_suite(
+    plan: list[tuple[Scenario, int]],
+    seed: int,
+    quick: bool,
+    workdir: Path,
+    jobs: int = 2,
+    keep: bool = False,
+) -> list[ScenarioResult]:
     """Run each scenario's trials (seeds `seed`, `seed + 1`, ...), `jobs` trials at a time.
 
     Every trial is a separate worker process with its own sandbox and folder under
@@ -153,34 +159,70 @@ def run_suite(plan: list[tuple[Scenario, int]], seed: int, quick: bool, workdir:
 def table(results: list[ScenarioResult]) -> Table:
     """The chaos table."""
     grid = Table(title="oura-elt fault suite: warehouse vs. ground truth after every trial")
-    for name, justify in (("scenario", "left"), ("trials", "right"), ("expected", "right"), ("loaded", "right"),
-                          ("missing", "right"), ("duplicated", "right"), ("stale", "right"),
-                          ("refresh tokens burned", "right"), ("clear error", "center"), ("notes", "left")):
+    for name, justify in (
+        ("scenario", "left"),
+        ("trials", "right"),
+        ("expected", "right"),
+        ("loaded", "right"),
+        ("missing", "right"),
+        ("duplicated", "right"),
+        ("stale", "right"),
+        ("refresh tokens burned", "right"),
+        ("clear error", "center"),
+        ("notes", "left"),
+    ):
         grid.add_column(name, justify=justify)  # type: ignore[arg-type]
     for result in results:
         counts = result.counts
         allowed = result.scenario.burns_allowed_per_trial
-        burned = f"{result.burned}" + (f" (lost answers: {allowed}/trial expected)" if allowed else "")
+        burned = f"{result.burned}" + (
+            f" (lost answers: {allowed}/trial expected)" if allowed else ""
+        )
         style = "" if result.ok else "red"
         grid.add_row(
-            result.scenario.title, str(len(result.trials)), f"{counts.expected:,}", f"{counts.loaded:,}",
-            str(counts.missing), str(counts.duplicated), str(counts.stale), burned, result.clear,
-            result.notes(), style=style,
+            result.scenario.title,
+            str(len(result.trials)),
+            f"{counts.expected:,}",
+            f"{counts.loaded:,}",
+            str(counts.missing),
+            str(counts.duplicated),
+            str(counts.stale),
+            burned,
+            result.clear,
+            result.notes(),
+            style=style,
         )
     return grid
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the suite; 0 if every scenario came out exact and clear."""
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, help="trials per scenario (default: each scenario's own)")
-    parser.add_argument("--quick", action="store_true", help="few trials, small histories (a smoke run)")
-    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), metavar="NAME",
-                        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--trials", type=int, help="trials per scenario (default: each scenario's own)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="few trials, small histories (a smoke run)"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=list(SCENARIOS),
+        metavar="NAME",
+        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the first trial (default 1)")
-    parser.add_argument("--jobs", type=int, default=2, help="trials run at the same time (default 2)")
-    parser.add_argument("--keep", action="store_true", help="keep every trial's folder (failed ones are kept)")
-    parser.add_argument("--workdir", type=Path, help="where trial folders go (default: a new temp folder)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="trials run at the same time (default 2)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep every trial's folder (failed ones are kept)"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="where trial folders go (default: a new temp folder)"
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="oura-elt-chaos-"))
@@ -188,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = []
     for name in args.scenario or list(SCENARIOS):
         scenario = SCENARIOS[name]
-        plan.append((scenario, args.trials or (scenario.quick_trials if args.quick else scenario.trials)))
+        plan.append(
+            (scenario, args.trials or (scenario.quick_trials if args.quick else scenario.trials))
+        )
     results = run_suite(plan, args.seed, args.quick, workdir, args.jobs, args.keep)
     out.print(table(results))
 
@@ -196,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     for result in failed:
         for seed, text in result.problems():
             out.print(f"[red]{result.scenario.name}[/] seed {seed}: {text}", soft_wrap=True)
-            out.print(f"  repeat: python -m bench.chaos --scenario {result.scenario.name} --seed {seed} --trials 1"
-                      + (" --quick" if args.quick else ""), soft_wrap=True)
+            out.print(
+                f"  repeat: python -m bench.chaos --scenario {result.scenario.name} --seed {seed} --trials 1"
+                + (" --quick" if args.quick else ""),
+                soft_wrap=True,
+            )
     if not any(workdir.iterdir()) and not args.workdir:
         workdir.rmdir()
     elif failed or args.keep:

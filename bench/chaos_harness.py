@@ -18,24 +18,25 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, MutableMapping
+from typing import Any
 
 import requests
 import uvicorn
 
-from pipelines.core import config
-from sandbox import application
-from pipelines.oura.kinds import latest_day
-from sandbox.server import Sandbox, SandboxSettings, create_app
 from bench.truth_compare import Comparison, compare_warehouse, day_before
 from oura_elt.commands.sandbox import sandbox_endpoints
+from pipelines.core import config
+from pipelines.oura.kinds import latest_day
+from sandbox import application
+from sandbox.server import Sandbox, SandboxSettings, create_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CLI = (sys.executable, "-m", "oura_elt.cli")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s+File \"", re.M)
 
@@ -70,7 +71,11 @@ class RunningSandbox:
     def admin(self, path: str, body: dict | None = None) -> dict:
         """POST (or GET without a body) an admin route; its JSON."""
         url = f"{self.base_url}/_sandbox/{path}"
-        resp = self.http.post(url, json=body, timeout=30) if body is not None else self.http.get(url, timeout=30)
+        resp = (
+            self.http.post(url, json=body, timeout=30)
+            if body is not None
+            else self.http.get(url, timeout=30)
+        )
         resp.raise_for_status()
         return resp.json()
 
@@ -104,7 +109,9 @@ def start_sandbox(
     app = create_app(settings)
     state: Sandbox = app.state.sandbox
     served = wrap(app, state) if wrap else app
-    cfg = uvicorn.Config(served, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30)
+    cfg = uvicorn.Config(
+        served, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -194,7 +201,13 @@ class ApiChaos:
 
 
 async def _send_plain(send: Callable, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/html")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/html")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -250,7 +263,9 @@ class Workspace:
         return folder / f"{self._runs:02d}-{label}.txt"
 
 
-def cli_env(sandbox: RunningSandbox, home: Path, db: Path, token: str | None = "sandbox-pat-0") -> dict[str, str]:
+def cli_env(
+    sandbox: RunningSandbox, home: Path, db: Path, token: str | None = "sandbox-pat-0"
+) -> dict[str, str]:
     """The environment of a user pointing `oura-elt` at the sandbox.
 
     `token` None: no static token, so `--profile` logins are used.
@@ -307,19 +322,27 @@ class CliRun:
         """The end of stderr, for failure notes."""
         return self.stderr.strip()[-chars:]
 
-    def save(self, path: Path | None) -> "CliRun":
+    def save(self, path: Path | None) -> CliRun:
         """Write the transcript (command, exit code, stdout, stderr) to `path`."""
         if path is not None:
-            path.write_text(f"$ oura-elt {' '.join(self.args)}\nexit {self.code} after {self.seconds:.1f} s\n"
-                            f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}\n")
+            path.write_text(
+                f"$ oura-elt {' '.join(self.args)}\nexit {self.code} after {self.seconds:.1f} s\n"
+                f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}\n"
+            )
         return self
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 300, log: Path | None = None) -> CliRun:
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 300, log: Path | None = None
+) -> CliRun:
     """Run `oura-elt ARGS` to completion (its transcript saved to `log`)."""
     started = time.monotonic()
-    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT)
-    return CliRun(args, done.returncode, done.stdout, done.stderr, time.monotonic() - started).save(log)
+    done = subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT
+    )
+    return CliRun(args, done.returncode, done.stdout, done.stderr, time.monotonic() - started).save(
+        log
+    )
 
 
 class CliProcess:
@@ -329,7 +352,12 @@ class CliProcess:
         self.args, self.log = args, log
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [*CLI, *args], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*CLI, *args],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.err: list[str] = []
         self.out: list[str] = []
@@ -361,7 +389,9 @@ class CliProcess:
         code = self.process.wait(timeout=timeout)
         for reader in self._readers:
             reader.join(timeout=10)
-        run = CliRun(self.args, code, "".join(self.out), "".join(self.err), time.monotonic() - self.started)
+        run = CliRun(
+            self.args, code, "".join(self.out), "".join(self.err), time.monotonic() - self.started
+        )
         return run.save(self.log)
 
 
@@ -436,12 +466,21 @@ def login_profile(sandbox: RunningSandbox, home: Path, profile: str, redirect_ur
 
     def act_as_browser(url: str) -> None:
         threading.Thread(
-            target=requests.get, args=(url + "&sandbox_user=0",), kwargs={"timeout": 30}, daemon=True
+            target=requests.get,
+            args=(url + "&sandbox_user=0",),
+            kwargs={"timeout": 30},
+            daemon=True,
         ).start()
 
     with env_var("OURA_ELT_HOME", str(home)):
-        login(profile, endpoints=sandbox_endpoints(sandbox.base_url), redirect_uri=redirect_uri, open_browser=False,
-              show_url=act_as_browser, timeout=30)
+        login(
+            profile,
+            endpoints=sandbox_endpoints(sandbox.base_url),
+            redirect_uri=redirect_uri,
+            open_browser=False,
+            show_url=act_as_browser,
+            timeout=30,
+        )
 
 
 def burned_refresh_tokens(stats: dict[str, int]) -> int:
@@ -459,8 +498,12 @@ def can_mount() -> bool:
     probe = Path(f"/tmp/oura-chaos-probe-{os.getpid()}")
     probe.mkdir(exist_ok=True)
     try:
-        ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
-                            capture_output=True).returncode == 0
+        ok = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True
+            ).returncode
+            == 0
+        )
         if ok:
             subprocess.run(["umount", str(probe)], capture_output=True)
         return ok
@@ -479,4 +522,3 @@ def umount(path: Path) -> None:
     """Unmount `path` (lazily if it is busy); quiet if nothing is mounted there."""
     if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
-

@@ -14,10 +14,11 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.chaos_harness import (
     CLOCK,
@@ -50,7 +51,14 @@ CAUSES = {
     "read-only": ("read-only", "read only", "not writable", "permission denied"),
     "not-a-directory": ("not a directory", "not a folder", "is a file"),
 }
-QUICK_COLLECTIONS = ("personal_info", "ring_configuration", "daily_sleep", "sleep", "workout", "heartrate")
+QUICK_COLLECTIONS = (
+    "personal_info",
+    "ring_configuration",
+    "daily_sleep",
+    "sleep",
+    "workout",
+    "heartrate",
+)
 
 
 @dataclass
@@ -99,7 +107,9 @@ class Trial:
         """
         if run.code == 0 and no_traceback(run):
             return True
-        self.failures.append(f"{what} exited {run.code}: {' | '.join(run.error_lines)[:400] or run.tail(400)}")
+        self.failures.append(
+            f"{what} exited {run.code}: {' | '.join(run.error_lines)[:400] or run.tail(400)}"
+        )
         if run.code != 0:
             profile = run.args[run.args.index("--profile") + 1] if "--profile" in run.args else None
             relogin = profile and any("auth login" in line for line in run.error_lines)
@@ -113,7 +123,9 @@ class Trial:
         if not comparison.total.exact:
             self.failures.append("warehouse != truth: " + " | ".join(comparison.examples))
         if lost_before and not any("were gone" in f for f in self.failures):
-            self.failures.append(f"{lost_before} documents committed earlier were gone after the failure")
+            self.failures.append(
+                f"{lost_before} documents committed earlier were gone after the failure"
+            )
 
     def note(self, name: str, value: float = 1) -> None:
         """Add to a scenario-specific counter."""
@@ -151,7 +163,9 @@ class Stage:
             return holder[0]
 
         self.sandbox: RunningSandbox = start_sandbox(
-            sandbox_settings(ctx.seed, ctx.history_days(), ctx.now(), redirect_uris=(self.redirect,), **settings),
+            sandbox_settings(
+                ctx.seed, ctx.history_days(), ctx.now(), redirect_uris=(self.redirect,), **settings
+            ),
             wrap=wrap,
         )
         self.chaos = holder[0]
@@ -159,7 +173,7 @@ class Stage:
         if oauth:
             self.login()
 
-    def __enter__(self) -> "Stage":
+    def __enter__(self) -> Stage:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -171,7 +185,9 @@ class Stage:
 
     def env(self) -> dict[str, str]:
         """The user's environment (the clock pinned to the server's)."""
-        return cli_env(self.sandbox, self.ws.home, self.ws.db, token=None if self.oauth else "sandbox-pat-0")
+        return cli_env(
+            self.sandbox, self.ws.home, self.ws.db, token=None if self.oauth else "sandbox-pat-0"
+        )
 
     def args(self, *extra: str) -> list[str]:
         """`load` arguments: the profile, and in a quick trial a few collections from the first day."""
@@ -179,7 +195,12 @@ class Stage:
         if self.oauth:
             args += ["--profile", PROFILE]
         if self.ctx.quick:
-            args += ["--collections", ",".join(QUICK_COLLECTIONS), "--start-date", self.first_day().isoformat()]
+            args += [
+                "--collections",
+                ",".join(QUICK_COLLECTIONS),
+                "--start-date",
+                self.first_day().isoformat(),
+            ]
         return args + list(extra)
 
     def first_day(self) -> date:
@@ -203,8 +224,9 @@ class Stage:
         """The warehouse against the ground truth at the server's current clock."""
         start, end = truth_span(self.sandbox)
         if self.ctx.quick:
-            return compare_warehouse(self.ws.db, self.sandbox.world, self.first_day(), end,
-                                     collections=QUICK_COLLECTIONS)
+            return compare_warehouse(
+                self.ws.db, self.sandbox.world, self.first_day(), end, collections=QUICK_COLLECTIONS
+            )
         return compare_warehouse(self.ws.db, self.sandbox.world, start, end)
 
     def burned(self) -> int:
@@ -240,7 +262,9 @@ def kill_nine(ctx: TrialContext) -> Trial:
             load = stage.spawn(f"killed-{attempt + 1}")
             if rng.random() < 0.35:  # right around a commit: the riskiest moment
                 wanted, deadline = rng.randint(1, 2), time.monotonic() + 120
-                while load.running() and load.commits_seen() < wanted and time.monotonic() < deadline:
+                while (
+                    load.running() and load.commits_seen() < wanted and time.monotonic() < deadline
+                ):
                     time.sleep(0.005)
                 time.sleep(rng.uniform(0.0, 0.6))
             else:  # anywhere: start-up, planning, fetching, normalizing, loading
@@ -258,8 +282,10 @@ def kill_nine(ctx: TrialContext) -> Trial:
                 if lost:
                     tables = sorted({table for table, _ in lost})
                     trial.note("lost after a kill", len(lost))
-                    trial.failures.append(f"{len(lost)} documents committed before the second load were gone "
-                                          f"after its kill (tables {', '.join(tables)})")
+                    trial.failures.append(
+                        f"{len(lost)} documents committed before the second load were gone "
+                        f"after its kill (tables {', '.join(tables)})"
+                    )
         if rng.random() < 0.5:  # time passes before the rerun: revised and late documents
             stage.sandbox.advance(rng.choice([3, 14, 27]) * 3600)
             trial.note("clock moved")
@@ -287,7 +313,9 @@ def _fault_trial(ctx: TrialContext, plan: dict, outages: int = 0) -> Trial:
         injected = stage.sandbox.injected() + stage.chaos.outage_answers
         trial.note("faults injected", injected)
         if not injected:
-            trial.failures.append("no fault was injected: the trial proves nothing (raise the rates)")
+            trial.failures.append(
+                "no fault was injected: the trial proves nothing (raise the rates)"
+            )
         trial.expect_success(run, "the load under faults")
         trial.compared(stage.compare())
     return trial
@@ -296,15 +324,25 @@ def _fault_trial(ctx: TrialContext, plan: dict, outages: int = 0) -> Trial:
 def storms_429(ctx: TrialContext) -> Trial:
     """429 storms: runs of consecutive 429s with Retry-After."""
     rng = ctx.rng
-    return _fault_trial(ctx, dict(rate_429=rng.uniform(0.03, 0.08), storm_length=rng.randint(3, 8),
-                                  retry_after=rng.choice([0, 1]), max_faults=rng.randint(10, 24)))
+    return _fault_trial(
+        ctx,
+        dict(
+            rate_429=rng.uniform(0.03, 0.08),
+            storm_length=rng.randint(3, 8),
+            retry_after=rng.choice([0, 1]),
+            max_faults=rng.randint(10, 24),
+        ),
+    )
 
 
 def bursts_5xx(ctx: TrialContext) -> Trial:
     """5xx: scattered 500s, and whole-API outages (503 to everything for seconds)."""
     rng = ctx.rng
-    return _fault_trial(ctx, dict(error_5xx=rng.uniform(0.04, 0.10), max_faults=rng.randint(10, 30)),
-                        outages=rng.randint(1, 2))
+    return _fault_trial(
+        ctx,
+        dict(error_5xx=rng.uniform(0.04, 0.10), max_faults=rng.randint(10, 30)),
+        outages=rng.randint(1, 2),
+    )
 
 
 def dropped_connections(ctx: TrialContext) -> Trial:
@@ -316,8 +354,15 @@ def dropped_connections(ctx: TrialContext) -> Trial:
 def bad_pages(ctx: TrialContext) -> Trial:
     """Truncated JSON, HTML error pages sent as 200, repeated next_tokens."""
     rng = ctx.rng
-    return _fault_trial(ctx, dict(truncate=rng.uniform(0.03, 0.06), malformed=rng.uniform(0.03, 0.06),
-                                  repeat_token=0.02, max_faults=rng.randint(10, 30)))
+    return _fault_trial(
+        ctx,
+        dict(
+            truncate=rng.uniform(0.03, 0.06),
+            malformed=rng.uniform(0.03, 0.06),
+            repeat_token=0.02,
+            max_faults=rng.randint(10, 30),
+        ),
+    )
 
 
 def expiring_tokens(ctx: TrialContext) -> Trial:
@@ -330,7 +375,9 @@ def expiring_tokens(ctx: TrialContext) -> Trial:
         trial.burned = burned_refresh_tokens(stats)
         trial.note("token expirations", stage.chaos.expirations)
         trial.note("refreshes", stats.get("refreshes_ok", 0))
-        trial.expect_success(run, f"the load with tokens expiring every {stage.chaos.expire_every} requests")
+        trial.expect_success(
+            run, f"the load with tokens expiring every {stage.chaos.expire_every} requests"
+        )
         trial.compared(stage.compare())
     return trial
 
@@ -345,8 +392,10 @@ def lost_refresh(ctx: TrialContext) -> Trial:
     """
     trial, rng = Trial(), ctx.rng
     with Stage(ctx, oauth=True) as stage:
-        if not trial.expect_success(stage.run("partial", "--end-date", stage.middle_day().isoformat()),
-                                    "the first, partial load"):
+        if not trial.expect_success(
+            stage.run("partial", "--end-date", stage.middle_day().isoformat()),
+            "the first, partial load",
+        ):
             return trial
         before = stored_keys(stage.ws.db)
 
@@ -419,8 +468,10 @@ def bad_disk(ctx: TrialContext) -> Trial:
                 if ctx.seed % 4 == 1:  # the pipeline's working folder on the full disk too
                     stage.ws.home = disk / "home"
                     trial.note("home on the full disk")
-            if not trial.expect_success(stage.run("partial", "--end-date", stage.middle_day().isoformat()),
-                                        "the first, partial load"):
+            if not trial.expect_success(
+                stage.run("partial", "--end-date", stage.middle_day().isoformat()),
+                "the first, partial load",
+            ):
                 return trial
             before = stored_keys(stage.ws.db)
 
@@ -446,18 +497,24 @@ def bad_disk(ctx: TrialContext) -> Trial:
                 shutil.copytree(disk, ctx.root / "after-the-failed-load", dirs_exist_ok=True)
                 tables = sorted({table for table, _ in lost})
                 trial.note("lost after the failure", len(lost))
-                trial.failures.append(f"{len(lost)} documents committed before were gone after the failed load "
-                                      f"(tables {', '.join(tables)})")
+                trial.failures.append(
+                    f"{len(lost)} documents committed before were gone after the failed load "
+                    f"(tables {', '.join(tables)})"
+                )
             if mode == "read-only":
                 umount(disk)
                 mounted = False
             elif mode == "disk-full":
                 mount("-o", "remount,size=256m", "tmpfs", str(disk))  # the user frees space
-            trial.expect_success(stage.run("after-fix"), f"the rerun once the {mode} fault was gone")
+            trial.expect_success(
+                stage.run("after-fix"), f"the rerun once the {mode} fault was gone"
+            )
             trial.compared(stage.compare(), lost_before=len(lost))
         finally:
             if mounted:
-                if trial.failures or trial.unclear:  # keep the evidence: the tmpfs dies with the mount
+                if (
+                    trial.failures or trial.unclear
+                ):  # keep the evidence: the tmpfs dies with the mount
                     shutil.copytree(disk, ctx.root / "disk-at-failure", dirs_exist_ok=True)
                 umount(disk)
     return trial
@@ -477,9 +534,21 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("5xx", "5xx bursts and outages", bursts_5xx, trials=3, quick_trials=1),
         Scenario("drops", "dropped connections", dropped_connections, trials=3, quick_trials=1),
         Scenario("bad-pages", "truncated/malformed pages", bad_pages, trials=3, quick_trials=1),
-        Scenario("expiring-tokens", "tokens expire every few requests", expiring_tokens, trials=3, quick_trials=1),
-        Scenario("lost-refresh", "refresh answer lost", lost_refresh, trials=3, quick_trials=1,
-                 burns_allowed_per_trial=1),
+        Scenario(
+            "expiring-tokens",
+            "tokens expire every few requests",
+            expiring_tokens,
+            trials=3,
+            quick_trials=1,
+        ),
+        Scenario(
+            "lost-refresh",
+            "refresh answer lost",
+            lost_refresh,
+            trials=3,
+            quick_trials=1,
+            burns_allowed_per_trial=1,
+        ),
         Scenario("two-loads", "two loads at once", two_loads, trials=4, quick_trials=1),
         Scenario("bad-disk", "disk full / read-only path", bad_disk, trials=4, quick_trials=1),
     )

@@ -9,14 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
-NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 UNLIMITED = 100_000_000
 
 
@@ -46,14 +46,39 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(users: int = 1, days: int = 1095, latency_ms: float = 0.0, app_limit: int = UNLIMITED,
-            window: int = 300, **extra: object) -> Iterator[Sandbox]:
+def sandbox(
+    users: int = 1,
+    days: int = 1095,
+    latency_ms: float = 0.0,
+    app_limit: int = UNLIMITED,
+    window: int = 300,
+    **extra: object,
+) -> Iterator[Sandbox]:
     """A sandbox server with `users` users of `days` days of history, clock at NOW."""
     port = free_port()
-    cmd = [sys.executable, "-m", "oura_elt.cli", "sandbox", "serve", "--port", str(port),
-           "--users", str(users), "--now", NOW.isoformat(), "--history-days", str(days),
-           "--rate-limit", str(UNLIMITED), "--app-rate-limit", str(app_limit),
-           "--rate-window", str(window), "--latency-ms", str(latency_ms)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "oura_elt.cli",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--users",
+        str(users),
+        "--now",
+        NOW.isoformat(),
+        "--history-days",
+        str(days),
+        "--rate-limit",
+        str(UNLIMITED),
+        "--app-rate-limit",
+        str(app_limit),
+        "--rate-window",
+        str(window),
+        "--latency-ms",
+        str(latency_ms),
+    ]
     for key, value in extra.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -74,12 +99,28 @@ def sandbox(users: int = 1, days: int = 1095, latency_ms: float = 0.0, app_limit
         proc.wait(timeout=30)
 
 
-def child_load(base_url: str, db: Path, home: Path, user: int = 0, days: int | None = None,
-               collections: list[str] | None = None, workers: int | None = None,
-               now: datetime = NOW) -> dict:
+def child_load(
+    base_url: str,
+    db: Path,
+    home: Path,
+    user: int = 0,
+    days: int | None = None,
+    collections: list[str] | None = None,
+    workers: int | None = None,
+    now: datetime = NOW,
+) -> dict:
     """One `pipelines.load.load` in a child process; its summary plus peak RSS in MB."""
-    cmd = [sys.executable, "-m", "bench.one_load", "--base-url", base_url, "--db", str(db),
-           "--user", str(user)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.one_load",
+        "--base-url",
+        base_url,
+        "--db",
+        str(db),
+        "--user",
+        str(user),
+    ]
     if days:
         cmd += ["--days", str(days)]
     if workers:

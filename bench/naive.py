@@ -11,16 +11,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
 import requests
 
 DAILY_ROUTES = (
-    "daily_activity", "daily_readiness", "daily_sleep", "sleep", "sleep_time", "daily_spo2",
-    "daily_stress", "daily_resilience", "daily_cardiovascular_age", "vO2_max", "workout",
-    "session", "tag", "enhanced_tag", "rest_mode_period",
+    "daily_activity",
+    "daily_readiness",
+    "daily_sleep",
+    "sleep",
+    "sleep_time",
+    "daily_spo2",
+    "daily_stress",
+    "daily_resilience",
+    "daily_cardiovascular_age",
+    "vO2_max",
+    "workout",
+    "session",
+    "tag",
+    "enhanced_tag",
+    "rest_mode_period",
 )
 SERIES_ROUTES = ("heartrate", "ring_battery_level")
 
@@ -42,7 +54,9 @@ def naive_load(base_url: str, token: str, start: date, end: date, db_path: Path)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     con = duckdb.connect(str(db_path))
-    con.execute("CREATE TABLE IF NOT EXISTS docs (route TEXT, id TEXT, day TEXT, doc JSON, PRIMARY KEY (route, id))")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS docs (route TEXT, id TEXT, day TEXT, doc JSON, PRIMARY KEY (route, id))"
+    )
     con.execute("CREATE TABLE IF NOT EXISTS samples (route TEXT, ts TEXT, doc JSON)")
     n_requests = 0
 
@@ -62,17 +76,31 @@ def naive_load(base_url: str, token: str, start: date, end: date, db_path: Path)
     day = start
     while day <= end:
         for route in DAILY_ROUTES:
-            for doc in get_all(route, {"start_date": day.isoformat(), "end_date": (day + timedelta(days=1)).isoformat()}):
+            for doc in get_all(
+                route,
+                {"start_date": day.isoformat(), "end_date": (day + timedelta(days=1)).isoformat()},
+            ):
                 con.execute(
                     "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)",
                     [route, doc["id"], doc.get("day") or doc.get("start_day"), json.dumps(doc)],
                 )
-        lo = datetime.combine(day, time(), timezone.utc)
+        lo = datetime.combine(day, time(), UTC)
         for route in SERIES_ROUTES:
-            rows = get_all(route, {"start_datetime": lo.isoformat(), "end_datetime": (lo + timedelta(days=1)).isoformat()})
+            rows = get_all(
+                route,
+                {
+                    "start_datetime": lo.isoformat(),
+                    "end_datetime": (lo + timedelta(days=1)).isoformat(),
+                },
+            )
             for row in rows:
-                con.execute("INSERT INTO samples VALUES (?, ?, ?)", [route, row["timestamp"], json.dumps(row)])
+                con.execute(
+                    "INSERT INTO samples VALUES (?, ?, ?)",
+                    [route, row["timestamp"], json.dumps(row)],
+                )
         day += timedelta(days=1)
-    documents = con.execute("SELECT (SELECT count(*) FROM docs) + (SELECT count(*) FROM samples)").fetchone()[0]
+    documents = con.execute(
+        "SELECT (SELECT count(*) FROM docs) + (SELECT count(*) FROM samples)"
+    ).fetchone()[0]
     con.close()
     return NaiveResult(n_requests, documents, clock.perf_counter() - t0)

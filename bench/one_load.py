@@ -6,8 +6,8 @@ import argparse
 import json
 from datetime import timedelta
 
-from pipelines.core import config
 from oura_elt.commands.sandbox import sandbox_endpoints
+from pipelines.core import config
 
 
 def main() -> None:
@@ -41,9 +41,17 @@ def main() -> None:
     )
     if not summary.ok:
         raise SystemExit(f"load failed: {summary.failed}")
-    print(json.dumps({"documents": summary.total_documents, "requests": summary.requests,
-                      "seconds": summary.seconds, "heartrate": summary.documents.get("heartrate", 0),
-                      "peak_mb": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "documents": summary.total_documents,
+                "requests": summary.requests,
+                "seconds": summary.seconds,
+                "heartrate": summary.documents.get("heartrate", 0),
+                "peak_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 def peak_rss_mb() -> float:

@@ -19,7 +19,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import duckdb
@@ -69,28 +70,67 @@ class Bench:
         naive_days = 5 if self.quick else 30
         with sandbox(days=days + 30, latency_ms=LATENCY_MS) as sb:
             self.say(f"backfill: {years} years, every collection, {LATENCY_MS} ms per request")
-            ours = child_load(sb.base_url, self.folder("backfill") / "oura.duckdb", self.folder("backfill-home"),
-                              days=days)
+            ours = child_load(
+                sb.base_url,
+                self.folder("backfill") / "oura.duckdb",
+                self.folder("backfill-home"),
+                days=days,
+            )
             self.say(f"  ours: {ours['seconds']:.1f} s, {ours['requests']} requests")
             self.say(f"naive loader: {naive_days} days (its time grows linearly with days)")
             start = (NOW - timedelta(days=naive_days - 1)).date()
-            naive = naive_load(sb.base_url, "sandbox-pat-0", start, NOW.date(), self.folder("naive") / "naive.duckdb")
+            naive = naive_load(
+                sb.base_url,
+                "sandbox-pat-0",
+                start,
+                NOW.date(),
+                self.folder("naive") / "naive.duckdb",
+            )
             naive_full = naive.seconds * days / naive_days
             chain = longest_chain(sb.base_url, days)
             sb.latency(0)
-            floor = child_load(sb.base_url, self.folder("floor") / "oura.duckdb", self.folder("floor-home"), days=days)
+            floor = child_load(
+                sb.base_url,
+                self.folder("floor") / "oura.duckdb",
+                self.folder("floor-home"),
+                days=days,
+            )
         bound = chain * LATENCY_MS / 1000
         docs_per_s = ours["documents"] / ours["seconds"]
         self.rows += [
-            Row("1. backfill", f"{ours['seconds']:.1f} s, {ours['requests']:,} requests, "
-                f"{ours['documents']:,} docs ({docs_per_s:,.0f}/s)", "", "", f"{years} y, {LATENCY_MS} ms latency"),
-            Row("", "vs naive loader", f"{naive_full:.0f} s ({naive.requests * days // naive_days:,} requests; "
-                f"measured on {naive_days} days)", f"{naive_full / ours['seconds']:.1f}x faster", ">= 10x",
-                yes(naive_full / ours["seconds"] >= 10)),
-            Row("", "vs lower bound", f"{bound:.1f} s (chain of {chain} requests x {LATENCY_MS} ms)",
-                f"{ours['seconds'] / bound:.1f}x the bound", "<= 2x", yes(ours["seconds"] / bound <= 2)),
-            Row("", "vs the same load with no latency", f"{floor['seconds']:.1f} s (processing floor)",
-                f"{ours['seconds'] / floor['seconds']:.2f}x", "", ""),
+            Row(
+                "1. backfill",
+                f"{ours['seconds']:.1f} s, {ours['requests']:,} requests, "
+                f"{ours['documents']:,} docs ({docs_per_s:,.0f}/s)",
+                "",
+                "",
+                f"{years} y, {LATENCY_MS} ms latency",
+            ),
+            Row(
+                "",
+                "vs naive loader",
+                f"{naive_full:.0f} s ({naive.requests * days // naive_days:,} requests; "
+                f"measured on {naive_days} days)",
+                f"{naive_full / ours['seconds']:.1f}x faster",
+                ">= 10x",
+                yes(naive_full / ours["seconds"] >= 10),
+            ),
+            Row(
+                "",
+                "vs lower bound",
+                f"{bound:.1f} s (chain of {chain} requests x {LATENCY_MS} ms)",
+                f"{ours['seconds'] / bound:.1f}x the bound",
+                "<= 2x",
+                yes(ours["seconds"] / bound <= 2),
+            ),
+            Row(
+                "",
+                "vs the same load with no latency",
+                f"{floor['seconds']:.1f} s (processing floor)",
+                f"{ours['seconds'] / floor['seconds']:.2f}x",
+                "",
+                "",
+            ),
         ]
         self.peak_3y = ours["peak_mb"]
 
@@ -102,16 +142,29 @@ class Bench:
             total, seconds = 0, 0.0
             for user in range(users):
                 self.say(f"heart rate: user {user + 1}/{users}, {days} days, heartrate only")
-                run = child_load(sb.base_url, self.folder("hr") / "oura.duckdb", self.folder("hr-home"), user=user,
-                                 days=days, collections=["heartrate"])
+                run = child_load(
+                    sb.base_url,
+                    self.folder("hr") / "oura.duckdb",
+                    self.folder("hr-home"),
+                    user=user,
+                    days=days,
+                    collections=["heartrate"],
+                )
                 total, seconds = total + run["heartrate"], seconds + run["seconds"]
             self.say("heart rate: the same pages saved to disk, then DuckDB's own read_json")
             pages = save_pages(sb.base_url, users, days, self.folder("hr-pages"))
         reference = duckdb_ingest(pages, self.folder("hr-ref") / "ref.duckdb")
         ours_rate, ref_rate = total / seconds, reference[0] / reference[1]
-        self.rows.append(Row("2. heart rate", f"{total:,} samples at {ours_rate:,.0f}/s (HTTP included)",
-                             f"DuckDB read_json of the saved pages: {ref_rate:,.0f}/s",
-                             f"{ours_rate / ref_rate:.2f}x", ">= 0.25x", yes(ours_rate / ref_rate >= 0.25)))
+        self.rows.append(
+            Row(
+                "2. heart rate",
+                f"{total:,} samples at {ours_rate:,.0f}/s (HTTP included)",
+                f"DuckDB read_json of the saved pages: {ref_rate:,.0f}/s",
+                f"{ours_rate / ref_rate:.2f}x",
+                ">= 0.25x",
+                yes(ours_rate / ref_rate >= 0.25),
+            )
+        )
 
     # ------------------------------------------------------------------ 3
     def nightly(self) -> None:
@@ -125,9 +178,16 @@ class Bench:
         from pipelines.oura.settings import ALL_NAMES
 
         per = refresh["requests"] / len(ALL_NAMES)
-        self.rows.append(Row("3. nightly refresh", f"{refresh['requests']} requests, {refresh['seconds']:.1f} s",
-                             f"{len(ALL_NAMES)} collections", f"{per:.2f} requests per collection", "about 1",
-                             yes(per <= 1.5)))
+        self.rows.append(
+            Row(
+                "3. nightly refresh",
+                f"{refresh['requests']} requests, {refresh['seconds']:.1f} s",
+                f"{len(ALL_NAMES)} collections",
+                f"{per:.2f} requests per collection",
+                "about 1",
+                yes(per <= 1.5),
+            )
+        )
 
     # ------------------------------------------------------------------ 4
     def dbt(self) -> None:
@@ -142,16 +202,30 @@ class Bench:
             cohort = self.folder("dbt-many") / "oura.duckdb"
             for user in range(many):
                 self.say(f"dbt: load user {user + 1}/{many} x {many_days} days")
-                child_load(sb.base_url, cohort, self.folder("dbt-many-home"), user=user, days=many_days)
+                child_load(
+                    sb.base_url, cohort, self.folder("dbt-many-home"), user=user, days=many_days
+                )
         self.say("dbt build: one user")
         first = transform(one, target_path=self.folder("dbt-one-target"))
         self.say("dbt build: cohort")
         second = transform(cohort, target_path=self.folder("dbt-many-target"))
         self.rows += [
-            Row("4. dbt build", f"{first.seconds:.1f} s", f"1 user x {one_days} days", "", "< 20 s",
-                yes(first.seconds < 20)),
-            Row("", f"{second.seconds:.1f} s", f"{many} users x {many_days} days",
-                f"{second.seconds / first.seconds:.1f}x the one-user build", "", ""),
+            Row(
+                "4. dbt build",
+                f"{first.seconds:.1f} s",
+                f"1 user x {one_days} days",
+                "",
+                "< 20 s",
+                yes(first.seconds < 20),
+            ),
+            Row(
+                "",
+                f"{second.seconds:.1f} s",
+                f"{many} users x {many_days} days",
+                f"{second.seconds / first.seconds:.1f}x the one-user build",
+                "",
+                "",
+            ),
         ]
 
     # ------------------------------------------------------------------ 5
@@ -161,15 +235,28 @@ class Bench:
         with sandbox(days=max(spans) + 30) as sb:
             for days in spans:
                 self.say(f"memory: backfill {days} days (no latency)")
-                run = child_load(sb.base_url, self.folder(f"mem-{days}") / "oura.duckdb",
-                                 self.folder(f"mem-{days}-home"), days=days)
+                run = child_load(
+                    sb.base_url,
+                    self.folder(f"mem-{days}") / "oura.duckdb",
+                    self.folder(f"mem-{days}-home"),
+                    days=days,
+                )
                 peaks[days] = run["peak_mb"]
         first, last = peaks[spans[0]], peaks[spans[-1]]
         growth = last / first
-        figures = ", ".join(f"{d // 365 or d} {'y' if d >= 365 else 'd'}: {p:.0f} MB" for d, p in peaks.items())
-        self.rows.append(Row("5. peak memory", figures, f"{spans[0]} days: {first:.0f} MB",
-                             f"{growth:.2f}x from {spans[0]} to {spans[-1]} days", "flat, < 400 MB",
-                             yes(growth < 1.25 and max(peaks.values()) < 400)))
+        figures = ", ".join(
+            f"{d // 365 or d} {'y' if d >= 365 else 'd'}: {p:.0f} MB" for d, p in peaks.items()
+        )
+        self.rows.append(
+            Row(
+                "5. peak memory",
+                figures,
+                f"{spans[0]} days: {first:.0f} MB",
+                f"{growth:.2f}x from {spans[0]} to {spans[-1]} days",
+                "flat, < 400 MB",
+                yes(growth < 1.25 and max(peaks.values()) < 400),
+            )
+        )
 
     # ------------------------------------------------------------------ 6
     def cohort(self) -> None:
@@ -187,10 +274,13 @@ class Bench:
 
             def one(user: int):
                 return load(
-                    f"user{user}", start_date=(NOW - timedelta(days=days - 1)).date(),
+                    f"user{user}",
+                    start_date=(NOW - timedelta(days=days - 1)).date(),
                     endpoints=sandbox_endpoints(sb.base_url),
                     provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"),
-                    budget=budget, duckdb_path=db, now=NOW,
+                    budget=budget,
+                    duckdb_path=db,
+                    now=NOW,
                 )
 
             with ThreadPoolExecutor(max_workers=4) as pool:
@@ -201,9 +291,16 @@ class Bench:
         rejected = state["rate_limit"]["rejected"]
         failed = sum(len(s.failed) for s in summaries) + rejected
         used = sent / (limit * elapsed / window)
-        self.rows.append(Row("6. cohort", f"{users} users in {elapsed:.0f} s, {sent:,} requests",
-                             f"{limit} requests / {window} s", f"{used:.0%} of the budget used, "
-                             f"{failed} failed requests", "> 80 %, 0 failed", yes(used > 0.8 and failed == 0)))
+        self.rows.append(
+            Row(
+                "6. cohort",
+                f"{users} users in {elapsed:.0f} s, {sent:,} requests",
+                f"{limit} requests / {window} s",
+                f"{used:.0%} of the budget used, {failed} failed requests",
+                "> 80 %, 0 failed",
+                yes(used > 0.8 and failed == 0),
+            )
+        )
 
     # ------------------------------------------------------------------ 7
     def bigquery(self) -> None:
@@ -211,8 +308,9 @@ class Bench:
         (the tests' local BigQuery API: bqemulator behind its correcting proxy)."""
         import os
 
-        from flows.backfill import backfill
         from prefect.testing.utilities import prefect_test_harness
+
+        from flows.backfill import backfill
 
         users, days = (3, 7) if self.quick else (5, 30)
         first = (NOW - timedelta(days=days - 1)).date()
@@ -221,22 +319,34 @@ class Bench:
         if reason:
             self.rows.append(Row("7. BigQuery cohort", f"not run: {reason}"))
             return
-        self.say(f"BigQuery: {users} users x {days} days through the backfill flow, "
-                 "DuckDB then BigQuery")
+        self.say(
+            f"BigQuery: {users} users x {days} days through the backfill flow, DuckDB then BigQuery"
+        )
         saved = dict(os.environ)
         home = self.folder("bigquery-home")
-        os.environ.update(OURA_ELT_HOME=str(home), OURA_ELT_NOW=NOW.isoformat(),
-                          PREFECT_HOME=str(home / "prefect"))
+        os.environ.update(
+            OURA_ELT_HOME=str(home),
+            OURA_ELT_NOW=NOW.isoformat(),
+            PREFECT_HOME=str(home / "prefect"),
+        )
         service = None
         try:
-            with sandbox(users=users, days=days + 30) as sb, \
-                    prefect_test_harness(server_startup_timeout=90):
+            with (
+                sandbox(users=users, days=days + 30) as sb,
+                prefect_test_harness(server_startup_timeout=90),
+            ):
                 save_sandbox_logins(sb.base_url, users)
                 service = emulator.start_local_bigquery(self.folder("bqemulator"))
                 project = service.project("ourabench")  # a valid project id: 6 to 30 characters
-                params = dict(profiles=[f"user{u}" for u in range(users)], start_date=first,
-                              end_date=NOW.date(), api_base_url=sb.base_url, run_dbt=False,
-                              max_parallel=users, rate_limit="100000/1")
+                params = dict(
+                    profiles=[f"user{u}" for u in range(users)],
+                    start_date=first,
+                    end_date=NOW.date(),
+                    api_base_url=sb.base_url,
+                    run_dbt=False,
+                    max_parallel=users,
+                    rate_limit="100000/1",
+                )
                 started = time.monotonic()
                 duck = self.folder("bigquery-duckdb") / "oura.duckdb"
                 backfill(destination="duckdb", duckdb_path=str(duck), **params)
@@ -252,10 +362,17 @@ class Bench:
                 service.stop()
             os.environ.clear()
             os.environ.update(saved)
-        self.rows.append(Row(
-            "7. BigQuery cohort", f"{users} users, {report.documents:,} documents into BigQuery in "
-            f"{on_bigquery:.0f} s", f"DuckDB: {on_duckdb:.0f} s", f"{on_bigquery / on_duckdb:.1f}x",
-            "(emulator: no target)", "-"))
+        self.rows.append(
+            Row(
+                "7. BigQuery cohort",
+                f"{users} users, {report.documents:,} documents into BigQuery in "
+                f"{on_bigquery:.0f} s",
+                f"DuckDB: {on_duckdb:.0f} s",
+                f"{on_bigquery / on_duckdb:.1f}x",
+                "(emulator: no target)",
+                "-",
+            )
+        )
 
     def table(self) -> Table:
         table = Table(title="oura-elt benchmarks (ratios within this run)", show_lines=False)
@@ -291,14 +408,24 @@ def save_sandbox_logins(base_url: str, users: int) -> None:
     for user in range(users):
         store = TokenStore(f"user{user}")
         with store.lock():
-            store.save(TokenRecord(
-                profile=f"user{user}", access_token=f"sandbox-pat-{user}", refresh_token=None,
-                expires_at=None, token_type="Bearer", scopes=tuple(sorted(ALL_SCOPES)),
-                raw_scopes=tuple(sorted(ALL_SCOPES)), token_url=f"{base_url}/oauth/token",
-                revoke_url=f"{base_url}/oauth/revoke", api_base_url=base_url,
-                client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET, user_id=None,
-                obtained_at=time.time(),
-            ))
+            store.save(
+                TokenRecord(
+                    profile=f"user{user}",
+                    access_token=f"sandbox-pat-{user}",
+                    refresh_token=None,
+                    expires_at=None,
+                    token_type="Bearer",
+                    scopes=tuple(sorted(ALL_SCOPES)),
+                    raw_scopes=tuple(sorted(ALL_SCOPES)),
+                    token_url=f"{base_url}/oauth/token",
+                    revoke_url=f"{base_url}/oauth/revoke",
+                    api_base_url=base_url,
+                    client_id=SANDBOX_CLIENT_ID,
+                    client_secret=SANDBOX_CLIENT_SECRET,
+                    user_id=None,
+                    obtained_at=time.time(),
+                )
+            )
 
 
 def yes(ok: bool) -> str:
@@ -323,14 +450,21 @@ def longest_chain(base_url: str, days: int) -> int:
         span = min(days, SERIES_WINDOW_DAYS if series else DAILY_WINDOW_DAYS)
         first = end - timedelta(days=span)
         if series:
-            lo = datetime.combine(first, dtime(), timezone.utc)
-            params = {"start_datetime": lo.isoformat(), "end_datetime": (lo + timedelta(days=span)).isoformat()}
+            lo = datetime.combine(first, dtime(), UTC)
+            params = {
+                "start_datetime": lo.isoformat(),
+                "end_datetime": (lo + timedelta(days=span)).isoformat(),
+            }
         else:
             params = {"start_date": first.isoformat(), "end_date": end.isoformat()}
         pages = 0
         while True:
-            body = requests.get(f"{base_url}/v2/usercollection/{collection.route}", params=params,
-                                headers=headers, timeout=60).json()
+            body = requests.get(
+                f"{base_url}/v2/usercollection/{collection.route}",
+                params=params,
+                headers=headers,
+                timeout=60,
+            ).json()
             pages += 1
             if not body.get("next_token"):
                 break
@@ -346,14 +480,18 @@ def save_pages(base_url: str, users: int, days: int, folder: Path) -> Path:
     count = 0
     for user in range(users):
         headers = {"Authorization": f"Bearer sandbox-pat-{user}"}
-        lo = datetime.combine(NOW.date() - timedelta(days=days), dtime(), timezone.utc)
+        lo = datetime.combine(NOW.date() - timedelta(days=days), dtime(), UTC)
         end = NOW
         while lo < end:
             hi = min(lo + timedelta(days=29), end)
             params = {"start_datetime": lo.isoformat(), "end_datetime": hi.isoformat()}
             while True:
-                resp = session.get(f"{base_url}/v2/usercollection/heartrate", params=params,
-                                   headers=headers, timeout=60)
+                resp = session.get(
+                    f"{base_url}/v2/usercollection/heartrate",
+                    params=params,
+                    headers=headers,
+                    timeout=60,
+                )
                 resp.raise_for_status()
                 (folder / f"page-{count:06d}.json").write_bytes(resp.content)
                 count += 1
@@ -381,14 +519,18 @@ def duckdb_ingest(pages: Path, db: Path) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small cases, to check the harness")
-    parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument(
+        "--only", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
     chosen = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = set(chosen) - set(CASES)
     if unknown:
-        raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}; choose from {', '.join(CASES)}")
+        raise SystemExit(
+            f"unknown case(s): {', '.join(sorted(unknown))}; choose from {', '.join(CASES)}"
+        )
     from pipelines.core import config
 
     config.telemetry_off()

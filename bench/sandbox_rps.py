@@ -13,11 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 
-NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 def free_port() -> int:
@@ -27,9 +27,23 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "oura_elt.cli", "sandbox", "serve", "--port", str(port),
-           "--users", "1", "--now", NOW.isoformat(), "--rate-limit", "100000000",
-           "--app-rate-limit", "100000000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "oura_elt.cli",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--users",
+        "1",
+        "--now",
+        NOW.isoformat(),
+        "--rate-limit",
+        "100000000",
+        "--app-rate-limit",
+        "100000000",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -77,17 +91,25 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}/v2/usercollection"
     day = (NOW - timedelta(days=30)).date()
     cases = {
-        "daily_sleep, 7-day window": (f"{base}/daily_sleep",
-                                      {"start_date": str(day), "end_date": str(day + timedelta(days=7))}),
-        "heartrate, one 1,000-sample page": (f"{base}/heartrate",
-                                             {"start_datetime": (NOW - timedelta(days=3)).isoformat(),
-                                              "end_datetime": (NOW - timedelta(days=1)).isoformat()}),
+        "daily_sleep, 7-day window": (
+            f"{base}/daily_sleep",
+            {"start_date": str(day), "end_date": str(day + timedelta(days=7))},
+        ),
+        "heartrate, one 1,000-sample page": (
+            f"{base}/heartrate",
+            {
+                "start_datetime": (NOW - timedelta(days=3)).isoformat(),
+                "end_datetime": (NOW - timedelta(days=1)).isoformat(),
+            },
+        ),
     }
     try:
         for name, (url, params) in cases.items():
             hammer(url, params, 1.0, args.connections)  # warm caches
             rps, rows = hammer(url, params, args.seconds, args.connections)
-            print(f"{name:36} {rps:8.0f} requests/s  ({rows} rows/response, {rps * rows:,.0f} rows/s)")
+            print(
+                f"{name:36} {rps:8.0f} requests/s  ({rows} rows/response, {rps * rows:,.0f} rows/s)"
+            )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -18,17 +18,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import duckdb
 
 from sandbox.truth import ALL_COLLECTIONS, ground_truth
 
 DATASET = "oura_raw"
-JSON_FIELDS = {"heart_rate", "hrv", "met", "heart_rate_variability", "motion_count", "tags", "episodes"}
+JSON_FIELDS = {
+    "heart_rate",
+    "hrv",
+    "met",
+    "heart_rate_variability",
+    "motion_count",
+    "tags",
+    "episodes",
+}
 SERIES_KEYS = {"heartrate": ("timestamp", "source"), "ring_battery_level": ("timestamp",)}
 LOADER_COLUMNS = {"_dlt_id", "_dlt_load_id", "_oura_deleted"}
 EXAMPLES_KEPT = 5
@@ -75,10 +84,14 @@ def snapshot(db: Path, tables: Iterable[str]) -> dict[str, list[tuple]]:
 
 
 def _freeze(value: Any) -> Any:
-    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value
+    return (
+        json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value
+    )
 
 
-def truth_by_table(world, start: date, end: date, users=None, collections=None) -> dict[str, list[dict]]:
+def truth_by_table(
+    world, start: date, end: date, users=None, collections=None
+) -> dict[str, list[dict]]:
     """Ground-truth documents per raw table."""
     grouped: dict[str, list[dict]] = defaultdict(list)
     for collection, doc in ground_truth(world, start, end, users=users, collections=collections):
@@ -89,14 +102,17 @@ def truth_by_table(world, start: date, end: date, users=None, collections=None) 
 def key_of(table: str, row: dict) -> tuple:
     """A document's identity: (user_id, id) or, for time series, (user_id, instant[, source])."""
     if table in SERIES_KEYS:
-        return (row["user_id"], *(_instant(row[k]) if k == "timestamp" else row[k] for k in SERIES_KEYS[table]))
+        return (
+            row["user_id"],
+            *(_instant(row[k]) if k == "timestamp" else row[k] for k in SERIES_KEYS[table]),
+        )
     return row["user_id"], row["id"]
 
 
 def _instant(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def expected_columns(doc: dict) -> dict[str, Any]:
@@ -118,8 +134,11 @@ def expected_columns(doc: dict) -> dict[str, Any]:
 def mismatches(table: str, expected_doc: dict, actual: dict) -> list[str]:
     """Differences between one ground-truth document and its warehouse row."""
     if table in SERIES_KEYS:
-        return [f"{c}: want {v!r}, got {actual.get(c)!r}" for c, v in expected_doc.items()
-                if c not in actual or not _same(c, v, actual[c])]
+        return [
+            f"{c}: want {v!r}, got {actual.get(c)!r}"
+            for c, v in expected_doc.items()
+            if c not in actual or not _same(c, v, actual[c])
+        ]
     problems = []
     expected = expected_columns(expected_doc)
     for column, want in expected.items():
@@ -150,7 +169,7 @@ def _same(column: str, want: Any, got: Any) -> bool:
     if column in JSON_FIELDS:
         return (json.loads(got) if isinstance(got, str) else got) == want
     if isinstance(got, datetime) and isinstance(want, str):
-        return _instant(want) == got.astimezone(timezone.utc)
+        return _instant(want) == got.astimezone(UTC)
     if isinstance(got, date) and isinstance(want, str):
         return date.fromisoformat(want) == got
     return want == got
@@ -173,7 +192,7 @@ class Counts:
     duplicated: int = 0
     stale: int = 0
 
-    def add(self, other: "Counts") -> None:
+    def add(self, other: Counts) -> None:
         """Add `other` into this one."""
         for name in ("expected", "loaded", "missing", "duplicated", "stale"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -206,8 +225,13 @@ class Comparison:
 
 
 def compare_warehouse(
-    db: Path | None, world, start: date, end: date, users: Iterable[int] | None = None,
-    collections: Iterable[str] | None = None, read: Callable[[str], list[dict]] | None = None,
+    db: Path | None,
+    world,
+    start: date,
+    end: date,
+    users: Iterable[int] | None = None,
+    collections: Iterable[str] | None = None,
+    read: Callable[[str], list[dict]] | None = None,
 ) -> Comparison:
     """Count how the warehouse `db` differs from the world's documents in `[start, end]`.
 
@@ -257,7 +281,9 @@ def compare_warehouse(
     return result
 
 
-def assert_warehouse_equals_truth(db: Path, world, start: date, end: date, users=None, collections=None) -> dict:
+def assert_warehouse_equals_truth(
+    db: Path, world, start: date, end: date, users=None, collections=None
+) -> dict:
     """Every ground-truth document exactly once with identical values, and nothing else.
 
     Returns:
@@ -268,7 +294,9 @@ def assert_warehouse_equals_truth(db: Path, world, start: date, end: date, users
     """
     comparison = compare_warehouse(db, world, start, end, users=users, collections=collections)
     total = comparison.total
-    assert total.exact, f"warehouse differs from the ground truth: {total}; " + " | ".join(comparison.examples)
+    assert total.exact, f"warehouse differs from the ground truth: {total}; " + " | ".join(
+        comparison.examples
+    )
     return {table: counts.expected for table, counts in comparison.tables.items()}
 
 

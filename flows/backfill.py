@@ -18,9 +18,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.cohort import CohortReport, run_cohort
 from flows.tasks import find_history_start, load_window, retry_options
-from pipelines.core.target import Target
 from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.errors import UsageError
+from pipelines.core.target import Target
 from pipelines.oura.dates import DayRange
 from pipelines.oura.settings import COLLECTIONS, DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
@@ -61,26 +61,49 @@ def backfill_profile(
     )
     last = end_date or latest_day(current_time())
     chunks = chunks_of(first, last, chunk_days)
-    get_run_logger().info("%s: %s..%s in %d chunk(s) of up to %d days", profile, first, last, len(chunks), chunk_days)
+    get_run_logger().info(
+        "%s: %s..%s in %d chunk(s) of up to %d days", profile, first, last, len(chunks), chunk_days
+    )
     load = load_window.with_options(**retrying)
-    common = dict(target=target, budget=budget, api_base_url=api_base_url, chunk_days=chunk_days,
-                  token_block=token_block)
+    common = dict(
+        target=target,
+        budget=budget,
+        api_base_url=api_base_url,
+        chunk_days=chunk_days,
+        token_block=token_block,
+    )
     if start_date or end_date:  # a closed range: each chunk is loaded as it is asked
-        return [load(profile, start_date=chunk.start, end_date=chunk.end, lookback_days=lookback_days,
-                     **common) for chunk in chunks]
+        return [
+            load(
+                profile,
+                start_date=chunk.start,
+                end_date=chunk.end,
+                lookback_days=lookback_days,
+                **common,
+            )
+            for chunk in chunks
+        ]
     # The whole history, incrementally: each chunk moves the saved cursors to its end, so a
     # re-run skips the chunks already loaded. The first chunk also loads the undated
     # collections; the last one, which reaches today, reads the lookback again.
     dated = [c.name for c in COLLECTIONS if c.dated]
     return [
-        load(profile, until=chunk.end, chunk_label=str(chunk),
-             lookback_days=lookback_days if chunk is chunks[-1] else 0,
-             collections=None if number == 0 else dated, **common)
+        load(
+            profile,
+            until=chunk.end,
+            chunk_label=str(chunk),
+            lookback_days=lookback_days if chunk is chunks[-1] else 0,
+            collections=None if number == 0 else dated,
+            **common,
+        )
         for number, chunk in enumerate(chunks)
     ]
 
 
-@flow(name="backfill", description="Load a date range of Oura data in resumable chunks, then dbt build.")
+@flow(
+    name="backfill",
+    description="Load a date range of Oura data in resumable chunks, then dbt build.",
+)
 def backfill(
     profiles: list[str] | None = None,
     start_date: date | None = None,
@@ -124,10 +147,21 @@ def backfill(
     return run_cohort(
         "backfill",
         lambda profile, target, budget: backfill_profile.submit(
-            profile, target=target, budget=budget, start_date=start_date, end_date=end_date,
-            chunk_days=chunk_days, lookback_days=lookback_days, api_base_url=api_base_url,
+            profile,
+            target=target,
+            budget=budget,
+            start_date=start_date,
+            end_date=end_date,
+            chunk_days=chunk_days,
+            lookback_days=lookback_days,
+            api_base_url=api_base_url,
             token_block=token_block,
         ),
-        profiles=profiles, token_block=token_block, destination=destination, duckdb_path=duckdb_path,
-        rate_limit=rate_limit, max_parallel=max_parallel, run_dbt=run_dbt,
+        profiles=profiles,
+        token_block=token_block,
+        destination=destination,
+        duckdb_path=duckdb_path,
+        rate_limit=rate_limit,
+        max_parallel=max_parallel,
+        run_dbt=run_dbt,
     )

@@ -103,8 +103,13 @@ def outcomes(futures: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return results, failures
 
 
-def build_and_check(kind: str, report: "CohortReport", failures: dict[str, str], total: int,
-                    build: Callable[[], Any] | None) -> "CohortReport":
+def build_and_check(
+    kind: str,
+    report: CohortReport,
+    failures: dict[str, str],
+    total: int,
+    build: Callable[[], Any] | None,
+) -> CohortReport:
     """Run `build` (dbt) if anything loaded, then fail with one line naming every
     profile that did not load and the dbt failure, if any.
 
@@ -136,7 +141,7 @@ def run_cohort(
     rate_limit: str | None,
     max_parallel: int,
     run_dbt: bool,
-) -> "CohortReport":
+) -> CohortReport:
     """The shape every cohort flow shares: resolve the profiles and the target, fan out
     `submit(profile, target, budget)` under one budget, then dbt build and report.
 

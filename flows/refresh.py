@@ -72,22 +72,37 @@ def refresh(
     report = run_cohort(
         "refresh",
         lambda profile, target, budget: load.submit(
-            profile, target=target, budget=budget, api_base_url=api_base_url,
-            lookback_days=lookback_days, chunk_days=DEFAULT_CHUNK_DAYS, token_block=token_block,
+            profile,
+            target=target,
+            budget=budget,
+            api_base_url=api_base_url,
+            lookback_days=lookback_days,
+            chunk_days=DEFAULT_CHUNK_DAYS,
+            token_block=token_block,
         ),
-        profiles=profiles, token_block=token_block, destination=destination, duckdb_path=duckdb_path,
-        rate_limit=rate_limit, max_parallel=max_parallel, run_dbt=run_dbt,
+        profiles=profiles,
+        token_block=token_block,
+        destination=destination,
+        duckdb_path=duckdb_path,
+        rate_limit=rate_limit,
+        max_parallel=max_parallel,
+        run_dbt=run_dbt,
     )
     if stale_after_hours is None or report.dbt is None:
         return report  # the marts were not rebuilt: nothing new to judge
     from pipelines.core.target import Target
 
-    stale = check_freshness(Target.of(destination, duckdb_path),
-                            resolve_profiles(profiles, token_block), stale_after_hours)
+    stale = check_freshness(
+        Target.of(destination, duckdb_path),
+        resolve_profiles(profiles, token_block),
+        stale_after_hours,
+    )
     if not stale:
         return report
-    message = (f"refresh: the data of {len(stale)} profile(s) is older than "
-               f"{stale_after_hours:g} h: {'; '.join(stale)}")
+    message = (
+        f"refresh: the data of {len(stale)} profile(s) is older than "
+        f"{stale_after_hours:g} h: {'; '.join(stale)}"
+    )
     if fail_when_stale:
         raise StaleData(message)
     return Completed(name="Stale", message=message, data=report)

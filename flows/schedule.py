@@ -13,7 +13,7 @@ first (the CLI and `run_backfill` do).
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,8 +26,12 @@ RENEW_WEBHOOKS = "oura-renew-webhooks"
 RENEW_CRON = "15 5 * * *"
 DEFAULT_CRON = "30 5 * * *"
 TAGS = ["oura"]
-NIGHTLY_DESCRIPTION = "Every night: each profile's recent Oura days (lookback window), then dbt build."
-BACKFILL_DESCRIPTION = "On demand: a date range (default: the whole history) in resumable chunks, then dbt build."
+NIGHTLY_DESCRIPTION = (
+    "Every night: each profile's recent Oura days (lookback window), then dbt build."
+)
+BACKFILL_DESCRIPTION = (
+    "On demand: a date range (default: the whole history) in resumable chunks, then dbt build."
+)
 
 
 def local_timezone() -> str:
@@ -67,7 +71,9 @@ def check_timezone(name: str | None) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"unknown time zone {name!r}; use an IANA name such as Europe/Helsinki") from None
+        raise UsageError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Helsinki"
+        ) from None
     return name
 
 
@@ -82,12 +88,17 @@ def check_cron(cron: str) -> str:
     try:
         Cron(cron)
     except ValueError:
-        raise UsageError(f"invalid cron expression {cron!r}; e.g. '30 5 * * *' is 05:30 every day") from None
+        raise UsageError(
+            f"invalid cron expression {cron!r}; e.g. '30 5 * * *' is 05:30 every day"
+        ) from None
     return cron
 
 
-def nightly_schedule(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
-                     interval_seconds: float | None = None) -> Any:
+def nightly_schedule(
+    cron: str = DEFAULT_CRON,
+    timezone_name: str | None = None,
+    interval_seconds: float | None = None,
+) -> Any:
     """The nightly schedule: `cron` in `timezone_name`, or every `interval_seconds` (for tests)."""
     from prefect.schedules import Cron, Interval
 
@@ -98,9 +109,13 @@ def nightly_schedule(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
     return Cron(check_cron(cron), timezone=check_timezone(timezone_name))
 
 
-def deployments(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
-                interval_seconds: float | None = None,
-                parameters: dict[str, Any] | None = None, webhooks: bool = False) -> list[Any]:
+def deployments(
+    cron: str = DEFAULT_CRON,
+    timezone_name: str | None = None,
+    interval_seconds: float | None = None,
+    parameters: dict[str, Any] | None = None,
+    webhooks: bool = False,
+) -> list[Any]:
     """`oura-nightly` (scheduled `refresh`) and `oura-backfill` (unscheduled `backfill`),
     and with `webhooks`, `oura-renew-webhooks` (daily `renew_webhooks`).
 
@@ -140,13 +155,15 @@ def deployments(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
 
         from flows.webhooks import renew_webhooks
 
-        served.append(renew_webhooks.to_deployment(
-            RENEW_WEBHOOKS,
-            schedules=[Cron(RENEW_CRON, timezone=check_timezone(timezone_name))],
-            description="Every day: renew Oura webhook subscriptions that expire within 7 days.",
-            tags=TAGS,
-            entrypoint_type=EntrypointType.MODULE_PATH,
-        ))
+        served.append(
+            renew_webhooks.to_deployment(
+                RENEW_WEBHOOKS,
+                schedules=[Cron(RENEW_CRON, timezone=check_timezone(timezone_name))],
+                description="Every day: renew Oura webhook subscriptions that expire within 7 days.",
+                tags=TAGS,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
     return served
 
 
@@ -164,8 +181,9 @@ def serve(served: list[Any]) -> None:
     prefect.serve(*served, limit=1, print_starting_message=False)
 
 
-def next_nightly_run(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
-                     after: datetime | None = None) -> datetime:
+def next_nightly_run(
+    cron: str = DEFAULT_CRON, timezone_name: str | None = None, after: datetime | None = None
+) -> datetime:
     """When `oura-nightly` next runs, in its time zone (Prefect's own schedule arithmetic)."""
     import asyncio
 
@@ -173,13 +191,14 @@ def next_nightly_run(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
 
     zone = check_timezone(timezone_name)
     schedule = CronSchedule(cron=check_cron(cron), timezone=zone)
-    start = after or datetime.now(timezone.utc)
+    start = after or datetime.now(UTC)
     (first,) = asyncio.run(schedule.get_dates(n=1, start=start))
     return datetime.fromisoformat(first.isoformat()).astimezone(ZoneInfo(zone))
 
 
-def describe_nightly(cron: str = DEFAULT_CRON, timezone_name: str | None = None,
-                     after: datetime | None = None) -> str:
+def describe_nightly(
+    cron: str = DEFAULT_CRON, timezone_name: str | None = None, after: datetime | None = None
+) -> str:
     """One line saying when and where the nightly refresh would run (for `make demo`)."""
     zone = check_timezone(timezone_name)
     when = next_nightly_run(cron, zone, after)

@@ -106,8 +106,11 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def start_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> PrefectServer:
+def start_server(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+) -> PrefectServer:
     """Run `prefect server start` in the background and wait until it is healthy.
 
     Its database and log (`server.log`) live in `prefect_home()`.
@@ -118,7 +121,9 @@ def start_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     """
     api_url = f"http://{host}:{port}/api"
     if not _port_free(host, port):
-        raise UsageError(f"port {port} on {host} is in use by something that is not a Prefect server; use --port")
+        raise UsageError(
+            f"port {port} on {host} is in use by something that is not a Prefect server; use --port"
+        )
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(home)}
@@ -128,8 +133,21 @@ def start_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     log_path = home / LOG_NAME
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     server = PrefectServer(api_url, process, log_path)
@@ -142,14 +160,20 @@ def start_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
             )
         if time.monotonic() > deadline:
             server.stop()
-            raise OuraEltError(f"the Prefect server was not healthy after {startup_timeout:g} s; see {log_path}")
+            raise OuraEltError(
+                f"the Prefect server was not healthy after {startup_timeout:g} s; see {log_path}"
+            )
         time.sleep(0.5)
     return server
 
 
 @contextmanager
-def prefect_server(api_url: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                   startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[PrefectServer]:
+def prefect_server(
+    api_url: str | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+) -> Iterator[PrefectServer]:
     """A healthy Prefect server for the duration of the block.
 
     `api_url`, else `PREFECT_API_URL`, names a server to use (it must answer);
@@ -162,7 +186,9 @@ def prefect_server(api_url: str | None = None, host: str = DEFAULT_HOST, port: i
     named = api_url or os.environ.get("PREFECT_API_URL")
     if named:
         if not is_healthy(named):
-            raise OuraEltError(f"no Prefect server answers at {named}; start one or drop --api-url/PREFECT_API_URL")
+            raise OuraEltError(
+                f"no Prefect server answers at {named}; start one or drop --api-url/PREFECT_API_URL"
+            )
         yield PrefectServer(named.rstrip("/"))
         return
     local = f"http://{host}:{port}/api"

@@ -19,9 +19,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as current_task_run
 
-from pipelines.core.target import Target
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
+from pipelines.core.target import Target
 from pipelines.oura.runtime import NullReporter
 from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS
 
@@ -46,7 +46,9 @@ def retry_options() -> dict[str, Any]:
         retries = int(os.environ.get(RETRIES_ENV) or DEFAULT_RETRIES)
         first = float(os.environ.get(RETRY_DELAY_ENV) or DEFAULT_RETRY_DELAY_SECONDS)
     except ValueError:
-        raise UsageError(f"{RETRIES_ENV} must be an integer and {RETRY_DELAY_ENV} a number of seconds") from None
+        raise UsageError(
+            f"{RETRIES_ENV} must be an integer and {RETRY_DELAY_ENV} a number of seconds"
+        ) from None
     if retries < 0 or first < 0:
         raise UsageError(f"{RETRIES_ENV} and {RETRY_DELAY_ENV} must not be negative")
     return {
@@ -91,7 +93,9 @@ def provider_for(profile: str, endpoints: Endpoints, token_block: str | None) ->
     try:
         token = Secret.load(token_block).get()
     except ValueError:
-        raise UsageError(f"no Prefect Secret block named {token_block!r}; create it first") from None
+        raise UsageError(
+            f"no Prefect Secret block named {token_block!r}; create it first"
+        ) from None
     if not isinstance(token, str) or not token.strip():
         raise UsageError(f"Prefect Secret block {token_block!r} does not hold an access token")
     return StaticTokenProvider(token.strip(), profile=profile)
@@ -119,7 +123,12 @@ def _load_run_name() -> str:
     return f"load {params.get('profile')}{span}"
 
 
-@task(name="load", task_run_name=_load_run_name, cache_policy=NO_CACHE, retry_condition_fn=worth_retrying)
+@task(
+    name="load",
+    task_run_name=_load_run_name,
+    cache_policy=NO_CACHE,
+    retry_condition_fn=worth_retrying,
+)
 def load_window(
     profile: str,
     *,
@@ -175,19 +184,32 @@ def load_window(
     )
     logger.info(
         "%s: %d documents, %d deleted, %d requests (%d retried), days %s..%s, %.1f s",
-        profile, summary.total_documents, sum(summary.deleted.values()), summary.requests,
-        summary.retries, summary.start, summary.end, summary.seconds,
+        profile,
+        summary.total_documents,
+        sum(summary.deleted.values()),
+        summary.requests,
+        summary.retries,
+        summary.start,
+        summary.end,
+        summary.seconds,
     )
     if not summary.ok:
         failed = "; ".join(summary.failed.values())
-        raise LoadIncomplete(f"profile '{profile}': {len(summary.failed)} collection(s) failed: {failed}")
+        raise LoadIncomplete(
+            f"profile '{profile}': {len(summary.failed)} collection(s) failed: {failed}"
+        )
     return summary
 
 
-@task(name="find history start", task_run_name="find history start {profile}",
-      cache_policy=NO_CACHE, retry_condition_fn=worth_retrying)
-def find_history_start(profile: str, *, budget: Any, api_base_url: str | None = None,
-                       token_block: str | None = None) -> date:
+@task(
+    name="find history start",
+    task_run_name="find history start {profile}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=worth_retrying,
+)
+def find_history_start(
+    profile: str, *, budget: Any, api_base_url: str | None = None, token_block: str | None = None
+) -> date:
     """The first day of the profile's history (`pipelines.load.history_start`)."""
     from pipelines.load import history_start
 
@@ -207,12 +229,18 @@ def dbt_build(target: Target) -> Any:
 
     logger = get_run_logger()
     summary = transform(  # holds the warehouse lock itself
-        duckdb_path=target.duckdb_path, target=target.destination, raw_dataset=target.dataset,
+        duckdb_path=target.duckdb_path,
+        target=target.destination,
+        raw_dataset=target.dataset,
         progress=logger.debug,
     )
     logger.info(
         "dbt build passed on %s: %d models, %d tests, %d unit tests, %.1f s",
-        target, summary.models, summary.tests, summary.unit_tests, summary.seconds,
+        target,
+        summary.models,
+        summary.tests,
+        summary.unit_tests,
+        summary.seconds,
     )
     for test, rows in summary.warned_rows.items():
         for row in rows:
@@ -246,9 +274,11 @@ def check_freshness(target: Target, profiles: list[str], stale_after_hours: floa
         if table.age_seconds is not None:
             age = f"{table.age_seconds / 3600:.1f} h old"
         (logger.info if table.status == "pass" else logger.warning)(
-            "source freshness of %s: %s (%s)", table.table, table.status, age)
-    status = read_status(target.duckdb_path, max_age=timedelta(hours=stale_after_hours),
-                         dataset=target.dataset)
+            "source freshness of %s: %s (%s)", table.table, table.status, age
+        )
+    status = read_status(
+        target.duckdb_path, max_age=timedelta(hours=stale_after_hours), dataset=target.dataset
+    )
     stale = []
     for person in status.stale:
         if person.profile not in profiles:
@@ -257,8 +287,10 @@ def check_freshness(target: Target, profiles: list[str], stale_after_hours: floa
             line = f"{person.label} (no data)"
         else:
             hours = person.age_seconds / 3600
-            line = (f"{person.label} (the ring last reported {hours:.0f} h ago, "
-                    f"{person.ring_last_contact_at:%Y-%m-%d %H:%M} UTC)")
+            line = (
+                f"{person.label} (the ring last reported {hours:.0f} h ago, "
+                f"{person.ring_last_contact_at:%Y-%m-%d %H:%M} UTC)"
+            )
         logger.warning("stale data: %s", line)
         stale.append(line)
     return stale

@@ -17,22 +17,22 @@ import typer
 # separate `click` package some other libraries install.
 from typer._click import exceptions as click_exceptions
 
-from pipelines.core import config
-from pipelines.core.version import __version__
 from oura_elt.commands import auth as auth_commands
 from oura_elt.commands import demo as demo_commands
 from oura_elt.commands import export as export_commands
 from oura_elt.commands import load as load_commands
 from oura_elt.commands import report as report_commands
 from oura_elt.commands import sandbox as sandbox_commands
+from oura_elt.commands import schedule as schedule_commands
 from oura_elt.commands import status as status_commands
 from oura_elt.commands import transform as transform_commands
 from oura_elt.commands import users as users_commands
 from oura_elt.commands import webhooks as webhooks_commands
-from oura_elt.commands import schedule as schedule_commands
 from oura_elt.commands.app import App
 from oura_elt.console import console, error_line
+from pipelines.core import config
 from pipelines.core.errors import OuraEltError
+from pipelines.core.version import __version__
 
 PROG = "oura-elt"
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from oura_elt.report.marts import SCHEMA, built_marts, open_marts, resolve_warehouse
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.core.private import private_folder, private_scratch, publish
-from oura_elt.report.marts import SCHEMA, built_marts, open_marts, resolve_warehouse
 
 FORMATS = {
     "parquet": "(FORMAT parquet, COMPRESSION zstd)",

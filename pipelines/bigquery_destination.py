@@ -21,7 +21,8 @@ dlt 1.31's BigQuery client with three changes, each for a failure the stock one 
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from dlt.destinations.impl.bigquery.bigquery import BigQueryClient, BigQueryMergeJob
 from dlt.destinations.impl.bigquery.factory import bigquery as _stock_bigquery
@@ -38,7 +39,7 @@ class TransactionalMergeJob(BigQueryMergeJob):
     """dlt's merge script inside one transaction."""
 
     @classmethod
-    def generate_sql(cls, table_chain: Sequence[Any], sql_client: Any) -> List[str]:  # noqa: D102
+    def generate_sql(cls, table_chain: Sequence[Any], sql_client: Any) -> list[str]:  # noqa: D102
         merge = super().generate_sql(table_chain, sql_client)
         return ["BEGIN TRANSACTION", *merge, "COMMIT TRANSACTION"]
 
@@ -52,9 +53,10 @@ class OuraBigQueryClient(BigQueryClient):
     def _make_create_table(self, qualified_name: str, table: Any) -> str:
         return f"CREATE TABLE IF NOT EXISTS {qualified_name}"
 
-    def _make_add_column_sql(self, new_columns: Sequence[Any], table: Any = None) -> List[str]:
-        return [f"ADD COLUMN IF NOT EXISTS {self._get_column_def_sql(c, table)}"
-                for c in new_columns]
+    def _make_add_column_sql(self, new_columns: Sequence[Any], table: Any = None) -> list[str]:
+        return [
+            f"ADD COLUMN IF NOT EXISTS {self._get_column_def_sql(c, table)}" for c in new_columns
+        ]
 
     def initialize_storage(self, truncate_tables: Any = None) -> None:
         from dlt.destinations.exceptions import DatabaseTerminalException

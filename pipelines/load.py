@@ -48,15 +48,21 @@ from pipelines.warehouse import (
     WarehouseError,
     WarehouseLocked,
     failure,
-    recorded_ranges,
     finish_pending,
     folder_lock_path,
     make_pipeline,
+    recorded_ranges,
     stored_rows,
 )
 
-__all__ = ["DEFAULT_WORKERS", "LoadRequest", "LoadSummary", "history_start", "load",
-           "resolve_collections"]
+__all__ = [
+    "DEFAULT_WORKERS",
+    "LoadRequest",
+    "LoadSummary",
+    "history_start",
+    "load",
+    "resolve_collections",
+]
 
 
 @dataclass
@@ -110,7 +116,7 @@ class LoadSummary:
         return sum(self.documents.values())
 
     @classmethod
-    def combined(cls, parts: Sequence["LoadSummary"]) -> "LoadSummary":
+    def combined(cls, parts: Sequence[LoadSummary]) -> LoadSummary:
         """One summary for consecutive loads of one user (a backfill's chunks)."""
         if not parts:
             raise ValueError("no load summaries to combine")
@@ -193,7 +199,7 @@ class LoadRequest:
     reporter: Reporter | None = None
     warehouse_lock: Callable[[], AbstractContextManager[Any]] | None = None
 
-    def checked(self) -> "LoadRequest":
+    def checked(self) -> LoadRequest:
         """This request with its defaults filled in.
 
         Raises:
@@ -208,17 +214,24 @@ class LoadRequest:
         first, last, today = self.start_date, self.end_date, latest_day(now)
         check_day_range(first, last)
         if first and first > today:
-            raise UsageError(f"--start-date {first} is in the future (today is {today} at the latest)")
+            raise UsageError(
+                f"--start-date {first} is in the future (today is {today} at the latest)"
+            )
         if self.until and (first or last):
             raise UsageError("until is for incremental loads; give it without start or end dates")
         try:
             budget = self.budget or shared_budget()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return replace(self, now=now, duckdb_path=target.duckdb_path, budget=budget,
-                       endpoints=self.endpoints or Endpoints.from_env(),
-                       reporter=self.reporter or NullReporter(),
-                       warehouse_lock=self.warehouse_lock or target.commit_lock)
+        return replace(
+            self,
+            now=now,
+            duckdb_path=target.duckdb_path,
+            budget=budget,
+            endpoints=self.endpoints or Endpoints.from_env(),
+            reporter=self.reporter or NullReporter(),
+            warehouse_lock=self.warehouse_lock or target.commit_lock,
+        )
 
     @property
     def target(self) -> Target:
@@ -248,8 +261,13 @@ def load(profile: str | None = None, **options: Any) -> LoadSummary:
     started = time.monotonic()
     request = LoadRequest(profile=profile, **options).checked()
     provider = request.provider or token_provider(request.profile, request.endpoints)
-    client = OuraClient(request.endpoints.api_base_url, provider, request.budget, request.policy,
-                        pool_size=request.workers)
+    client = OuraClient(
+        request.endpoints.api_base_url,
+        provider,
+        request.budget,
+        request.policy,
+        pool_size=request.workers,
+    )
     try:
         name = getattr(provider, "profile", None) or profile or "default"
         summary = _Load(request, client, name).run()
@@ -259,12 +277,15 @@ def load(profile: str | None = None, **options: Any) -> LoadSummary:
     return summary
 
 
-def documents_stored(summary: LoadSummary, destination: str = DUCKDB,
-                     duckdb_path: Path | str | None = None) -> dict[str, int]:
+def documents_stored(
+    summary: LoadSummary, destination: str = DUCKDB, duckdb_path: Path | str | None = None
+) -> dict[str, int]:
     """Per table, the documents that the loads of `summary` (a backfill's chunks, combined)
     wrote and the warehouse still holds: each document once, however many chunks read it."""
     target = Target.of(destination, duckdb_path, summary.dataset)
-    pipeline, _ = make_pipeline(summary.profile, target.destination, target.duckdb_path, target.dataset)
+    pipeline, _ = make_pipeline(
+        summary.profile, target.destination, target.duckdb_path, target.dataset
+    )
     tables = list(summary.documents) or [c.name for c in resolve_collections(None)]
     with target.lock():
         return stored_rows(pipeline, tables, summary.user_id, summary.load_ids)
@@ -289,7 +310,9 @@ def history_start(
     """
     endpoints = endpoints or Endpoints.from_env()
     provider = provider or token_provider(profile, endpoints)
-    client = OuraClient(endpoints.api_base_url, provider, budget or shared_budget(), policy, pool_size=2)
+    client = OuraClient(
+        endpoints.api_base_url, provider, budget or shared_budget(), policy, pool_size=2
+    )
     session = Session(client, SourceRuntime(client=client), now or current_time(), None, False)
     try:
         return session.history_start()
@@ -309,7 +332,8 @@ class _Load:
         self.writing = request.warehouse_lock
         self.target = request.target
         self.pipeline, self.where = make_pipeline(
-            profile, self.target.destination, self.target.duckdb_path, self.target.dataset)
+            profile, self.target.destination, self.target.duckdb_path, self.target.dataset
+        )
         self.load_ids: list[str] = []
         self._plan: Session | None = None
 
@@ -332,19 +356,26 @@ class _Load:
                 if self._plan is not None:
                     self._plan.close()
             if summary.end is None and not self.request.closed_range:
-                summary.end = min(self.request.until or latest_day(self.request.now),
-                                  latest_day(self.request.now))
+                summary.end = min(
+                    self.request.until or latest_day(self.request.now), latest_day(self.request.now)
+                )
             summary.load_ids = list(self.load_ids)
             if self.load_ids and summary.user_id:
                 with self.writing():
                     summary.documents = self._step(
-                        stored_rows, self.pipeline, [c.name for c in chosen], summary.user_id,
-                        self.load_ids)
+                        stored_rows,
+                        self.pipeline,
+                        [c.name for c in chosen],
+                        summary.user_id,
+                        self.load_ids,
+                    )
         return summary
 
     # ---------------------------------------------------------------- the runs
 
-    def _runs(self, chosen: list[Any]) -> Iterator[tuple[SourceRuntime, Any, tuple[int, int | None]]]:
+    def _runs(
+        self, chosen: list[Any]
+    ) -> Iterator[tuple[SourceRuntime, Any, tuple[int, int | None]]]:
         """The source runs of this load, each committed before the next one is made."""
         dated = [c.name for c in chosen if c.dated]
         names = [c.name for c in chosen if not c.dated] + dated
@@ -361,8 +392,11 @@ class _Load:
         number = 0
         while names:
             number += 1
-            runtime = self._runtime(until=self.request.until, max_days=self.request.chunk_days,
-                                    lookback_days=None if number == 1 else 0)
+            runtime = self._runtime(
+                until=self.request.until,
+                max_days=self.request.chunk_days,
+                lookback_days=None if number == 1 else 0,
+            )
             yield runtime, self._source(runtime, names), (number, None)
             names = [n for n in dated if n in runtime.outcome.remaining]
 
@@ -382,8 +416,11 @@ class _Load:
         settled = earliest_day(request.now) - timedelta(days=request.lookback_days + 1)
         with self.writing():
             done = self._step(recorded_ranges, self.pipeline, self._user_id())
-        left = [p for p in parts
-                if p.end > settled or not all(_covers(done.get(name, []), p) for name in dated)]
+        left = [
+            p
+            for p in parts
+            if p.end > settled or not all(_covers(done.get(name, []), p) for name in dated)
+        ]
         return left or [None]
 
     def _user_id(self) -> str:
@@ -392,13 +429,26 @@ class _Load:
     def _runtime(self, **options: Any) -> SourceRuntime:
         request = self.request
         known = self._plan.known() if self._plan is not None else {}
-        return SourceRuntime(client=self.client, budget=request.budget, policy=request.policy,
-                             workers=request.workers, now=request.now, reporter=self.reporter,
-                             stored=self._stored_reader, **known, **options)
+        return SourceRuntime(
+            client=self.client,
+            budget=request.budget,
+            policy=request.policy,
+            workers=request.workers,
+            now=request.now,
+            reporter=self.reporter,
+            stored=self._stored_reader,
+            **known,
+            **options,
+        )
 
     def _source(self, runtime: SourceRuntime, names: list[str], **dates: Any) -> Any:
-        return oura_source(collections=names, lookback_days=self.request.lookback_days,
-                           raise_on_failure=False, runtime=runtime, **dates)
+        return oura_source(
+            collections=names,
+            lookback_days=self.request.lookback_days,
+            raise_on_failure=False,
+            runtime=runtime,
+            **dates,
+        )
 
     def _history_start(self) -> date:
         return self._planning().history_start()
@@ -407,7 +457,9 @@ class _Load:
         """A session for what the load needs to know before its runs (who, since when); the
         runs get what it learnt, so nothing is asked twice."""
         if self._plan is None:
-            self._plan = Session(self.client, SourceRuntime(client=self.client), self.request.now, None, False)
+            self._plan = Session(
+                self.client, SourceRuntime(client=self.client), self.request.now, None, False
+            )
         return self._plan
 
     @contextmanager
@@ -418,8 +470,14 @@ class _Load:
 
     # ---------------------------------------------------------------- committing
 
-    def _commit(self, runtime: SourceRuntime, source: Any, number: int, total: int | None,
-                summary: LoadSummary) -> None:
+    def _commit(
+        self,
+        runtime: SourceRuntime,
+        source: Any,
+        number: int,
+        total: int | None,
+        summary: LoadSummary,
+    ) -> None:
         """Fetch and normalize without the warehouse, then load under its lock; the record
         of what was read goes into the same package."""
         records = oura_load_records(runtime.outcome, self.request.now)
@@ -440,7 +498,9 @@ class _Load:
             return f"the undated collections ({number}/{total or number})"
         first, last = min(s[0] for s in spans), max(s[1] for s in spans)
         if total is None:
-            end = min(self.request.until or latest_day(self.request.now), latest_day(self.request.now))
+            end = min(
+                self.request.until or latest_day(self.request.now), latest_day(self.request.now)
+            )
             ahead = -(-(end - last).days // self.request.chunk_days) if outcome.remaining else 0
             total = number + max(ahead, 0)
         return f"{first}..{last} ({number}/{total})"
@@ -458,7 +518,9 @@ class _Load:
         except WarehouseLocked:
             raise
         except WarehouseError as exc:
-            self.reporter.note(f"dropped an interrupted load that could not finish ({exc}); fetching it again")
+            self.reporter.note(
+                f"dropped an interrupted load that could not finish ({exc}); fetching it again"
+            )
         self.pipeline = self.pipeline.drop()
         self._step(self.pipeline.sync_destination)
         return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +219,9 @@ def read_status(
     path = duckdb_file(duckdb_path)
     if not path.is_file():
         raise UsageError(
-            f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}")
-    now = (now or current_time()).astimezone(timezone.utc)
+            f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}"
+        )
+    now = (now or current_time()).astimezone(UTC)
     marts = marts_schema()
     from pipelines.core.warehouse_file import connect
 
@@ -233,8 +234,9 @@ def read_status(
             people = _chosen(people, profile, path)
         runs = _last_runs(con, dataset, raw)
         built = con.execute(f"select max(checked_at) from {marts}.data_freshness").fetchone()[0]
-        status = WarehouseStatus(str(path), now, max_age.total_seconds() if max_age else None, days,
-                                 built)
+        status = WarehouseStatus(
+            str(path), now, max_age.total_seconds() if max_age else None, days, built
+        )
         for person in people:
             if person.user_id:
                 person.last_load = runs.get(person.user_id)
@@ -252,7 +254,8 @@ def read_status(
 
 def _require_marts(con: Any, marts: str, path: Path) -> None:
     found = {
-        name for (name,) in con.execute(
+        name
+        for (name,) in con.execute(
             "select table_name from information_schema.tables where table_schema = ?", [marts]
         ).fetchall()
     }
@@ -266,7 +269,8 @@ def _require_marts(con: Any, marts: str, path: Path) -> None:
 
 def _raw_tables(con: Any, dataset: str) -> set[str]:
     return {
-        name for (name,) in con.execute(
+        name
+        for (name,) in con.execute(
             "select table_name from information_schema.tables where table_schema = ?", [dataset]
         ).fetchall()
     }
@@ -301,8 +305,9 @@ def _pipeline_profiles(con: Any, dataset: str, raw: set[str]) -> dict[str, str]:
     return names
 
 
-def _people(con: Any, marts: str, logins: list[tuple[str, str | None]],
-            names: dict[str, str]) -> list[PersonStatus]:
+def _people(
+    con: Any, marts: str, logins: list[tuple[str, str | None]], names: dict[str, str]
+) -> list[PersonStatus]:
     """Saved logins (with or without data), then everyone else the marts know."""
     people: list[PersonStatus] = []
     seen: set[str] = set()
@@ -348,7 +353,7 @@ def _last_runs(con: Any, dataset: str, raw: set[str]) -> dict[str, LoadRun]:
         ever = {name for parts in runs.values() for name, _, _ in parts}
         names = tuple(sorted(name for name, _, _ in read))
         found[user_id] = LoadRun(
-            loaded_at=latest.astimezone(timezone.utc),
+            loaded_at=latest.astimezone(UTC),
             start_date=min(first for _, first, _ in read),
             end_date=max(last for _, _, last in read),
             collections=names,
@@ -366,11 +371,17 @@ def _fill_freshness(con: Any, marts: str, person: PersonStatus, now: datetime) -
         [person.user_id],
     ).fetchall()
     for name, documents, newest_date, newest_at, loaded_at, through in rows:
-        person.freshness.append(CollectionFreshness(
-            collection=name, documents=int(documents), newest_date=newest_date,
-            newest_at=_utc(newest_at), age_seconds=_age(newest_at, now),
-            last_loaded_at=_utc(loaded_at), loaded_through=through,
-        ))
+        person.freshness.append(
+            CollectionFreshness(
+                collection=name,
+                documents=int(documents),
+                newest_date=newest_date,
+                newest_at=_utc(newest_at),
+                age_seconds=_age(newest_at, now),
+                last_loaded_at=_utc(loaded_at),
+                loaded_through=through,
+            )
+        )
     contact = con.execute(
         f"select max(ring_last_contact_at) from {marts}.data_coverage where user_id = ?",
         [person.user_id],
@@ -402,7 +413,7 @@ def _fill_nights(con: Any, marts: str, person: PersonStatus, days: int) -> None:
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _age(moment: datetime | None, now: datetime) -> float | None:

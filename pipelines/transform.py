@@ -16,15 +16,16 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from pipelines.core import config
-from pipelines.core.warehouse_file import is_lock_conflict
 from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.core.target import DESTINATIONS, RAW_DATASET, duckdb_file
+from pipelines.core.warehouse_file import is_lock_conflict
 
 TARGETS = DESTINATIONS  # dbt targets are named after the destinations
 # Schemas are `<base>_staging`, `<base>_intermediate` and `<base>_marts` (dbt's custom
@@ -50,6 +51,7 @@ MARTS = (
 _DBT_LOCK = threading.Lock()
 # Start of the lines dbt_project/macros/log_warned_rows.sql logs for a test that warned.
 WARNED_ROW = "warned row of "
+
 
 class TransformError(OuraEltError):
     """`dbt build` failed: a model, a data test or a unit test, or dbt itself."""
@@ -241,8 +243,10 @@ def run_dbt(
     if result.exception is not None:
         reason = _describe_exception(result.exception)
         if "credentials" in reason.lower() and "bigquery" in args:
-            reason += (" (set OURA_BIGQUERY_METHOD and its credentials, or "
-                       "GOOGLE_APPLICATION_CREDENTIALS: see dbt_project/profiles.yml)")
+            reason += (
+                " (set OURA_BIGQUERY_METHOD and its credentials, or "
+                "GOOGLE_APPLICATION_CREDENTIALS: see dbt_project/profiles.yml)"
+            )
         raise TransformError(f"dbt {args[0]} could not run: {reason}{details}")
     if not result.success and not failed_nodes_ok:
         raise TransformError(_describe_failures(args[0], result.result, details))
@@ -299,8 +303,9 @@ def source_freshness(
 
     path = duckdb_file(duckdb_path) if target == "duckdb" else None
     if path is not None:  # a foreign or held file: one line, before the lock file is made
-        warehouse_file.check(path, write=True,
-                             lock_path=locks.warehouse_lock_path(target, path, raw_dataset))
+        warehouse_file.check(
+            path, write=True, lock_path=locks.warehouse_lock_path(target, path, raw_dataset)
+        )
     with locks.warehouse_lock(target, path, raw_dataset):
         if path is not None:  # a table never loaded is there, empty: measured as no rows
             ensure_raw_tables(path, raw_dataset)
@@ -316,10 +321,16 @@ def source_freshness(
         message = None if measured else _first_line(item.message or status)
         if newest is not None and newest.year < 1970:  # dbt's stand-in for no rows at all
             newest, age, message = None, None, "the table has no rows"
-        found.append(SourceFreshness(
-            table=node.name, status=status, newest_at=newest,
-            checked_at=getattr(item, "snapshotted_at", None), age_seconds=age, message=message,
-        ))
+        found.append(
+            SourceFreshness(
+                table=node.name,
+                status=status,
+                newest_at=newest,
+                checked_at=getattr(item, "snapshotted_at", None),
+                age_seconds=age,
+                message=message,
+            )
+        )
     return sorted(found, key=lambda r: r.table)
 
 
@@ -345,8 +356,10 @@ def ensure_raw_tables(duckdb_path: Path, raw_dataset: str = RAW_DATASET) -> list
     created: list[str] = []
     try:
         existing = {
-            name for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?", [raw_dataset]
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [raw_dataset],
             ).fetchall()
         }
         missing = [c for c in COLLECTIONS if c.name not in existing]
@@ -374,17 +387,21 @@ def mart_row_counts(duckdb_path: Path | str, schema: str = DEFAULT_SCHEMA) -> di
     schema = marts_schema(schema)
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         built = {
-            name for (name,) in con.execute(
+            name
+            for (name,) in con.execute(
                 "select table_name from information_schema.tables where table_schema = ?", [schema]
             ).fetchall()
         }
         return {
             name: con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
-            for name in MARTS if name in built
+            for name in MARTS
+            if name in built
         }
 
 
-def recent_daily_summary(duckdb_path: Path | str, days: int = 7, schema: str = DEFAULT_SCHEMA) -> list[dict]:
+def recent_daily_summary(
+    duckdb_path: Path | str, days: int = 7, schema: str = DEFAULT_SCHEMA
+) -> list[dict]:
     """The last `days` days of `daily_summary` per user, newest first (for summaries)."""
     import duckdb
 
@@ -406,7 +423,10 @@ def recent_daily_summary(duckdb_path: Path | str, days: int = 7, schema: str = D
 
 
 def _prepare(
-    duckdb_path: Path | str | None, target: str, raw_dataset: str, schema: str,
+    duckdb_path: Path | str | None,
+    target: str,
+    raw_dataset: str,
+    schema: str,
     create_raw_tables: bool = True,
 ) -> tuple[dict[str, str], TransformSummary]:
     """The environment dbt's profile reads, and a summary naming the warehouse (with the raw
@@ -419,7 +439,9 @@ def _prepare(
     if target == "duckdb":
         path = duckdb_file(duckdb_path)
         if not path.exists():
-            raise UsageError(f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}")
+            raise UsageError(
+                f"no warehouse at {path}; load data first with: oura-elt load --duckdb {path}"
+            )
         summary.where = str(path)
         if create_raw_tables:
             summary.created_raw_tables = ensure_raw_tables(path, raw_dataset)
@@ -433,9 +455,18 @@ def _target_dir(target_path: Path | str | None) -> Path:
 
 
 def _common_args(target: str, target_path: Path | str | None) -> list[str]:
-    args = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
-            "--target", target, "--log-level", "none",  # our own lines on the console,
-            "--log-level-file", "info"]  # dbt's in the log a failure points at (no rows in it)
+    args = [
+        "--project-dir",
+        str(project_dir()),
+        "--profiles-dir",
+        str(project_dir()),
+        "--target",
+        target,
+        "--log-level",
+        "none",  # our own lines on the console,
+        "--log-level-file",
+        "info",
+    ]  # dbt's in the log a failure points at (no rows in it)
     if target_path:
         args += ["--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs")]
     return args
@@ -475,7 +506,7 @@ def _warned_rows_callback(found: dict[str, list[str]]) -> Callable[[Any], None]:
     def on_event(event: Any) -> None:
         if event.info.name != "JinjaLogInfo" or not event.data.msg.startswith(WARNED_ROW):
             return
-        test, _, row = event.data.msg[len(WARNED_ROW):].partition(": ")
+        test, _, row = event.data.msg[len(WARNED_ROW) :].partition(": ")
         found.setdefault(test, []).append(row)
 
     return on_event
@@ -528,7 +559,7 @@ def _log_file(args: list[str]) -> Path:
 
 
 def _details(log_file: Path, since: float) -> str:
-    """"; details in <dbt.log>" when dbt wrote its log during this run (it does not when it
+    """ "; details in <dbt.log>" when dbt wrote its log during this run (it does not when it
     fails before starting, e.g. without BigQuery credentials), else ""."""
     try:
         written = log_file.stat().st_mtime >= since - 1  # (file systems keep mtime coarsely)
@@ -538,12 +569,16 @@ def _details(log_file: Path, since: float) -> str:
 
 
 def _describe_failures(command: str, run_result: Any, details: str) -> str:
-    failed = [r for r in _results(run_result) if str(r.status) in ("error", "fail", "runtime error")]
+    failed = [
+        r for r in _results(run_result) if str(r.status) in ("error", "fail", "runtime error")
+    ]
     if not failed:
         return f"dbt {command} failed{details}"
     first = failed[0]
     node = first.node
-    kind = {"unit_test": "unit test", "test": "test"}.get(str(node.resource_type), str(node.resource_type))
+    kind = {"unit_test": "unit test", "test": "test"}.get(
+        str(node.resource_type), str(node.resource_type)
+    )
     if str(first.status) == "fail" and kind == "test":
         what = f"{first.failures} failing row(s)"
         parent = _tested_model(node)

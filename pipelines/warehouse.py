@@ -21,8 +21,8 @@ import dlt
 from pipelines.core import config, warehouse_file
 from pipelines.core.errors import OuraEltError
 from pipelines.core.private import private_folder
-from pipelines.core.warehouse_file import is_lock_conflict
 from pipelines.core.target import DESTINATIONS, duckdb_file
+from pipelines.core.warehouse_file import is_lock_conflict
 from pipelines.oura.arrow import use_system_memory_pool
 from pipelines.oura.dates import DayRange, normalize
 from pipelines.oura.settings import PROGRESS_TABLE, USER_ID
@@ -41,8 +41,9 @@ def pipeline_name(profile: str | None) -> str:
     return "oura_" + re.sub(r"[^0-9A-Za-z_]", "_", profile or "default")
 
 
-def make_destination(kind: str, duckdb_path: Path | None, dataset_name: str,
-                     pipeline: str | None = None) -> tuple[Any, str, str]:
+def make_destination(
+    kind: str, duckdb_path: Path | None, dataset_name: str, pipeline: str | None = None
+) -> tuple[Any, str, str]:
     """A dlt destination, where it is (a DuckDB path or a BigQuery project), and a description.
 
     On BigQuery each merge is one transaction and each pipeline (`pipeline`, default that of
@@ -88,7 +89,9 @@ def bigquery_configuration(destination: Any, dataset_name: str) -> Any:
     from dlt.common.configuration.exceptions import ConfigurationException
 
     try:
-        return destination.configuration(destination.spec()._bind_dataset_name(dataset_name=dataset_name))
+        return destination.configuration(
+            destination.spec()._bind_dataset_name(dataset_name=dataset_name)
+        )
     except ConfigurationException as exc:
         missing = getattr(exc, "fields", None) or []
         hint = f" (missing: {', '.join(missing)})" if missing else ""
@@ -99,7 +102,9 @@ def bigquery_configuration(destination: Any, dataset_name: str) -> Any:
         ) from None
 
 
-def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, dataset_name: str) -> tuple[Any, str]:
+def make_pipeline(
+    profile: str | None, kind: str, duckdb_path: Path | None, dataset_name: str
+) -> tuple[Any, str]:
     """The dlt pipeline for a profile and destination, and the destination's description.
 
     Its working folder is under `pipelines.core.config.home()`, one per warehouse and
@@ -116,8 +121,9 @@ def make_pipeline(profile: str | None, kind: str, duckdb_path: Path | None, data
     # about 90 MB of peak memory but made a 10-year backfill twice as slow and a
     # 50-person cohort miss its budget share (bench/README.md).
     use_system_memory_pool()
-    destination, where, description = make_destination(kind, duckdb_path, dataset_name,
-                                                       pipeline_name(profile))
+    destination, where, description = make_destination(
+        kind, duckdb_path, dataset_name, pipeline_name(profile)
+    )
     pipelines_dir = pipelines_folder(kind, where, dataset_name)
     private_folder(pipelines_dir)  # its load packages hold health data until they are loaded
     pipeline = dlt.pipeline(
@@ -169,7 +175,9 @@ def recorded_ranges(pipeline: Any, user_id: str) -> dict[str, list[DayRange]]:
     return {name: normalize(ranges) for name, ranges in found.items()}
 
 
-def stored_rows(pipeline: Any, tables: list[str], user_id: str, load_ids: list[str]) -> dict[str, int]:
+def stored_rows(
+    pipeline: Any, tables: list[str], user_id: str, load_ids: list[str]
+) -> dict[str, int]:
     """Rows per table that the loads `load_ids` wrote for `user_id` and that are still stored
     (a document merged twice in one load counts once)."""
     from pipelines.oura.stored import reader
@@ -182,7 +190,9 @@ def stored_rows(pipeline: Any, tables: list[str], user_id: str, load_ids: list[s
         for table in tables:
             rows = query(
                 f"SELECT COUNT(*) FROM {{table:{table}}} WHERE {{col:{USER_ID}}} = %s "
-                f"AND {{col:_dlt_load_id}} IN ({marks})", user_id, *load_ids,
+                f"AND {{col:_dlt_load_id}} IN ({marks})",
+                user_id,
+                *load_ids,
             )
             counts[table] = int(rows[0][0]) if rows else 0
     return counts
@@ -211,11 +221,17 @@ def describe_failure(exc: BaseException, where: str) -> str:
         if "No space left on device" in message or getattr(root, "errno", None) == errno.ENOSPC:
             return f"loading into {where} failed: the disk is full (No space left on device); free space and run again"
         if "Read-only file system" in message or getattr(root, "errno", None) == errno.EROFS:
-            return f"loading into {where} failed: the file system is read-only; choose a writable path"
+            return (
+                f"loading into {where} failed: the file system is read-only; choose a writable path"
+            )
         innermost = root
         root = root.__cause__ or root.__context__
     # dlt's own message ends "... with exception:" and puts the cause after it: name the cause.
-    cause = str(innermost).strip().splitlines()[0] if innermost is not exc and str(innermost).strip() else ""
+    cause = (
+        str(innermost).strip().splitlines()[0]
+        if innermost is not exc and str(innermost).strip()
+        else ""
+    )
     if cause and cause not in text:
         text = f"{text.removesuffix(':').strip()} ({type(innermost).__name__}: {cause})"
     return f"loading into {where} failed: {text[:400]}"

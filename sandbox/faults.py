@@ -48,7 +48,7 @@ class FaultPlan:
     max_faults: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FaultPlan":
+    def from_dict(cls, data: dict) -> FaultPlan:
         """Build a plan from JSON, rejecting unknown keys with a clear message."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

@@ -32,7 +32,9 @@ class PageTokens:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             mac, payload = raw[:12], raw[12:]
-            if not hmac.compare_digest(mac, hmac.new(self._secret, payload, hashlib.sha256).digest()[:12]):
+            if not hmac.compare_digest(
+                mac, hmac.new(self._secret, payload, hashlib.sha256).digest()[:12]
+            ):
                 raise ValueError("bad signature")
             position = json.loads(payload)
             if position.pop("s") != _digest(scope):

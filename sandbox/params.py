@@ -77,8 +77,10 @@ def _oura_item(name: str, error: Any) -> dict:
         "input": error["input"],
     }
     if error.get("ctx"):
-        item["ctx"] = {k: v if isinstance(v, (str, int, float, bool)) else str(v)
-                       for k, v in error["ctx"].items()}
+        item["ctx"] = {
+            k: v if isinstance(v, (str, int, float, bool)) else str(v)
+            for k, v in error["ctx"].items()
+        }
     item["url"] = error_url(error["type"])
     return item
 

@@ -12,8 +12,8 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,18 @@ class RateLimiter:
         """Count one request; return a `Limited` instead if either budget is spent."""
         now = self._clock()
         with self._lock:
-            checks = (("token", token_key, self.token_limit), ("application", app_key, self.app_limit))
+            checks = (
+                ("token", token_key, self.token_limit),
+                ("application", app_key, self.app_limit),
+            )
             for tier, key, limit in checks:
                 log = self._log(tier, key, now)
                 if len(log) >= limit:
                     self.rejected += 1
                     reset = log[0] + self.window
-                    return Limited(tier, limit, self.window, max(1, math.ceil(reset - now)), math.ceil(reset))
+                    return Limited(
+                        tier, limit, self.window, max(1, math.ceil(reset - now)), math.ceil(reset)
+                    )
             for tier, key, _ in checks:
                 self._hits[(tier, key)].append(now)
         return None

@@ -81,9 +81,7 @@ ROUTES: dict[str, Route] = {
         Route("vO2_max", DOCUMENTS, "heart_health"),
         Route("workout", DOCUMENTS, "workout", filter_on="start_datetime", bound_zone=UTC),
         Route("heartrate", SERIES, "heartrate", single=False, max_window_days=30, latest=True),
-        Route(
-            "ring_battery_level", SERIES, "daily", single=False, max_window_days=30, latest=True
-        ),
+        Route("ring_battery_level", SERIES, "daily", single=False, max_window_days=30, latest=True),
         Route("ring_configuration", CONFIG, None),
         Route("personal_info", PERSONAL, None, fields=False, single=False),
     )

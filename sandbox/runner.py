@@ -37,7 +37,9 @@ def _config(settings: SandboxSettings, log_level: str) -> tuple[uvicorn.Config, 
 
 
 def start_in_thread(
-    settings: SandboxSettings | None = None, host: str = "127.0.0.1", port: int = 0,
+    settings: SandboxSettings | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
     log_level: str = "warning",
 ) -> RunningSandbox:
     """Start a sandbox on `host:port` (0: a free port) and return once it answers."""

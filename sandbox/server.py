@@ -13,9 +13,10 @@ import logging
 import secrets
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -140,7 +141,13 @@ class DroppedResponse(Response):
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: D102
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
+        )
         raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 
@@ -194,8 +201,10 @@ async def _guarded(request: Request, route: Route | None, handler, demo: bool = 
         sb.count("status:404")
         return oura_json({"detail": "Not Found"}, 404)
     try:
-        grant = _demo_grant(sb, request) if demo else sb.oauth.authenticate(
-            request.headers.get("authorization")
+        grant = (
+            _demo_grant(sb, request)
+            if demo
+            else sb.oauth.authenticate(request.headers.get("authorization"))
         )
     except AuthError as exc:
         sb.count("status:401")
@@ -216,7 +225,7 @@ async def _guarded(request: Request, route: Route | None, handler, demo: bool = 
         return oura_json({"detail": "Internal Server Error"}, 500)
     if fault == "rate_429":
         plan = sb.faults.plan
-        now = int(datetime.now(timezone.utc).timestamp())
+        now = int(datetime.now(UTC).timestamp())
         headers = {
             "Retry-After": str(plan.retry_after),
             "X-RateLimit-Limit": str(sb.limiter.token_limit),
@@ -302,7 +311,10 @@ def _list_handler(route: Route | None):
     if route is None:
         return None
     return {
-        DOCUMENTS: _list_documents, SERIES: _list_series, CONFIG: _list_config, PERSONAL: _personal
+        DOCUMENTS: _list_documents,
+        SERIES: _list_series,
+        CONFIG: _list_config,
+        PERSONAL: _personal,
     }[route.kind]
 
 
@@ -367,7 +379,9 @@ def _list_documents(sb: Sandbox, route: Route, grant: Grant, request: Request) -
         start = (end.date() if isinstance(end, datetime) else end) - timedelta(days=1)
     lo, hi = _bound(world, user, route, start), _bound(world, user, route, end)
     if lo > hi:
-        raise client_error("Start date is greater than end date: start_date must be before end_date.")
+        raise client_error(
+            "Start date is greater than end date: start_date must be before end_date."
+        )
 
     scope = f"{route.name}|{user}|{start}|{end}|{fields}"
     first_day = max(lo.date() - timedelta(days=2), world.users[user].history_start)
@@ -383,7 +397,10 @@ def _list_documents(sb: Sandbox, route: Route, grant: Grant, request: Request) -
         if day == first_day and index < skip:
             continue
         if len(page) == sb.settings.page_size:
-            return {"data": page, "next_token": sb.tokens.encode(scope, {"d": day.toordinal(), "k": index})}
+            return {
+                "data": page,
+                "next_token": sb.tokens.encode(scope, {"d": day.toordinal(), "k": index}),
+            }
         page.append(_project(doc, wanted))
     return {"data": page, "next_token": None}
 
@@ -403,7 +420,9 @@ def _matching(
         keyed = []
         for doc in world.documents(user, route.name, day):
             if route.filter_on == "day":
-                instant = _local_midnight(world, user, date.fromisoformat(doc.get("day") or doc["start_day"]))
+                instant = _local_midnight(
+                    world, user, date.fromisoformat(doc.get("day") or doc["start_day"])
+                )
             else:
                 instant = _parse_instant(doc[route.filter_on])
             if lo <= instant <= hi:
@@ -416,7 +435,9 @@ def _matching(
 
 def _list_series(sb: Sandbox, route: Route, grant: Grant, request: Request) -> dict:
     world, user, q = sb.world, grant.user_index, request.query_params
-    if ("start_date" in q or "end_date" in q) and not ("start_datetime" in q or "end_datetime" in q):
+    if ("start_date" in q or "end_date" in q) and not (
+        "start_datetime" in q or "end_datetime" in q
+    ):
         # Observed on Oura: date-only parameters on time-series routes return nothing.
         return {"data": [], "next_token": None}
     parameters = {"start_datetime": DATETIME, "end_datetime": DATETIME}
@@ -449,7 +470,7 @@ def _list_series(sb: Sandbox, route: Route, grant: Grant, request: Request) -> d
     if token:
         position = sb.tokens.decode(scope, token)
         skip_at, skip = position["t"], position["k"]
-        start = datetime.fromtimestamp(skip_at / 1000, timezone.utc)
+        start = datetime.fromtimestamp(skip_at / 1000, UTC)
 
     page: list[dict] = []
     resumed_skip = skip
@@ -515,7 +536,7 @@ async def admin_clock(request: Request) -> Response:
         before = sb.world.now
         if "now" in body:
             now = _parse_instant(body["now"])
-            sb.world.set_now(now if now.tzinfo else now.replace(tzinfo=timezone.utc))
+            sb.world.set_now(now if now.tzinfo else now.replace(tzinfo=UTC))
         delta = timedelta(days=body.get("advance_days", 0), seconds=body.get("advance_seconds", 0))
         if delta:
             sb.world.advance(delta)
@@ -549,7 +570,9 @@ async def admin_ratelimit(request: Request) -> Response:
         int(body.get("app_limit", lim.app_limit)),
         int(body.get("window_seconds", lim.window)),
     )
-    return oura_json({"token_limit": lim.token_limit, "app_limit": lim.app_limit, "window_seconds": lim.window})
+    return oura_json(
+        {"token_limit": lim.token_limit, "app_limit": lim.app_limit, "window_seconds": lim.window}
+    )
 
 
 async def admin_expire_tokens(request: Request) -> Response:

@@ -17,9 +17,10 @@ nothing since the night could have ended (so it may still arrive).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO
 
 from sandbox.generate.plan import NIGHT_OVER_BY_MINUTE
 from sandbox.world import DAY_COLLECTIONS, SERIES_COLLECTIONS, World
@@ -54,8 +55,8 @@ def _documents(world: World, user: int, collection: str, start: date, end: date)
             yield from world.documents(user, collection, day)
             day += timedelta(days=1)
     elif collection in SERIES_COLLECTIONS:
-        lo = datetime.combine(start, time(), timezone.utc)
-        hi = datetime.combine(end + timedelta(days=1), time(), timezone.utc)
+        lo = datetime.combine(start, time(), UTC)
+        hi = datetime.combine(end + timedelta(days=1), time(), UTC)
         yield from world.series(user, collection, lo, hi)
     elif collection == "ring_configuration":
         yield from world.ring_configurations(user)
@@ -65,8 +66,14 @@ def _documents(world: World, user: int, collection: str, start: date, end: date)
         raise ValueError(f"unknown collection {collection!r}")
 
 
-def dump(world: World, start: date, end: date, out: Path, users: Iterable[int] | None = None,
-         open_file: Callable[..., IO[str]] = open) -> dict[str, int]:
+def dump(
+    world: World,
+    start: date,
+    end: date,
+    out: Path,
+    users: Iterable[int] | None = None,
+    open_file: Callable[..., IO[str]] = open,
+) -> dict[str, int]:
     """Write one JSON-lines file per collection under `out`; return rows per collection.
 
     `open_file(path, "w", encoding=...)` opens each file (the command line passes one
@@ -104,7 +111,7 @@ def sleep_status(world: World, user: int, day: date) -> str:
     if any(doc["type"] != "deleted" for doc in world.documents(user, "sleep", day)):
         return PRESENT
     over = (
-        datetime.combine(day, time(), timezone.utc)
+        datetime.combine(day, time(), UTC)
         - world.utc_offset(user, day)
         + timedelta(minutes=NIGHT_OVER_BY_MINUTE)
     )

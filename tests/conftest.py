@@ -7,8 +7,9 @@ import atexit
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -18,7 +19,7 @@ from pipelines.core import config
 config.telemetry_off()
 
 # A fixed clock so that every run sees the same world.
-CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 _ISOLATED_ENV = (
     "OURA_ACCESS_TOKEN",
@@ -60,7 +61,11 @@ class SandboxHandle:
     def admin(self, path: str, body: dict | None = None) -> dict:
         """POST (or GET without a body) an admin route and return its JSON."""
         url = f"{self.base_url}/_sandbox/{path}"
-        resp = self.http.post(url, json=body, timeout=30) if body is not None else self.http.get(url, timeout=30)
+        resp = (
+            self.http.post(url, json=body, timeout=30)
+            if body is not None
+            else self.http.get(url, timeout=30)
+        )
         resp.raise_for_status()
         return resp.json()
 

@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.path.startswith(PREFIX):
             return self._send(404, {"detail": "Not Found"})
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        self._send(*self.owner.answer(url.path[len(PREFIX):], params))
+        self._send(*self.owner.answer(url.path[len(PREFIX) :], params))
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()

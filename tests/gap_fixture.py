@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,10 @@ import pytest
 SEED = 7
 USERS = 3
 HISTORY_START = date(2026, 7, 25)
-REFERENCE = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+REFERENCE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 GAP_USER = 2
 
-_built: dict[str, "GapWarehouse"] = {}
+_built: dict[str, GapWarehouse] = {}
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,14 @@ def sandbox_settings(now: datetime):
     """The sandbox of this world at `now` (big pages: only faster)."""
     from sandbox.server import SandboxSettings
 
-    return SandboxSettings(users=USERS, seed=SEED, now=now, history_start=HISTORY_START,
-                           page_size=1000, series_page_size=20000)
+    return SandboxSettings(
+        users=USERS,
+        seed=SEED,
+        now=now,
+        history_start=HISTORY_START,
+        page_size=1000,
+        series_page_size=20000,
+    )
 
 
 def load_everyone(base_url: str, db: Path, home: Path, now: datetime) -> None:
@@ -92,9 +98,14 @@ def load_everyone(base_url: str, db: Path, home: Path, now: datetime) -> None:
         patch.delenv("OURA_ACCESS_TOKEN", raising=False)
         for user in range(USERS):
             profile = f"user{user}"
-            summary = load(profile, endpoints=sandbox_endpoints(base_url),
-                           provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=profile),
-                           budget=RateBudget(10_000, 1), duckdb_path=db, now=now)
+            summary = load(
+                profile,
+                endpoints=sandbox_endpoints(base_url),
+                provider=StaticTokenProvider(f"sandbox-pat-{user}", profile=profile),
+                budget=RateBudget(10_000, 1),
+                duckdb_path=db,
+                now=now,
+            )
             assert summary.ok, summary.failed
 
 
@@ -111,8 +122,9 @@ def _build(folder: Path) -> GapWarehouse:
     from sandbox.runner import start_in_thread
     from sandbox.world import World
 
-    stopped, resumed = gap_sync(World(seed=SEED, users=USERS, now=REFERENCE,
-                                      history_start=HISTORY_START))
+    stopped, resumed = gap_sync(
+        World(seed=SEED, users=USERS, now=REFERENCE, history_start=HISTORY_START)
+    )
     clock = stopped + timedelta(hours=60)
     db, home = folder / "oura.duckdb", folder / "home"
     running = start_in_thread(sandbox_settings(clock))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CLOCK
+
 from oura_elt.commands.sandbox import sandbox_endpoints
 
 USERS = 2
@@ -39,8 +40,14 @@ def load_sandbox_users(folder: Path, users: int, history_days: int) -> Path:
 
     db = folder / "oura.duckdb"
     # Bigger pages than the default only make the load faster; the documents are the same.
-    settings = SandboxSettings(users=users, history_days=history_days, seed=SEED, now=CLOCK,
-                               page_size=1000, series_page_size=20000)
+    settings = SandboxSettings(
+        users=users,
+        history_days=history_days,
+        seed=SEED,
+        now=CLOCK,
+        page_size=1000,
+        series_page_size=20000,
+    )
     running = start_in_thread(settings)
     try:
         with pytest.MonkeyPatch.context() as patch:

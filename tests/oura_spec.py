@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ def spec() -> dict:
     return json.loads(SPEC_PATH.read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(schema_name: str):
     """A Draft 2020-12 validator for `#/components/schemas/<schema_name>`."""
     from jsonschema import Draft202012Validator
@@ -33,12 +33,16 @@ def validator(schema_name: str):
 
     resource = Resource.from_contents(spec(), default_specification=DRAFT202012)
     registry = Registry().with_resource("urn:oura-spec", resource)
-    return Draft202012Validator({"$ref": f"urn:oura-spec#/components/schemas/{schema_name}"}, registry=registry)
+    return Draft202012Validator(
+        {"$ref": f"urn:oura-spec#/components/schemas/{schema_name}"}, registry=registry
+    )
 
 
 def response_schema_name(path: str) -> str:
     """The concrete 200 schema of a GET route (the first `anyOf` branch for lists)."""
-    schema = spec()["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    schema = spec()["paths"][path]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
     ref = schema["anyOf"][0]["$ref"] if "anyOf" in schema else schema["$ref"]
     return ref.rsplit("/", 1)[-1]
 

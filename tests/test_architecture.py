@@ -19,8 +19,14 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def copy_of_tree(tmp_path: Path) -> Path:
@@ -28,8 +34,9 @@ def copy_of_tree(tmp_path: Path) -> Path:
     tree.mkdir()
     shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
     for package in PACKAGES:
-        shutil.copytree(ROOT / package, tree / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return tree
 
 
@@ -51,7 +58,11 @@ def test_the_import_contracts_hold():
         ("pipelines/core/errors.py", "import oura_elt.cli", "The command line sits on the flows"),
         ("pipelines/oura/settings.py", "import pipelines.load", "Inside pipelines"),
         ("flows/tasks.py", "import oura_elt.console", "The command line sits on the flows"),
-        ("sandbox/paging.py", "import pipelines.core.config", "The local Oura server imports nothing"),
+        (
+            "sandbox/paging.py",
+            "import pipelines.core.config",
+            "The local Oura server imports nothing",
+        ),
         ("pipelines/people/tables.py", "import pipelines.people.removal", "No import cycles"),
     ],
 )

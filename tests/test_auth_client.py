@@ -23,9 +23,7 @@ import pytest
 import requests
 from test_oauth import OAuthServer, oauth_test_app, running_oauth_server, serve_app
 
-from pipelines.core.config import Endpoints
-from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from pipelines.core.errors import OuraEltError, UsageError
+from oura_elt.commands.sandbox import sandbox_endpoints
 from pipelines.auth import (
     NotLoggedIn,
     OAuthTokenProvider,
@@ -37,6 +35,9 @@ from pipelines.auth import (
     logout,
     token_provider,
 )
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.oauth import (
     NEW_PORTAL_CLIENT_ID,
     NEW_PORTAL_CLIENT_SECRET,
@@ -44,7 +45,6 @@ from sandbox.oauth import (
     ClientApp,
     OAuthProvider,
 )
-from oura_elt.commands.sandbox import sandbox_endpoints
 
 LEGACY = (SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET)
 NEW = (NEW_PORTAL_CLIENT_ID, NEW_PORTAL_CLIENT_SECRET)
@@ -614,8 +614,8 @@ def test_scope_helpers():
 
 
 def test_token_and_revoke_endpoint_pairing():
-    from pipelines.core import config
     from pipelines.auth.endpoints import new_portal_token_url, revoke_url_for
+    from pipelines.core import config
 
     assert new_portal_token_url(config.OURA_TOKEN_URL) == (
         "https://moi.ouraring.com/oauth/v2/ext/oauth-token"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from test_load_sandbox import run_load
 
 from bench.chaos import ScenarioResult, run_suite
 from bench.chaos_scenarios import SCENARIOS
 from bench.truth_compare import compare_warehouse, day_before
 from pipelines.oura.kinds import latest_day
-from test_load_sandbox import run_load
 
 SEED = 1
 # Loader bugs the suite found, reported to the loader's owner; delete an entry once fixed
@@ -25,14 +25,18 @@ KNOWN_LOADER_BUGS: dict[str, str] = {}  # scenario -> why it can fail today (xfa
 
 def _scenario(name: str):
     reason = KNOWN_LOADER_BUGS.get(name)
-    return pytest.param(name, marks=pytest.mark.xfail(reason=reason, strict=False)) if reason else name
+    return (
+        pytest.param(name, marks=pytest.mark.xfail(reason=reason, strict=False)) if reason else name
+    )
 
 
 @pytest.fixture(scope="module")
 def quick_suite(tmp_path_factory) -> dict[str, ScenarioResult]:
     """Every scenario once (quick), run in parallel pairs; results by scenario name."""
     workdir = tmp_path_factory.mktemp("chaos")
-    results = run_suite([(s, 1) for s in SCENARIOS.values()], SEED, quick=True, workdir=workdir, jobs=2)
+    results = run_suite(
+        [(s, 1) for s in SCENARIOS.values()], SEED, quick=True, workdir=workdir, jobs=2
+    )
     return {r.scenario.name: r for r in results}
 
 
@@ -42,7 +46,9 @@ def test_scenario_leaves_exactly_the_ground_truth(quick_suite, name):
     result = quick_suite[name]
     counts = result.counts
     problems = "; ".join(f"seed {seed}: {text}" for seed, text in result.problems())
-    assert result.ok, f"{name}: {problems} (repeat: python -m bench.chaos --scenario {name} --seed {SEED} --quick)"
+    assert result.ok, (
+        f"{name}: {problems} (repeat: python -m bench.chaos --scenario {name} --seed {SEED} --quick)"
+    )
     assert counts.expected > 1000 and counts.loaded == counts.expected
     assert result.clear in ("yes", "-")
 
@@ -58,11 +64,17 @@ def test_the_comparison_counts_missing_duplicated_and_stale(sandbox_factory, tmp
     assert clean.exact and clean.expected == clean.loaded > 5
 
     with duckdb.connect(str(db)) as con:
-        con.execute("DELETE FROM oura_raw.daily_sleep WHERE id = (SELECT min(id) FROM oura_raw.daily_sleep)")
-        con.execute("INSERT INTO oura_raw.sleep SELECT * FROM oura_raw.sleep "
-                    "WHERE id = (SELECT min(id) FROM oura_raw.sleep)")
-        con.execute("UPDATE oura_raw.sleep SET average_breath = average_breath + 1 "
-                    "WHERE id = (SELECT max(id) FROM oura_raw.sleep)")
+        con.execute(
+            "DELETE FROM oura_raw.daily_sleep WHERE id = (SELECT min(id) FROM oura_raw.daily_sleep)"
+        )
+        con.execute(
+            "INSERT INTO oura_raw.sleep SELECT * FROM oura_raw.sleep "
+            "WHERE id = (SELECT min(id) FROM oura_raw.sleep)"
+        )
+        con.execute(
+            "UPDATE oura_raw.sleep SET average_breath = average_breath + 1 "
+            "WHERE id = (SELECT max(id) FROM oura_raw.sleep)"
+        )
     broken = compare_warehouse(db, sandbox.world, *span, collections=collections)
     total = broken.total
     assert (total.missing, total.duplicated, total.stale) == (1, 1, 1), broken.examples
@@ -70,6 +82,7 @@ def test_the_comparison_counts_missing_duplicated_and_stale(sandbox_factory, tmp
     assert broken.tables["sleep"].duplicated == 1 and broken.tables["daily_sleep"].missing == 1
 
     sandbox.advance(days=1)  # documents revised since the load are stale, new ones missing
-    later = compare_warehouse(db, sandbox.world, span[0], latest_day(sandbox.world.now),
-                              collections=collections).total
+    later = compare_warehouse(
+        db, sandbox.world, span[0], latest_day(sandbox.world.now), collections=collections
+    ).total
     assert later.stale > total.stale and later.missing > total.missing

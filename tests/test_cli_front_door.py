@@ -23,12 +23,19 @@ OURA_ELT = Path(sys.executable).with_name("oura-elt")
 PYTHON_TYPES = re.compile(r"<(str|int|float|bool|path|text)>|<[a-z ]+ range>|list\[|x[<>]=")
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """`oura-elt ARGS` to completion, in an 80-column terminal."""
     environment = {**os.environ, "COLUMNS": "80", **(env or {})}
-    return subprocess.run([str(OURA_ELT), *args], env=environment, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(OURA_ELT), *args],
+        env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def command_paths() -> list[list[str]]:
@@ -98,9 +105,16 @@ def test_ports_outside_1_to_65535_are_refused_not_wrapped(tmp_path):
 def test_a_busy_port_is_one_line_before_any_banner(command, tmp_path):
     with busy_port() as taken:
         port = str(taken.getsockname()[1])
-        result = run(*command, "--port", port, env={"OURA_ELT_HOME": str(tmp_path / "home"),
-                                                   "OURA_DUCKDB_PATH": str(tmp_path / "w.duckdb")},
-                     cwd=tmp_path)
+        result = run(
+            *command,
+            "--port",
+            port,
+            env={
+                "OURA_ELT_HOME": str(tmp_path / "home"),
+                "OURA_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+            },
+            cwd=tmp_path,
+        )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines() == [
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
@@ -126,11 +140,23 @@ def test_shell_completion_installs_and_completes(tmp_path):
     assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
     assert "_OURA_ELT_COMPLETE=complete_bash" in script.read_text()
     # What bash runs on TAB after `oura-elt lo` and after `oura-elt load --start`:
-    words = run(env={**env, "_OURA_ELT_COMPLETE": "complete_bash", "COMP_WORDS": "oura-elt lo",
-                     "COMP_CWORD": "1"})
+    words = run(
+        env={
+            **env,
+            "_OURA_ELT_COMPLETE": "complete_bash",
+            "COMP_WORDS": "oura-elt lo",
+            "COMP_CWORD": "1",
+        }
+    )
     assert words.stdout.split() == ["load"], words.stderr
-    options = run(env={**env, "_OURA_ELT_COMPLETE": "complete_bash",
-                       "COMP_WORDS": "oura-elt load --start", "COMP_CWORD": "2"})
+    options = run(
+        env={
+            **env,
+            "_OURA_ELT_COMPLETE": "complete_bash",
+            "COMP_WORDS": "oura-elt load --start",
+            "COMP_CWORD": "2",
+        }
+    )
     assert options.stdout.split() == ["--start-date"], options.stderr
 
 
@@ -181,8 +207,16 @@ def test_the_old_duckdb_path_spelling_still_works(tmp_path):
     with busy_port() as taken:  # were the file not checked first, the port would be the error
         port = str(taken.getsockname()[1])
         for spelling in ("--duckdb", "--duckdb-path"):
-            result = run("webhooks", "serve", spelling, str(foreign), "--port", port,
-                         env={"OURA_ELT_HOME": str(tmp_path / "home")}, cwd=tmp_path)
+            result = run(
+                "webhooks",
+                "serve",
+                spelling,
+                str(foreign),
+                "--port",
+                port,
+                env={"OURA_ELT_HOME": str(tmp_path / "home")},
+                cwd=tmp_path,
+            )
             assert result.returncode == 1, result.stderr
             assert result.stderr.strip().splitlines() == [
                 f"error: {foreign} is not a DuckDB database; give --duckdb a DuckDB file, "

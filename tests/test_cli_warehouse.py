@@ -14,8 +14,8 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pytest
@@ -37,18 +37,31 @@ COMMANDS = {
 def run(args: list[str], tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     """`oura-elt ARGS` as a user with a token and an API address where nothing listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OURA_")}
-    env.update(OURA_ELT_HOME=str(tmp_path / "home"), OURA_ACCESS_TOKEN="sandbox-pat-0",
-               OURA_API_BASE_URL="http://127.0.0.1:9", COLUMNS="200")
-    return subprocess.run([str(OURA_ELT), *args], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=timeout)
+    env.update(
+        OURA_ELT_HOME=str(tmp_path / "home"),
+        OURA_ACCESS_TOKEN="sandbox-pat-0",
+        OURA_API_BASE_URL="http://127.0.0.1:9",
+        COLUMNS="200",
+    )
+    return subprocess.run(
+        [str(OURA_ELT), *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file under `folder`: its content's hash and its modification time."""
     return {
-        str(p.relative_to(folder)):
-            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -60,9 +73,16 @@ def held(tmp_path) -> Iterator[tuple[Path, int]]:
     with duckdb.connect(str(db)) as con:
         con.execute("create schema oura_raw")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
-         "print('open', flush=True); sys.stdin.read()", str(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "open"
@@ -116,12 +136,18 @@ def test_a_file_an_oura_elt_writer_holds_is_its_turn_not_an_error(tmp_path):
     duckdb.connect(str(db)).close()
     lock = warehouse_lock_path("duckdb", db, "oura_raw")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; from pathlib import Path; "
-         "from pipelines.core.locks import warehouse_lock\n"
-         "with warehouse_lock('duckdb', Path(sys.argv[1]), 'oura_raw'):\n"
-         "    c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()",
-         str(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; from pathlib import Path; "
+            "from pipelines.core.locks import warehouse_lock\n"
+            "with warehouse_lock('duckdb', Path(sys.argv[1]), 'oura_raw'):\n"
+            "    c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "open"
@@ -141,8 +167,20 @@ def test_an_unusable_path_fails_within_seconds(tmp_path):
         "error: cannot create the DuckDB file /proc/oura-elt-test.duckdb: "
         "No such file or directory; choose a writable --duckdb path"
     ]
-    erase = run(["users", "remove", "--user-id", "someone", "--erase", "--yes",
-                 "--duckdb", "/proc/oura-elt-test.duckdb"], tmp_path, timeout=60)
+    erase = run(
+        [
+            "users",
+            "remove",
+            "--user-id",
+            "someone",
+            "--erase",
+            "--yes",
+            "--duckdb",
+            "/proc/oura-elt-test.duckdb",
+        ],
+        tmp_path,
+        timeout=60,
+    )
     assert erase.returncode == 1
     assert erase.stderr.strip().splitlines() == [
         "error: cannot lock the warehouse /proc/oura-elt-test.duckdb "
@@ -173,10 +211,20 @@ def test_erasing_a_user_id_with_no_rows_and_no_login_fails_unless_missing_ok(tmp
 def test_bigquery_without_credentials_points_at_no_missing_log(tmp_path):
     env_names = ("GOOGLE_APPLICATION_CREDENTIALS", "OURA_BIGQUERY_", "DESTINATION__", "DBT_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(env_names)}
-    env.update(HOME=str(tmp_path), DBT_LOG_PATH=str(tmp_path / "dbt-logs"),
-               OURA_ELT_HOME=str(tmp_path / "home"), COLUMNS="200")
-    result = subprocess.run([str(OURA_ELT), "transform", "--target", "bigquery"], env=env,
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env.update(
+        HOME=str(tmp_path),
+        DBT_LOG_PATH=str(tmp_path / "dbt-logs"),
+        OURA_ELT_HOME=str(tmp_path / "home"),
+        COLUMNS="200",
+    )
+    result = subprocess.run(
+        [str(OURA_ELT), "transform", "--target", "bigquery"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: dbt build could not run: ")
@@ -197,4 +245,3 @@ def busy_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
-

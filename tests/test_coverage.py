@@ -17,8 +17,15 @@ from sandbox.truth import NOT_SYNCED_YET, PRESENT, SLEEP_STATUSES, sleep_statuse
 
 pytestmark = pytest.mark.slow
 
-FRESHNESS_TABLES = ["_oura_load_progress", "daily_activity", "daily_readiness", "daily_sleep",
-                    "heartrate", "ring_battery_level", "sleep"]
+FRESHNESS_TABLES = [
+    "_oura_load_progress",
+    "daily_activity",
+    "daily_readiness",
+    "daily_sleep",
+    "heartrate",
+    "ring_battery_level",
+    "sleep",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +35,12 @@ def warehouse(tmp_path_factory):
 
 def mart_statuses(db, user_id: str) -> dict:
     with duckdb.connect(str(db), read_only=True) as con:
-        return dict(con.execute(
-            "select coverage_date, sleep_status from oura_marts.data_coverage where user_id = ?",
-            [user_id],
-        ).fetchall())
+        return dict(
+            con.execute(
+                "select coverage_date, sleep_status from oura_marts.data_coverage where user_id = ?",
+                [user_id],
+            ).fetchall()
+        )
 
 
 def test_every_days_sleep_status_equals_the_ground_truth(warehouse):
@@ -41,12 +50,18 @@ def test_every_days_sleep_status_equals_the_ground_truth(warehouse):
         first, last = world.users[user].history_start, world.local_today(user)
         truth = sleep_statuses(world, user, first, last)
         mart = mart_statuses(warehouse.db, world.users[user].user_id)
-        assert mart == truth, {d: (mart.get(d), truth.get(d)) for d in mart.keys() | truth.keys()
-                               if mart.get(d) != truth.get(d)}
+        assert mart == truth, {
+            d: (mart.get(d), truth.get(d))
+            for d in mart.keys() | truth.keys()
+            if mart.get(d) != truth.get(d)
+        }
         seen.update(truth.values())
     assert set(seen) == set(SLEEP_STATUSES), seen  # every case is there to compare
-    waiting = [d for d, s in mart_statuses(warehouse.db, world.users[GAP_USER].user_id).items()
-               if s == NOT_SYNCED_YET]
+    waiting = [
+        d
+        for d, s in mart_statuses(warehouse.db, world.users[GAP_USER].user_id).items()
+        if s == NOT_SYNCED_YET
+    ]
     assert len(waiting) >= 2  # the ring stopped 60 hours before the load
 
 
@@ -85,8 +100,9 @@ def test_after_the_ring_syncs_the_waiting_nights_arrive_and_turn_present(warehou
 
     world.set_now(later)
     after = mart_statuses(db, user_id)
-    assert after == sleep_statuses(world, GAP_USER, world.users[GAP_USER].history_start,
-                                   world.local_today(GAP_USER))
+    assert after == sleep_statuses(
+        world, GAP_USER, world.users[GAP_USER].history_start, world.local_today(GAP_USER)
+    )
     arrived = [d for d in waiting if after[d] == PRESENT]
     assert len(arrived) >= 2 and all(after[d] != NOT_SYNCED_YET for d in waiting), after
     assert {d: after[d] for d in before if d not in waiting} == {
@@ -102,10 +118,16 @@ def test_freshness_names_the_newest_document_and_the_last_load_per_collection(wa
             "last_load_end_date, checked_at, document_lag_seconds "
             "from oura_marts.data_freshness where collection_name = 'heartrate'"
         ).fetchall()
-        newest = dict(con.execute(
-            "select user_id, max(timestamp) from oura_raw.heartrate group by 1").fetchall())
-        per_user = dict(con.execute(
-            "select user_id, count(*) from oura_marts.data_freshness group by 1").fetchall())
+        newest = dict(
+            con.execute(
+                "select user_id, max(timestamp) from oura_raw.heartrate group by 1"
+            ).fetchall()
+        )
+        per_user = dict(
+            con.execute(
+                "select user_id, count(*) from oura_marts.data_freshness group by 1"
+            ).fetchall()
+        )
     assert len(rows) == USERS and set(per_user.values()) == {17}  # every dated collection
     for user_id, _, newest_at, loaded_at, end_date, checked_at, lag in rows:
         assert newest_at == newest[user_id]
@@ -115,12 +137,16 @@ def test_freshness_names_the_newest_document_and_the_last_load_per_collection(wa
     gap_lag = {r[0]: r[6] for r in rows}[world.users[GAP_USER].user_id]
     # the ring stopped syncing 60 h before the load; its last sample came shortly before
     assert timedelta(hours=60) <= timedelta(seconds=gap_lag) < timedelta(hours=61)
-    assert all(lag < 3600 for user_id, lag in ((r[0], r[6]) for r in rows)
-               if user_id != world.users[GAP_USER].user_id)
+    assert all(
+        lag < 3600
+        for user_id, lag in ((r[0], r[6]) for r in rows)
+        if user_id != world.users[GAP_USER].user_id
+    )
 
 
-def test_dbt_source_freshness_runs_through_the_runner_against_the_raw_tables(warehouse, tmp_path,
-                                                                              monkeypatch):
+def test_dbt_source_freshness_runs_through_the_runner_against_the_raw_tables(
+    warehouse, tmp_path, monkeypatch
+):
     from pipelines.transform import source_freshness
 
     db = warehouse.copy(tmp_path)
@@ -139,8 +165,11 @@ def test_dbt_source_freshness_runs_through_the_runner_against_the_raw_tables(war
     # documents of a day (measured from the start of their day).
     for hours, found in results.items():
         for table, result in found.items():
-            warn, error = (36, 72) if table in ("heartrate", "ring_battery_level",
-                                                "_oura_load_progress") else (48, 96)
+            warn, error = (
+                (36, 72)
+                if table in ("heartrate", "ring_battery_level", "_oura_load_progress")
+                else (48, 96)
+            )
             age = result.age_seconds / 3600
             expected = "pass" if age < warn else "warn" if age < error else "error"
             assert result.status == expected, (hours, table, age)

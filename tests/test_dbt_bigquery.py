@@ -26,7 +26,8 @@ from pipelines.transform import compile_project
 
 # Functions of BigQuery GoogleSQL (https://cloud.google.com/bigquery/docs/reference/standard-sql/functions-all),
 # the ones a model here may reasonably use. Extend it when a model needs another one.
-BIGQUERY_FUNCTIONS = frozenset("""
+BIGQUERY_FUNCTIONS = frozenset(
+    """
     abs any_value array_agg array_length array_to_string avg cast coalesce concat count countif
     current_date current_timestamp date date_add date_diff date_sub date_trunc datetime
     datetime_add datetime_diff datetime_trunc div extract first_value floor format_date
@@ -37,13 +38,16 @@ BIGQUERY_FUNCTIONS = frozenset("""
     sum timestamp timestamp_add timestamp_diff timestamp_micros timestamp_millis
     timestamp_seconds timestamp_sub timestamp_trunc trim unix_micros unix_millis unix_seconds
     unnest upper
-""".split())
+""".split()
+)
 
 # Words that may stand before "(" without being a function call.
-SQL_WORDS = frozenset("""
+SQL_WORDS = frozenset(
+    """
     all and as by distinct else exists from in interval join not on or over partition select
     then union using when where with
-""".split())
+""".split()
+)
 
 
 def functions_called(sql: str) -> Counter:
@@ -56,8 +60,15 @@ def functions_called(sql: str) -> Counter:
     for before, token in zip(tokens, tokens[1:]):
         if token.token_type != TokenType.L_PAREN:
             continue
-        if before.token_type in (TokenType.L_PAREN, TokenType.R_PAREN, TokenType.COMMA, TokenType.STRING,
-                                 TokenType.NUMBER, TokenType.IDENTIFIER, TokenType.DOT):
+        if before.token_type in (
+            TokenType.L_PAREN,
+            TokenType.R_PAREN,
+            TokenType.COMMA,
+            TokenType.STRING,
+            TokenType.NUMBER,
+            TokenType.IDENTIFIER,
+            TokenType.DOT,
+        ):
             continue
         if not before.text.replace("_", "").isalnum():  # an operator: `- (a)`, `x != (b)`
             continue
@@ -93,20 +104,27 @@ def bigquery_problems(folder: Path) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def bigquery_sql(tmp_path_factory) -> Path:
     bigquery_impl = pytest.importorskip(
-        "dbt.adapters.bigquery.impl", reason="dbt-bigquery is not installed (pip install 'oura-elt[bigquery]')"
+        "dbt.adapters.bigquery.impl",
+        reason="dbt-bigquery is not installed (pip install 'oura-elt[bigquery]')",
     )
     from dbt.adapters.bigquery.relation import BigQueryRelation
     from google.cloud import bigquery
 
     # A loaded warehouse: the loader's records and dlt's loads in the raw dataset (their
     # staging models compile the branch that reads them), and the incremental model built.
-    built = {"oura_marts": {"heart_rate_samples"},
-             "oura_raw": {"_oura_load_progress", "_dlt_loads"}}
+    built = {
+        "oura_marts": {"heart_rate_samples"},
+        "oura_raw": {"_oura_load_progress", "_dlt_loads"},
+    }
 
     def list_relations(self, schema_relation):
         return [
-            BigQueryRelation.create(database=schema_relation.database, schema=schema_relation.schema,
-                                    identifier=name, type="table")
+            BigQueryRelation.create(
+                database=schema_relation.database,
+                schema=schema_relation.schema,
+                identifier=name,
+                type="table",
+            )
             for name in sorted(built.get(schema_relation.schema, ()))
         ]
 
@@ -120,27 +138,40 @@ def bigquery_sql(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("bigquery")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bigquery_impl.BigQueryAdapter, "list_relations_without_caching", list_relations)
+        patch.setattr(
+            bigquery_impl.BigQueryAdapter, "list_relations_without_caching", list_relations
+        )
         patch.setattr(bigquery_impl.BigQueryAdapter, "get_relation", get_relation)
         patch.setattr(bigquery.Client, "_call_api", no_api)
         patch.setenv("OURA_BIGQUERY_PROJECT", "oura-elt-offline")
         patch.setenv("OURA_BIGQUERY_METHOD", "oauth-secrets")
         patch.setenv("OURA_BIGQUERY_TOKEN", "offline-token")
-        compiled = compile_project(target="bigquery", target_path=folder / "dbt",
-                                   exclude=["resource_type:unit_test"])
+        compiled = compile_project(
+            target="bigquery", target_path=folder / "dbt", exclude=["resource_type:unit_test"]
+        )
     return compiled
 
 
 def compiled_models(folder: Path) -> dict[str, Path]:
     """Compiled models by name (generic tests compile into `<file>.yml/` folders beside them)."""
-    return {p.stem: p for p in (folder / "models").rglob("*.sql") if not p.parent.name.endswith(".yml")}
+    return {
+        p.stem: p for p in (folder / "models").rglob("*.sql") if not p.parent.name.endswith(".yml")
+    }
 
 
 def test_every_model_and_test_compiles_for_bigquery(bigquery_sql):
     models = compiled_models(bigquery_sql)
-    generic_tests = [p for p in (bigquery_sql / "models").rglob("*.sql") if p.parent.name.endswith(".yml")]
-    assert {"daily_summary", "sleep_epochs", "heart_rate_samples", "activity_minutes",
-            "stg_oura__sleep_periods", "int_sleep_phases_exploded"} <= set(models)
+    generic_tests = [
+        p for p in (bigquery_sql / "models").rglob("*.sql") if p.parent.name.endswith(".yml")
+    ]
+    assert {
+        "daily_summary",
+        "sleep_epochs",
+        "heart_rate_samples",
+        "activity_minutes",
+        "stg_oura__sleep_periods",
+        "int_sleep_phases_exploded",
+    } <= set(models)
     assert {"data_coverage", "data_freshness", "stg_oura__load_progress"} <= set(models)
     assert len(models) == 45
     assert len(generic_tests) > 150
@@ -168,12 +199,20 @@ def test_the_compiled_sql_is_bigquery_sql(bigquery_sql):
 def test_the_check_catches_duckdb_only_sql(tmp_path):
     db = tmp_path / "compile.duckdb"
     duckdb.connect(str(db)).close()
-    duckdb_sql = compile_project(db, target_path=tmp_path / "dbt", exclude=["resource_type:unit_test"])
+    duckdb_sql = compile_project(
+        db, target_path=tmp_path / "dbt", exclude=["resource_type:unit_test"]
+    )
 
     problems = bigquery_problems(duckdb_sql)
 
     flagged = {p for found in problems.values() for p in found}
-    for name in ("generate_series", "to_microseconds", "json_extract_string", "list_extract", "timezone"):
+    for name in (
+        "generate_series",
+        "to_microseconds",
+        "json_extract_string",
+        "list_extract",
+        "timezone",
+    ):
         assert f"not a BigQuery function: {name}" in flagged, name
     assert any("stg_oura__" not in path for path in problems)
 

@@ -19,8 +19,8 @@ import duckdb
 import pytest
 
 from pipelines.core.errors import OuraEltError, UsageError
-from pipelines.transform import MARTS, TransformError, ensure_raw_tables, mart_row_counts, transform
 from pipelines.oura.settings import ALL_NAMES, COLLECTIONS
+from pipelines.transform import MARTS, TransformError, ensure_raw_tables, mart_row_counts, transform
 
 OURA_ELT = Path(sys.executable).with_name("oura-elt")
 
@@ -69,10 +69,13 @@ def test_created_raw_tables_have_the_loaders_columns(tmp_path):
 
     with duckdb.connect(str(db), read_only=True) as con:
         for collection in COLLECTIONS:
-            columns = dict(con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'oura_raw' and table_name = ?", [collection.name]
-            ).fetchall())
+            columns = dict(
+                con.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = 'oura_raw' and table_name = ?",
+                    [collection.name],
+                ).fetchall()
+            )
             assert columns["user_id"] == "VARCHAR"
             assert columns["_oura_deleted"] == "BOOLEAN"
             for name in collection.timestamp_fields:
@@ -98,12 +101,24 @@ def test_a_failing_data_test_raises_one_line_naming_it(warehouse_copy, tmp_path)
 
     message = str(caught.value)
     assert "\n" not in message
-    assert "test unique_stg_oura__sleep_periods_sleep_period_id: 1 failing row(s) in stg_oura__sleep_periods" in message
+    assert (
+        "test unique_stg_oura__sleep_periods_sleep_period_id: 1 failing row(s) in stg_oura__sleep_periods"
+        in message
+    )
     assert str(tmp_path / "dbt" / "logs" / "dbt.log") in message
 
 
-def _insert_night(con, night_id: str, day: str, tib: int, stages_5_min: str,
-                  stages_30_sec: str | None, deep: int, light: int, rem: int) -> None:
+def _insert_night(
+    con,
+    night_id: str,
+    day: str,
+    tib: int,
+    stages_5_min: str,
+    stages_30_sec: str | None,
+    deep: int,
+    light: int,
+    rem: int,
+) -> None:
     start = f"{day} 00:00:00+00"
     con.execute(
         "insert into oura_raw.sleep (user_id, id, day, type, bedtime_start, "
@@ -112,8 +127,21 @@ def _insert_night(con, night_id: str, day: str, tib: int, stages_5_min: str,
         "sleep_phase_5_min, sleep_phase_30_sec) values ('u1', ?, ?, 'long_sleep', "
         "cast(? as timestamptz), '+00:00', cast(? as timestamptz) + to_seconds(?), "
         "?, ?, ?, ?, ?, ?, ?, ?)",
-        [night_id, day, start, start, tib, tib, deep, light, rem, tib - deep - light - rem,
-         deep + light + rem, stages_5_min, stages_30_sec],
+        [
+            night_id,
+            day,
+            start,
+            start,
+            tib,
+            tib,
+            deep,
+            light,
+            rem,
+            tib - deep - light - rem,
+            deep + light + rem,
+            stages_5_min,
+            stages_30_sec,
+        ],
     )
 
 
@@ -125,21 +153,47 @@ def test_stage_durations_a_hypnogram_cannot_explain_warn_and_name_the_night(
     with duckdb.connect(str(db)) as con:
         # 2024-style: no 30-second string. Deep is 20 epochs (6,000 s) but Oura says 4,000 s:
         # more than 150 s per change (2) + 300 s + the cut last epoch (100 s) allow.
-        _insert_night(con, "night-a", "2024-03-01", 13_100, "44" + "1" * 20 + "2" * 20 + "44",
-                      None, deep=4_000, light=8_000, rem=0)
+        _insert_night(
+            con,
+            "night-a",
+            "2024-03-01",
+            13_100,
+            "44" + "1" * 20 + "2" * 20 + "44",
+            None,
+            deep=4_000,
+            light=8_000,
+            rem=0,
+        )
         # 30-second staging that adds up, and its 5-minute summary within what it allows.
-        _insert_night(con, "night-b", "2024-03-02", 1_000, "2214", thirty,
-                      deep=180, light=600, rem=0)
+        _insert_night(
+            con, "night-b", "2024-03-02", 1_000, "2214", thirty, deep=180, light=600, rem=0
+        )
         # The same staging with 300 s of light counted as deep: beyond the cut + 30 s.
-        _insert_night(con, "night-c", "2024-03-03", 1_000, "2214", thirty,
-                      deep=480, light=300, rem=0)
-    env = {**os.environ, "DBT_TARGET_PATH": str(tmp_path / "dbt"),
-           "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"), "COLUMNS": "200"}
+        _insert_night(
+            con, "night-c", "2024-03-03", 1_000, "2214", thirty, deep=480, light=300, rem=0
+        )
+    env = {
+        **os.environ,
+        "DBT_TARGET_PATH": str(tmp_path / "dbt"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"),
+        "COLUMNS": "200",
+    }
 
     run = subprocess.run(
-        [OURA_ELT, "transform", "--duckdb", str(db), "--select", "+sleep_epochs",
-         "--select", "+sleep_periods"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            OURA_ELT,
+            "transform",
+            "--duckdb",
+            str(db),
+            "--select",
+            "+sleep_epochs",
+            "--select",
+            "+sleep_periods",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert run.returncode == 0, run.stderr
@@ -153,9 +207,9 @@ def test_stage_durations_a_hypnogram_cannot_explain_warn_and_name_the_night(
         ("night-c", "2024-03-03", 30, "light", 600, 300, 50),
     ]
     for line, (night, day, seconds, stage, epochs, oura, allowed) in zip(warned, named):
-        assert line.startswith(
-            "warning: sleep_epochs_add_up_to_stage_durations: user_id=u1, "
-        ), line
+        assert line.startswith("warning: sleep_epochs_add_up_to_stage_durations: user_id=u1, "), (
+            line
+        )
         assert (
             f"sleep_date={day}, sleep_period_id={night}, sleep_type=long_sleep, "
             f"epoch_seconds={seconds}, compared={stage}, epochs_seconds={epochs}, "
@@ -187,13 +241,19 @@ def test_a_broken_model_raises_one_line_naming_it(warehouse_copy, tmp_path):
 def test_a_warehouse_held_by_another_process_is_reported(tmp_path):
     db = empty_warehouse(tmp_path / "held.duckdb")
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time, duckdb
             con = duckdb.connect({str(db)!r})
             print("ready", flush=True)
             sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -214,25 +274,46 @@ def test_no_warehouse_and_unknown_targets_are_usage_errors(tmp_path):
 
 def test_the_transform_command_prints_the_marts_and_fails_in_one_line(warehouse_copy, tmp_path):
     db = warehouse_copy
-    env = {**os.environ, "DBT_TARGET_PATH": str(tmp_path / "dbt"), "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"),
-           "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "DBT_TARGET_PATH": str(tmp_path / "dbt"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"),
+        "COLUMNS": "200",
+    }
 
-    ok = subprocess.run([OURA_ELT, "transform", "--duckdb", str(db), "--select", "stg_oura__users"],
-                        env=env, capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [OURA_ELT, "transform", "--duckdb", str(db), "--select", "stg_oura__users"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "dbt build passed: 1 models, 2 data tests" in ok.stdout
     assert "daily_summary" in ok.stdout and "heart_rate_samples" in ok.stdout  # rows per mart
 
     with duckdb.connect(str(db)) as con:
-        con.execute("insert into oura_raw.personal_info (user_id, id) values ('u1', 'u1'), ('u1', 'u1')")
-    failed = subprocess.run([OURA_ELT, "transform", "--duckdb", str(db), "--select", "stg_oura__users"],
-                            env=env, capture_output=True, text=True, timeout=300)
+        con.execute(
+            "insert into oura_raw.personal_info (user_id, id) values ('u1', 'u1'), ('u1', 'u1')"
+        )
+    failed = subprocess.run(
+        [OURA_ELT, "transform", "--duckdb", str(db), "--select", "stg_oura__users"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert failed.returncode == 1
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, failed.stderr
     assert lines[0].startswith("error: dbt build failed: test unique_stg_oura__users_user_id")
 
-    bad = subprocess.run([OURA_ELT, "transform", "--target", "bigquery", "--duckdb", str(db)],
-                         env=env, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [OURA_ELT, "transform", "--target", "bigquery", "--duckdb", str(db)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
     assert "--duckdb only applies to --destination duckdb" in bad.stderr

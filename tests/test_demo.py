@@ -24,7 +24,11 @@ def test_the_demo_loads_through_the_backfill_flow_and_builds_the_marts(tmp_path)
     env = {**os.environ, "COLUMNS": "120"}
     run = subprocess.run(
         [str(Path(sys.executable).with_name("oura-elt")), "demo", "--days", str(DAYS)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
@@ -34,7 +38,9 @@ def test_the_demo_loads_through_the_backfill_flow_and_builds_the_marts(tmp_path)
 
     db = tmp_path / "data" / "demo" / "oura.duckdb"
     with duckdb.connect(str(db), read_only=True) as con:
-        days = con.sql("select count(*), count(distinct summary_date) from oura_marts.daily_summary").fetchone()
+        days = con.sql(
+            "select count(*), count(distinct summary_date) from oura_marts.daily_summary"
+        ).fetchone()
         raw_days = con.sql("select count(distinct day) from oura_raw.daily_activity").fetchone()[0]
         progress = con.sql("select count(*) from oura_raw._oura_load_progress").fetchone()[0]
     assert days[0] == days[1] >= DAYS - 1, days  # one row per day

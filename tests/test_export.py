@@ -16,8 +16,8 @@ from marts_fixture import built_marts
 from typer.testing import CliRunner
 
 from oura_elt.commands.export import export as export_command
-from pipelines.core.errors import OuraEltError, UsageError
 from oura_elt.export import export_marts
+from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.transform import MARTS, mart_row_counts
 
 pytestmark = pytest.mark.slow  # the shared warehouse is a real load and dbt build
@@ -157,8 +157,14 @@ def test_export_and_report_say_in_one_line_that_they_need_duckdb(command, tmp_pa
     from pathlib import Path
 
     oura_elt = str(Path(sys.executable).with_name("oura-elt"))
-    result = subprocess.run([oura_elt, command, "--destination", "bigquery"], capture_output=True,
-                            text=True, timeout=120, cwd=tmp_path, check=False)
+    result = subprocess.run(
+        [oura_elt, command, "--destination", "bigquery"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     prefix = f"error: oura-elt {command} reads the marts of a DuckDB file; on bigquery "

@@ -26,20 +26,20 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
 import duckdb
 import pytest
 import requests
-
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before
+
+from oura_elt.commands.sandbox import sandbox_endpoints
+from pipelines.auth import TokenStore
 from pipelines.core.config import project_root
 from pipelines.core.errors import OuraEltError
-from pipelines.auth import TokenStore
-from oura_elt.commands.sandbox import sandbox_endpoints
 
 FAST = {"rate_limit": "100000/1"}  # tests about something else: no client-side throttling
 
@@ -76,13 +76,21 @@ def logged_in_sandbox(sandbox_factory, users: int, **settings):
 
         def browse(url: str, index: int = index) -> None:
             def go() -> None:
-                consent = requests.get(f"{url}&sandbox_user={index}", allow_redirects=False, timeout=30)
+                consent = requests.get(
+                    f"{url}&sandbox_user={index}", allow_redirects=False, timeout=30
+                )
                 requests.get(urljoin(url, consent.headers["location"]), timeout=30)
 
             threading.Thread(target=go, daemon=True).start()
 
-        record = login(f"user{index}", endpoints=sandbox_endpoints(sb.base_url), redirect_uri=callback,
-                       open_browser=False, show_url=browse, timeout=30)
+        record = login(
+            f"user{index}",
+            endpoints=sandbox_endpoints(sb.base_url),
+            redirect_uri=callback,
+            open_browser=False,
+            show_url=browse,
+            timeout=30,
+        )
         assert record.user_id == sb.world.users[index].user_id
     return sb
 
@@ -176,12 +184,21 @@ def _try_lock(target):
 def test_the_nightly_schedule_runs_in_its_time_zone():
     from flows.schedule import describe_nightly, next_nightly_run
 
-    winter = next_nightly_run("30 5 * * *", "Europe/Helsinki", after=datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc))
-    assert (winter.isoformat(), winter.utcoffset().total_seconds()) == ("2026-11-22T05:30:00+02:00", 7200)
+    winter = next_nightly_run(
+        "30 5 * * *", "Europe/Helsinki", after=datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    )
+    assert (winter.isoformat(), winter.utcoffset().total_seconds()) == (
+        "2026-11-22T05:30:00+02:00",
+        7200,
+    )
     # The night Finland moves its clocks forward: still 05:30 local, now UTC+3.
-    spring = next_nightly_run("30 5 * * *", "Europe/Helsinki", after=datetime(2026, 3, 28, 4, 0, tzinfo=timezone.utc))
+    spring = next_nightly_run(
+        "30 5 * * *", "Europe/Helsinki", after=datetime(2026, 3, 28, 4, 0, tzinfo=UTC)
+    )
     assert spring.isoformat() == "2026-03-29T05:30:00+03:00"
-    line = describe_nightly("30 5 * * *", "Europe/Helsinki", after=datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc))
+    line = describe_nightly(
+        "30 5 * * *", "Europe/Helsinki", after=datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    )
     assert "oura-nightly" in line and "2026-11-22 05:30 EET" in line
     with pytest.raises(OuraEltError, match="unknown time zone"):
         next_nightly_run("30 5 * * *", "Mars/Olympus")
@@ -193,7 +210,14 @@ def test_prefect_yaml_declares_the_served_deployments():
     import yaml
     from prefect.cli.deploy._models import PrefectYamlModel
 
-    from flows.schedule import BACKFILL, DEFAULT_CRON, NIGHTLY, RENEW_CRON, RENEW_WEBHOOKS, deployments
+    from flows.schedule import (
+        BACKFILL,
+        DEFAULT_CRON,
+        NIGHTLY,
+        RENEW_CRON,
+        RENEW_WEBHOOKS,
+        deployments,
+    )
 
     declared = yaml.safe_load((project_root() / "prefect.yaml").read_text())
     PrefectYamlModel.model_validate(declared)  # what `prefect deploy` accepts
@@ -247,7 +271,9 @@ def test_fan_out_keeps_at_most_max_parallel_profiles_running(flow_env):
 # ------------------------------------------------------------------ the flows
 
 
-def test_refresh_loads_every_profile_and_a_failing_dbt_test_fails_it(sandbox_factory, tmp_path, flow_env):
+def test_refresh_loads_every_profile_and_a_failing_dbt_test_fails_it(
+    sandbox_factory, tmp_path, flow_env
+):
     """(The served-deployment test below shows a refresh whose dbt build passes.)"""
     from flows.refresh import refresh
 
@@ -268,15 +294,22 @@ def test_refresh_loads_every_profile_and_a_failing_dbt_test_fails_it(sandbox_fac
             "INSERT INTO oura_raw.daily_activity SELECT * FROM oura_raw.daily_activity "
             "WHERE day = (SELECT min(day) FROM oura_raw.daily_activity) LIMIT 1"
         )
-    state = refresh(profiles=["user0", "ghost"], duckdb_path=str(db), api_base_url=sb.base_url,
-                    return_state=True, **FAST)
+    state = refresh(
+        profiles=["user0", "ghost"],
+        duckdb_path=str(db),
+        api_base_url=sb.base_url,
+        return_state=True,
+        **FAST,
+    )
     assert state.is_failed()
     with pytest.raises(OuraEltError) as failed:
         state.result()
     message = str(failed.value)
-    assert message.startswith("refresh: 1 of 2 profile(s) failed: ghost: no saved login for profile 'ghost'")
+    assert message.startswith(
+        "refresh: 1 of 2 profile(s) failed: ghost: no saved login for profile 'ghost'"
+    )
     assert "dbt build failed" in message
-    assert _task_run_counts(state) ["load ghost"] == 1
+    assert _task_run_counts(state)["load ghost"] == 1
 
 
 def test_refresh_ends_in_a_state_naming_the_people_whose_data_is_stale(
@@ -292,8 +325,9 @@ def test_refresh_ends_in_a_state_naming_the_people_whose_data_is_stale(
     stopped, _ = gap_sync(World(seed=SEED, users=3, now=REFERENCE, history_start=HISTORY_START))
     clock = stopped + timedelta(hours=60)
     monkeypatch.setenv("OURA_ELT_NOW", clock.isoformat())
-    sb = logged_in_sandbox(sandbox_factory, users=3, seed=SEED, now=clock,
-                           history_start=HISTORY_START)
+    sb = logged_in_sandbox(
+        sandbox_factory, users=3, seed=SEED, now=clock, history_start=HISTORY_START
+    )
     db = tmp_path / "oura.duckdb"
 
     failed = refresh(duckdb_path=str(db), api_base_url=sb.base_url, return_state=True, **FAST)
@@ -302,20 +336,32 @@ def test_refresh_ends_in_a_state_naming_the_people_whose_data_is_stale(
     with pytest.raises(StaleData) as stale:
         failed.result()
     message = str(stale.value)
-    assert message.startswith("refresh: the data of 1 profile(s) is older than 36 h: user2 "
-                              "(the ring last reported 60 h ago"), message
+    assert message.startswith(
+        "refresh: the data of 1 profile(s) is older than 36 h: user2 "
+        "(the ring last reported 60 h ago"
+    ), message
     assert "user0" not in message and "user1" not in message
     assert failed.message and "user2" in failed.message
 
     # A warning instead of a failure: a Completed state named Stale that still names them,
     # and a threshold above the gap is a plain success.
-    warned = refresh(duckdb_path=str(db), api_base_url=sb.base_url, fail_when_stale=False,
-                     return_state=True, **FAST)
+    warned = refresh(
+        duckdb_path=str(db),
+        api_base_url=sb.base_url,
+        fail_when_stale=False,
+        return_state=True,
+        **FAST,
+    )
     assert warned.is_completed() and warned.name == "Stale"
     assert "user2 (the ring last reported 60 h ago" in warned.message
     assert sorted(warned.result().summaries) == ["user0", "user1", "user2"]
-    calm = refresh(duckdb_path=str(db), api_base_url=sb.base_url, stale_after_hours=72,
-                   return_state=True, **FAST)
+    calm = refresh(
+        duckdb_path=str(db),
+        api_base_url=sb.base_url,
+        stale_after_hours=72,
+        return_state=True,
+        **FAST,
+    )
     assert calm.is_completed() and calm.name == "Completed"
 
 
@@ -326,23 +372,34 @@ def _task_run_counts(state) -> dict[str, int]:
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
         )
     return {run.name: run.run_count for run in runs}
 
 
-def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox_factory, tmp_path, flow_env,
-                                                                         monkeypatch):
+def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(
+    sandbox_factory, tmp_path, flow_env, monkeypatch
+):
+    from prefect.blocks.system import Secret
+
     from flows.backfill import backfill
     from pipelines.core.clock import current_time
     from pipelines.oura.kinds import earliest_day
 
-    from prefect.blocks.system import Secret
-
     # The token comes from a Prefect Secret block (one person: profile `default`).
     Secret(value="sandbox-pat-0").save("oura-sandbox-token", overwrite=True)
-    sb = sandbox_factory(users=1, history_days=40, seed=32)  # seed 32: ring set up a week before the data
-    params = dict(api_base_url=sb.base_url, chunk_days=20, run_dbt=False, token_block="oura-sandbox-token", **FAST)
+    sb = sandbox_factory(
+        users=1, history_days=40, seed=32
+    )  # seed 32: ring set up a week before the data
+    params = dict(
+        api_base_url=sb.base_url,
+        chunk_days=20,
+        run_dbt=False,
+        token_block="oura-sandbox-token",
+        **FAST,
+    )
 
     # The first chunk's daily_sleep answers 500 five times: the loader's own retries (five
     # here, to keep the test short) give up, the chunk's task fails, Prefect retries it,
@@ -362,7 +419,11 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
     assert [runs[f"load default {c.start}..{c.end}"] for c in chunks] == [2, 1, 1]
     retried = chunks[0]  # the summary of its second, successful attempt
     assert retried.requests == 3, "the retry fetched more than daily_sleep (and who the user is)"
-    assert {t for t, n in retried.documents.items() if n} == {"personal_info", "ring_configuration", "daily_sleep"}
+    assert {t for t, n in retried.documents.items() if n} == {
+        "personal_info",
+        "ring_configuration",
+        "daily_sleep",
+    }
     assert all(c.requests > 10 for c in chunks[1:])
     assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
 
@@ -373,9 +434,14 @@ def test_backfill_retries_a_failed_chunk_and_a_rerun_skips_loaded_chunks(sandbox
     settled = earliest_day(current_time()) - timedelta(days=7)  # older than the lookback
     old = [s for s in again.summaries["default"] if s.end < settled]
     assert len(old) == len(chunks) - 1
-    assert all(s.requests <= 2 for s in old), [(s.start, s.requests) for s in old]  # who am I + rings
+    assert all(s.requests <= 2 for s in old), [
+        (s.start, s.requests) for s in old
+    ]  # who am I + rings
     # Nothing dated again; personal_info and ring_configuration with the first chunk only.
-    assert all({t for t, n in s.documents.items() if n} <= {"personal_info", "ring_configuration"} for s in old)
+    assert all(
+        {t for t, n in s.documents.items() if n} <= {"personal_info", "ring_configuration"}
+        for s in old
+    )
     assert old[0].total_documents == 2 and sum(s.total_documents for s in old) == 2
     assert_warehouse_equals_truth(db, sb.world, *whole_history(sb.world))
 
@@ -400,16 +466,23 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(
     parallel, budget = 4, ratelimit.RateBudget(24, 2)
     senders = parallel * (DEFAULT_WORKERS + 1)  # each load's fetch workers and its own thread
     limit = budget.max_requests + senders
-    sb = logged_in_sandbox(sandbox_factory, users=4, history_days=30, app_limit=limit,
-                           rate_window_seconds=2)
+    sb = logged_in_sandbox(
+        sandbox_factory, users=4, history_days=30, app_limit=limit, rate_window_seconds=2
+    )
     sb.reset_stats()
     monkeypatch.setattr(ratelimit, "_shared", budget)  # the run's budget (no rate_limit given)
     last = latest_day(sb.world.now)
     first = last - timedelta(days=9)
     db = tmp_path / "oura.duckdb"
 
-    report = backfill(start_date=first, end_date=last, duckdb_path=str(db), api_base_url=sb.base_url,
-                      run_dbt=False, max_parallel=parallel)
+    report = backfill(
+        start_date=first,
+        end_date=last,
+        duckdb_path=str(db),
+        api_base_url=sb.base_url,
+        run_dbt=False,
+        max_parallel=parallel,
+    )
 
     stats = sb.stats()
     assert sorted(report.summaries) == ["user0", "user1", "user2", "user3"]
@@ -421,7 +494,8 @@ def test_a_cohort_shares_one_budget_and_never_hits_the_application_limit(
 
 
 def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_truth(
-        sandbox_factory, tmp_path, flow_env, bigquery):
+    sandbox_factory, tmp_path, flow_env, bigquery
+):
     """Five people backfilled into BigQuery (the local BigQuery API) through the Prefect flow.
 
     BigQuery has no single-writer file, so commits must not take turns: the proxy holds
@@ -437,8 +511,10 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
     last = latest_day(sb.world.now)
     first = last - timedelta(days=9)
     proxy = bigquery.service.proxy
+
     def completions() -> int:  # load packages committed so far (dlt's `_dlt_loads` inserts)
         return sum(bool(re.match(r"\s*INSERT INTO \S*_dlt_loads", q)) for q in proxy.queries)
+
     held: dict = {}
 
     def hold_user0(sql: str) -> str:
@@ -453,8 +529,15 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
 
     proxy.hooks.append(hold_user0)
     try:
-        report = backfill(start_date=first, end_date=last, destination="bigquery",
-                          api_base_url=sb.base_url, run_dbt=False, max_parallel=5, **FAST)
+        report = backfill(
+            start_date=first,
+            end_date=last,
+            destination="bigquery",
+            api_base_url=sb.base_url,
+            run_dbt=False,
+            max_parallel=5,
+            **FAST,
+        )
     finally:
         proxy.hooks.remove(hold_user0)
 
@@ -465,18 +548,23 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
     rows = bigquery.query(
         f"SELECT p.user_id, l.load_id, l.inserted_at FROM {raw}._dlt_loads` AS l "
         f"JOIN (SELECT DISTINCT user_id, _dlt_load_id FROM {raw}._oura_load_progress`) AS p "
-        "ON p._dlt_load_id = l.load_id")
-    spans = {uid: (datetime.fromtimestamp(float(load_id), timezone.utc), done)
-             for uid, load_id, done in rows}
+        "ON p._dlt_load_id = l.load_id"
+    )
+    spans = {
+        uid: (datetime.fromtimestamp(float(load_id), UTC), done) for uid, load_id, done in rows
+    }
     assert len(spans) == 5
     start0, end0 = spans[sb.world.users[0].user_id]
     during = [uid for uid, (start, end) in spans.items() if start0 < end < end0]
     assert during, f"no package completed during user0's {start0}..{end0}: {spans}"
-    edges = sorted([(start, 1) for start, _ in spans.values()]
-                   + [(end, -1) for _, end in spans.values()])
-    open_at_once = max(sum(step for _, step in edges[:i + 1]) for i in range(len(edges)))
-    print(f"{len(during)} package(s) committed during user0's; "
-          f"up to {open_at_once} of 5 commits at once")
+    edges = sorted(
+        [(start, 1) for start, _ in spans.values()] + [(end, -1) for _, end in spans.values()]
+    )
+    open_at_once = max(sum(step for _, step in edges[: i + 1]) for i in range(len(edges)))
+    print(
+        f"{len(during)} package(s) committed during user0's; "
+        f"up to {open_at_once} of 5 commits at once"
+    )
 
 
 # ------------------------------------------------------------------ oura-elt schedule
@@ -484,33 +572,58 @@ def test_a_cohort_into_bigquery_commits_at_the_same_time_and_equals_the_ground_t
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_served_deployment_fires_on_a_real_prefect_server(sandbox_factory, tmp_path, isolated_home):
+def test_a_served_deployment_fires_on_a_real_prefect_server(
+    sandbox_factory, tmp_path, isolated_home
+):
     """`oura-elt schedule --interval` starts a real Prefect server, serves oura-nightly,
     and the scheduled refresh loads the user's data and builds the models (its state is
     COMPLETED only if dbt passed); stopping the command stops the server."""
     from pipelines.transform import mart_row_counts
 
     sb = logged_in_sandbox(sandbox_factory, users=1, history_days=14)
-    db = tmp_path / "warehouse.duckdb"  # TODO: oura.duckdb trips mart_row_counts (catalog "oura" = schema "oura")
+    db = (
+        tmp_path / "warehouse.duckdb"
+    )  # TODO: oura.duckdb trips mart_row_counts (catalog "oura" = schema "oura")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(OURA_ELT_HOME=str(isolated_home), OURA_API_BASE_URL=sb.base_url, OURA_ELT_NOW=CLOCK.isoformat(),
-               OURA_ELT_TASK_RETRY_DELAY="0", PYTHONUNBUFFERED="1")
+    env.update(
+        OURA_ELT_HOME=str(isolated_home),
+        OURA_API_BASE_URL=sb.base_url,
+        OURA_ELT_NOW=CLOCK.isoformat(),
+        OURA_ELT_TASK_RETRY_DELAY="0",
+        PYTHONUNBUFFERED="1",
+    )
     log = tmp_path / "schedule.log"
     with open(log, "wb") as out:
         command = subprocess.Popen(
-            [sys.executable, "-m", "oura_elt.cli", "schedule", "--interval", "5", "--port", str(port),
-             "--duckdb", str(db)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "oura_elt.cli",
+                "schedule",
+                "--interval",
+                "5",
+                "--port",
+                str(port),
+                "--duckdb",
+                str(db),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         run = _wait_for_flow_run(api, command, log, timeout=240)
         assert run["state_type"] == "COMPLETED", _tail(log)
         assert run["deployment_id"] and run["parameters"]["duckdb_path"] == str(db)
-        logs = requests.post(f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}},
-                             timeout=10).json()
-        assert any(e["message"].startswith("user0: ") and " documents" in e["message"] for e in logs)
+        logs = requests.post(
+            f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10
+        ).json()
+        assert any(
+            e["message"].startswith("user0: ") and " documents" in e["message"] for e in logs
+        )
         token = TokenStore("user0").load().access_token
         assert token not in json.dumps(run) and token not in json.dumps(logs)
     finally:
@@ -547,8 +660,9 @@ def _wait_for_flow_run(api: str, command: subprocess.Popen, log: Path, timeout: 
         if command.poll() is not None:
             pytest.fail(f"oura-elt schedule exited with {command.returncode}:\n{_tail(log)}")
         try:
-            runs = requests.post(f"{api}/flow_runs/filter", json={"sort": "START_TIME_ASC", "limit": 20},
-                                 timeout=5).json()
+            runs = requests.post(
+                f"{api}/flow_runs/filter", json={"sort": "START_TIME_ASC", "limit": 20}, timeout=5
+            ).json()
         except (requests.RequestException, ValueError):
             runs = []
         finished = [r for r in runs if r.get("state_type") in ("COMPLETED", "FAILED", "CRASHED")]

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, read_table
 from test_load_sandbox import truth_span
@@ -45,7 +44,11 @@ def cli_env(sandbox, home: Path, db: Path, token: str = "sandbox-pat-0") -> dict
 def oura_elt(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `oura-elt ...` to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "oura_elt.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "oura_elt.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -58,8 +61,13 @@ def test_kill_9_mid_backfill_then_rerun_gives_exactly_the_ground_truth(sandbox_f
     args = ["load", "--collections", ",".join(KILL_COLLECTIONS), "--start-date", first.isoformat()]
     rng = random.Random()
     wait_for, extra = rng.randint(2, chunks - 2), rng.uniform(0.0, 0.6)
-    process = subprocess.Popen([sys.executable, "-m", "oura_elt.cli", *args], env=cli_env(sandbox, home, db),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oura_elt.cli", *args],
+        env=cli_env(sandbox, home, db),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: list[str] = []
     threading.Thread(target=lambda: seen.extend(process.stderr), daemon=True).start()
     deadline = time.monotonic() + 120
@@ -86,7 +94,9 @@ def test_kill_9_mid_backfill_then_rerun_gives_exactly_the_ground_truth(sandbox_f
 
     assert rerun.returncode == 0, rerun.stderr
     asked = sandbox.stats().get("user:0:route:daily_sleep", 0)
-    assert asked <= chunks - committed, f"{point}: finished chunks fetched again ({asked} of {chunks})"
+    assert asked <= chunks - committed, (
+        f"{point}: finished chunks fetched again ({asked} of {chunks})"
+    )
     assert_warehouse_equals_truth(db, sandbox.world, first, last, collections=KILL_COLLECTIONS)
 
 
@@ -101,8 +111,11 @@ def test_ctrl_c_mid_load_says_what_is_committed_and_the_same_command_resumes(
     first, last = sandbox.world.users[0].history_start, truth_span(sandbox.world)[1]
     args = ["load", "--collections", ",".join(KILL_COLLECTIONS), "--start-date", first.isoformat()]
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("oura-elt")), *args], env=cli_env(sandbox, home, db),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [str(Path(sys.executable).with_name("oura-elt")), *args],
+        env=cli_env(sandbox, home, db),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         # A shell that starts the test run in the background ignores SIGINT for its children.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -123,17 +136,29 @@ def test_ctrl_c_mid_load_says_what_is_committed_and_the_same_command_resumes(
     said = [line.strip() for line in seen if line.startswith("interrupted:")]
     assert "Traceback" not in output and "error:" not in output, output[-2000:]
     assert len(said) == 1 and said[0].endswith(
-        "; run the same command to resume (it fetches only what is missing)"), output[-2000:]
+        "; run the same command to resume (it fetches only what is missing)"
+    ), output[-2000:]
     user_id = sandbox.world.users[0].user_id
-    claimed = re.search(rf"{db} holds what was committed \(user {user_id}: ([\d,]+) documents, "
-                        r"days (\S+) \.\. (\S+)\)", said[0])
+    claimed = re.search(
+        rf"{db} holds what was committed \(user {user_id}: ([\d,]+) documents, "
+        r"days (\S+) \.\. (\S+)\)",
+        said[0],
+    )
     assert claimed, said[0]  # chunk 1 was committed before chunk 2 was announced
     with duckdb.connect(str(db), read_only=True) as con:
-        tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'oura_raw' "
-            "AND column_name = 'user_id' AND table_name <> '_oura_load_progress'").fetchall()]
-        documents = sum(con.execute(f'SELECT count(*) FROM oura_raw."{t}" WHERE user_id = ?',
-                                    [user_id]).fetchone()[0] for t in tables)
+        tables = [
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = 'oura_raw' "
+                "AND column_name = 'user_id' AND table_name <> '_oura_load_progress'"
+            ).fetchall()
+        ]
+        documents = sum(
+            con.execute(
+                f'SELECT count(*) FROM oura_raw."{t}" WHERE user_id = ?', [user_id]
+            ).fetchone()[0]
+            for t in tables
+        )
         days = con.execute(
             "SELECT min(p.start_day), max(p.end_day) FROM oura_raw._oura_load_progress p "
             "JOIN oura_raw._dlt_loads l ON l.load_id = p._dlt_load_id WHERE l.status = 0"
@@ -153,8 +178,14 @@ def test_no_token_appears_in_output_tables_or_working_files(sandbox, tmp_path):
     db, home = tmp_path / "oura.duckdb", tmp_path / "home"
     sandbox.faults(error_5xx=0.3, malformed=0.2, max_faults=3, seed=5)
     start = (sandbox.world.now - timedelta(days=12)).date().isoformat()
-    good = oura_elt("load", "--collections", "daily_sleep,heartrate,personal_info", "--start-date", start,
-                    env=cli_env(sandbox, home, db))
+    good = oura_elt(
+        "load",
+        "--collections",
+        "daily_sleep,heartrate,personal_info",
+        "--start-date",
+        start,
+        env=cli_env(sandbox, home, db),
+    )
     assert good.returncode == 0, good.stderr
     bad = oura_elt("load", env=cli_env(sandbox, home, db, token="sandbox-pat-not-a-user-0123"))
     assert bad.returncode != 0 and "sandbox-pat-not-a-user-0123" not in bad.stdout + bad.stderr
@@ -162,8 +193,12 @@ def test_no_token_appears_in_output_tables_or_working_files(sandbox, tmp_path):
     output = good.stdout + good.stderr + bad.stdout + bad.stderr
     assert token not in output
     with duckdb.connect(str(db), read_only=True) as con:
-        tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'oura_raw'").fetchall()]
+        tables = [
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'oura_raw'"
+            ).fetchall()
+        ]
         for table in tables:
             dump = repr(con.execute(f'SELECT * FROM oura_raw."{table}"').fetchall())
             assert token not in dump, table
@@ -205,7 +240,9 @@ def offline(monkeypatch, tmp_path):
     ],
 )
 def test_bad_input_is_one_clear_line(offline, monkeypatch, capsys, args, message):
-    code, _, err = run_main(monkeypatch, capsys, "load", "--duckdb", str(offline / "x.duckdb"), *args)
+    code, _, err = run_main(
+        monkeypatch, capsys, "load", "--duckdb", str(offline / "x.duckdb"), *args
+    )
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert lines[0].startswith("error:") and message in lines[0], err
@@ -228,15 +265,26 @@ def test_bigquery_without_credentials_is_one_clear_line(offline, monkeypatch, ca
     code, _, err = run_main(monkeypatch, capsys, "load", "--destination", "bigquery")
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1, err
-    assert "BigQuery support is not installed" in lines[0] or "BigQuery credentials are not configured" in lines[0]
+    assert (
+        "BigQuery support is not installed" in lines[0]
+        or "BigQuery credentials are not configured" in lines[0]
+    )
 
 
 def test_the_cli_summarises_and_a_failed_collection_exits_non_zero(sandbox, tmp_path):
     db, home = tmp_path / "oura.duckdb", tmp_path / "home"
     sandbox.faults(repeat_token=1.0, routes=["heartrate"])  # fails fast: re-asking needs no backoff
     start = (CLOCK - timedelta(days=10)).date()
-    result = oura_elt("load", "--collections", "daily_sleep,heartrate", "--lookback-days", "3",
-                      "--start-date", start.isoformat(), env=cli_env(sandbox, home, db))
+    result = oura_elt(
+        "load",
+        "--collections",
+        "daily_sleep,heartrate",
+        "--lookback-days",
+        "3",
+        "--start-date",
+        start.isoformat(),
+        env=cli_env(sandbox, home, db),
+    )
     assert result.returncode == 1
     assert "daily_sleep" in result.stdout and "requests" in result.stdout
     assert f"{start}..{(CLOCK + timedelta(hours=14)).date()}" in result.stdout

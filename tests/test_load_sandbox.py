@@ -12,16 +12,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import CLOCK
 from load_truth import assert_warehouse_equals_truth, day_before, read_table, snapshot
+
+from oura_elt.commands.sandbox import sandbox_endpoints
 from pipelines.auth import StaticTokenProvider
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.oura.kinds import latest_day
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import ALL_NAMES, BY_NAME, DAILY
-from oura_elt.commands.sandbox import sandbox_endpoints
 
 FAST_RETRIES = RetryPolicy(backoff_seconds=0.01, max_backoff_seconds=0.05, read_timeout=5)
 
@@ -32,7 +32,9 @@ def run_load(sandbox, db, user=0, **kwargs):
     kwargs.setdefault("policy", FAST_RETRIES)
     kwargs.setdefault("provider", StaticTokenProvider(f"sandbox-pat-{user}", profile=f"user{user}"))
     kwargs.setdefault("budget", RateBudget(10_000, 1))
-    return load(f"user{user}", endpoints=sandbox_endpoints(sandbox.base_url), duckdb_path=db, **kwargs)
+    return load(
+        f"user{user}", endpoints=sandbox_endpoints(sandbox.base_url), duckdb_path=db, **kwargs
+    )
 
 
 def truth_span(world):
@@ -46,24 +48,37 @@ def test_full_load_of_two_users_equals_the_ground_truth(sandbox, tmp_path):
     summaries = [run_load(sandbox, db, user) for user in (0, 1)]
 
     counts = assert_warehouse_equals_truth(db, sandbox.world, *truth_span(sandbox.world))
-    assert counts["heartrate"] > 10_000 and counts["sleep"] > 60 and counts["ring_configuration"] >= 2
+    assert (
+        counts["heartrate"] > 10_000 and counts["sleep"] > 60 and counts["ring_configuration"] >= 2
+    )
     for user, summary in zip((0, 1), summaries):
         assert summary.ok and not summary.skipped
         assert summary.user_id == sandbox.world.users[user].user_id
         assert summary.start <= sandbox.world.users[user].history_start
     with duckdb.connect(str(db), read_only=True) as con:
-        types = dict(con.execute(
-            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'oura_raw'"
-        ).fetchall())
-        tables = {t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'oura_raw'").fetchall()}
+        types = dict(
+            con.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'oura_raw'"
+            ).fetchall()
+        )
+        tables = {
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'oura_raw'"
+            ).fetchall()
+        }
     assert set(ALL_NAMES) <= tables  # every collection has its table, even when empty
-    assert not any("__" in t for t in tables - {"_dlt_loads"})  # no child tables: one row per document
+    assert not any(
+        "__" in t for t in tables - {"_dlt_loads"}
+    )  # no child tables: one row per document
     assert types["sleep.day"] == "DATE" and types["enhanced_tag.start_day"] == "DATE"
     assert types["sleep.bedtime_start"] == "TIMESTAMP WITH TIME ZONE"
     assert types["sleep.bedtime_start_utc_offset"] == "VARCHAR"
-    assert types["heartrate.timestamp"] == "TIMESTAMP WITH TIME ZONE" and types["heartrate.bpm"] == "BIGINT"
+    assert (
+        types["heartrate.timestamp"] == "TIMESTAMP WITH TIME ZONE"
+        and types["heartrate.bpm"] == "BIGINT"
+    )
     assert types["sleep.heart_rate"] == "JSON" and types["tag.tags"] == "JSON"
     assert types["daily_readiness.contributors__hrv_balance"] == "BIGINT"
     assert types["sleep.average_heart_rate"] == "DOUBLE"
@@ -103,8 +118,9 @@ def test_both_shapes_of_an_empty_spo2_day_load_as_no_value(sandbox_factory, tmp_
         day += timedelta(days=1)
     assert all(shapes.values()), {kind: len(ids) for kind, ids in shapes.items()}
     with duckdb.connect(str(db), read_only=True) as con:
-        averages = dict(con.execute(
-            "SELECT id, spo2_percentage__average FROM oura_raw.daily_spo2").fetchall())
+        averages = dict(
+            con.execute("SELECT id, spo2_percentage__average FROM oura_raw.daily_spo2").fetchall()
+        )
     for kind in ("null", "empty"):  # `null`, and `{"average": null}`
         assert [averages[i] for i in shapes[kind]] == [None] * len(shapes[kind]), kind
     assert all(averages[i] is not None for i in shapes["value"])
@@ -138,18 +154,30 @@ def _doomed_documents(world, user, clock):
     """Documents visible at `clock` that the sandbox deletes by two days later."""
     world.set_now(clock)
     today = world.local_today(user)
-    visible = {(c, d["id"]) for c in CHURNING for day in (today - timedelta(days=1), today)
-               for d in world.documents(user, c, day)}
+    visible = {
+        (c, d["id"])
+        for c in CHURNING
+        for day in (today - timedelta(days=1), today)
+        for d in world.documents(user, c, day)
+    }
     world.set_now(clock + timedelta(days=2, hours=3))
-    later = {(c, d["id"]) for c in CHURNING for day in (today - timedelta(days=1), today)
-             for d in world.documents(user, c, day)}
+    later = {
+        (c, d["id"])
+        for c in CHURNING
+        for day in (today - timedelta(days=1), today)
+        for d in world.documents(user, c, day)
+    }
     world.set_now(clock)
     return visible - later
 
 
 def test_revisions_late_documents_and_deletions_are_picked_up(sandbox, tmp_path):
     world = sandbox.world
-    clock = next(CLOCK - timedelta(days=k) for k in range(40) if _doomed_documents(world, 0, CLOCK - timedelta(days=k)))
+    clock = next(
+        CLOCK - timedelta(days=k)
+        for k in range(40)
+        if _doomed_documents(world, 0, CLOCK - timedelta(days=k))
+    )
     doomed = _doomed_documents(world, 0, clock)
     sandbox.admin("clock", {"now": clock.isoformat()})
     db = tmp_path / "oura.duckdb"
@@ -184,12 +212,23 @@ def test_today_is_never_lost(sandbox_factory, tmp_path, hour):
     for user in active:
         today = sb.world.local_today(user)
         assert_warehouse_equals_truth(
-            db, sb.world, *truth_span(sb.world), users=[user], collections=["daily_activity", "daily_stress"],
+            db,
+            sb.world,
+            *truth_span(sb.world),
+            users=[user],
+            collections=["daily_activity", "daily_stress"],
         )
-        days = {r["day"] for r in read_table(db, "daily_activity") if r["user_id"] == sb.world.users[user].user_id}
+        days = {
+            r["day"]
+            for r in read_table(db, "daily_activity")
+            if r["user_id"] == sb.world.users[user].user_id
+        }
         assert today in days
-        latest_hr = max(r["timestamp"] for r in read_table(db, "heartrate")
-                        if r["user_id"] == sb.world.users[user].user_id)
+        latest_hr = max(
+            r["timestamp"]
+            for r in read_table(db, "heartrate")
+            if r["user_id"] == sb.world.users[user].user_id
+        )
         assert clock - latest_hr < timedelta(hours=1)
 
 
@@ -197,10 +236,13 @@ def test_an_explicit_range_loads_exactly_that_range(sandbox, tmp_path):
     db = tmp_path / "oura.duckdb"
     start = CLOCK.date() - timedelta(days=20)
     end = CLOCK.date() - timedelta(days=12)
-    summary = run_load(sandbox, db, start_date=start, end_date=end, collections=["sleep", "workout", "heartrate"])
+    summary = run_load(
+        sandbox, db, start_date=start, end_date=end, collections=["sleep", "workout", "heartrate"]
+    )
     assert (summary.start, summary.end) == (start, end)
-    assert_warehouse_equals_truth(db, sandbox.world, start, end, users=[0],
-                                  collections=["sleep", "workout", "heartrate"])
+    assert_warehouse_equals_truth(
+        db, sandbox.world, start, end, users=[0], collections=["sleep", "workout", "heartrate"]
+    )
 
 
 @pytest.mark.parametrize("seed", [7, 3])  # seed 3: the ring's set-up time is unknown, so probe
@@ -209,8 +251,12 @@ def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_pa
 
     sb = sandbox_factory(users=1, history_days=60, seed=seed)
     rings = sb.world.ring_configurations(0)
-    first = history_start(sandbox_endpoints(sb.base_url), StaticTokenProvider("sandbox-pat-0"),
-                          RateBudget(10_000, 1), sb.world.now)
+    first = history_start(
+        sandbox_endpoints(sb.base_url),
+        StaticTokenProvider("sandbox-pat-0"),
+        RateBudget(10_000, 1),
+        sb.world.now,
+    )
     actual = sb.world.users[0].history_start
     if any(r["set_up_at"] is None for r in rings):
         # Probing finds the oldest local day; the load starts a day before it, where that
@@ -220,8 +266,9 @@ def test_history_start_is_found_from_rings_or_by_probing(sandbox_factory, tmp_pa
         assert actual - timedelta(days=301) <= first <= actual  # a day before the ring's set-up
     summary = run_load(sb, tmp_path / "oura.duckdb", collections=["daily_activity"])
     assert summary.start == first
-    assert_warehouse_equals_truth(tmp_path / "oura.duckdb", sb.world, *truth_span(sb.world),
-                                  collections=["daily_activity"])
+    assert_warehouse_equals_truth(
+        tmp_path / "oura.duckdb", sb.world, *truth_span(sb.world), collections=["daily_activity"]
+    )
 
 
 def test_loads_into_one_warehouse_commit_in_turn(sandbox, tmp_path):
@@ -247,6 +294,7 @@ def test_loads_into_one_warehouse_commit_in_turn(sandbox, tmp_path):
                     yield
                 finally:
                     holders.remove(name)
+
         return hold
 
     results = {}
@@ -301,9 +349,16 @@ def test_a_load_fetches_while_the_warehouse_is_locked(sandbox, tmp_path):
                 arrived.append(served() > before)
             yield
 
-    summary = run_load(sandbox, db, 0, collections=["daily_sleep", "sleep", "heartrate", "daily_activity"],
-                       start_date=sandbox.world.users[0].history_start, chunk_days=10,
-                       warehouse_lock=gate, reporter=Watch())
+    summary = run_load(
+        sandbox,
+        db,
+        0,
+        collections=["daily_sleep", "sleep", "heartrate", "daily_activity"],
+        start_date=sandbox.world.users[0].history_start,
+        chunk_days=10,
+        warehouse_lock=gate,
+        reporter=Watch(),
+    )
     assert summary.ok, summary
     assert summary.chunks > 1
     assert arrived == [True]
@@ -320,7 +375,9 @@ def test_a_second_load_of_the_same_profile_waits_for_the_first(sandbox, tmp_path
 
     done = threading.Event()
     with locks.hold(folder_lock, "test"):
-        thread = threading.Thread(target=lambda: (run_load(sandbox, db, 0, collections=["daily_sleep"]), done.set()))
+        thread = threading.Thread(
+            target=lambda: (run_load(sandbox, db, 0, collections=["daily_sleep"]), done.set())
+        )
         thread.start()
         assert not done.wait(3), "the load ran while another load of its profile held the folder"
     thread.join(timeout=120)
@@ -333,16 +390,23 @@ def test_one_document_by_id_and_a_gone_one_is_none(sandbox):
     from pipelines.oura.helpers import OuraClient
 
     day = sandbox.world.users[0].history_start + timedelta(days=3)
-    listed = sandbox.get("/v2/usercollection/sleep", start_date=day.isoformat(),
-                         end_date=(day + timedelta(days=2)).isoformat()).json()["data"]
+    listed = sandbox.get(
+        "/v2/usercollection/sleep",
+        start_date=day.isoformat(),
+        end_date=(day + timedelta(days=2)).isoformat(),
+    ).json()["data"]
     assert listed
-    client = OuraClient(sandbox.base_url, StaticTokenProvider("sandbox-pat-0"), RateBudget(10_000, 1), FAST_RETRIES)
+    client = OuraClient(
+        sandbox.base_url, StaticTokenProvider("sandbox-pat-0"), RateBudget(10_000, 1), FAST_RETRIES
+    )
     try:
         assert client.fetch_document(BY_NAME["sleep"], listed[0]["id"]) == listed[0]
         assert client.fetch_document(BY_NAME["sleep"], "no-such/document") is None
     finally:
         client.close()
-    rejected = OuraClient(sandbox.base_url, StaticTokenProvider("not-a-token"), RateBudget(10_000, 1), FAST_RETRIES)
+    rejected = OuraClient(
+        sandbox.base_url, StaticTokenProvider("not-a-token"), RateBudget(10_000, 1), FAST_RETRIES
+    )
     try:
         with pytest.raises(OuraEltError):  # other failures are still failures, not "gone"
             rejected.fetch_document(BY_NAME["sleep"], listed[0]["id"])
@@ -356,6 +420,7 @@ def test_days_a_ring_delivers_after_more_than_the_lookback_are_still_read(tmp_pa
     late days are not settled unread (user 2 of the gap world; a lookback of the 3 days the
     sandbox restates, loads 3.5 days or more apart around a sync gap of 3 days or more)."""
     from gap_fixture import GAP_USER, gap_sync, sandbox_settings
+
     from sandbox.runner import start_in_thread
     from sandbox.world import World
 
@@ -366,7 +431,9 @@ def test_days_a_ring_delivers_after_more_than_the_lookback_are_still_read(tmp_pa
     for clock in (stopped + timedelta(hours=60), later):
         running = start_in_thread(sandbox_settings(clock))
         try:
-            handle = type("Handle", (), {"base_url": running.base_url, "world": running.sandbox.world})
+            handle = type(
+                "Handle", (), {"base_url": running.base_url, "world": running.sandbox.world}
+            )
             summary = run_load(handle, db, GAP_USER, lookback_days=3, now=clock)
             assert summary.ok, summary.failed
         finally:

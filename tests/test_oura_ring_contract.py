@@ -80,8 +80,12 @@ def raw_fetch(sb, token: str, path: str, params: dict) -> tuple[list[dict], int]
     """The documents of `path` with `params`, following next_token (a plain client)."""
     rows, pages, params = [], 0, dict(params)
     while True:
-        resp = requests.get(sb.base_url + path, params=params, timeout=30,
-                            headers={"Authorization": f"Bearer {token}"})
+        resp = requests.get(
+            sb.base_url + path,
+            params=params,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert resp.status_code == 200, (path, params, resp.text)
         body, pages = resp.json(), pages + 1
         rows += body["data"]
@@ -105,12 +109,18 @@ def argument_forms(signature: inspect.Signature, now: datetime, first_day) -> li
         naive = (now - timedelta(hours=20)).replace(tzinfo=None)
         return [
             {},
-            {"start_datetime": naive.strftime("%Y-%m-%dT%H:%M:%S"),
-             "end_datetime": (naive + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S")},
-            {"start_datetime": (now - timedelta(days=2)).isoformat(),  # "...+00:00"
-             "end_datetime": (now - timedelta(hours=30)).astimezone().isoformat()},
-            {"start_datetime": (now - timedelta(days=2)).strftime("%Y-%m-%d"),  # bare dates
-             "end_datetime": (now - timedelta(days=1)).strftime("%Y-%m-%d")},
+            {
+                "start_datetime": naive.strftime("%Y-%m-%dT%H:%M:%S"),
+                "end_datetime": (naive + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+            {
+                "start_datetime": (now - timedelta(days=2)).isoformat(),  # "...+00:00"
+                "end_datetime": (now - timedelta(hours=30)).astimezone().isoformat(),
+            },
+            {
+                "start_datetime": (now - timedelta(days=2)).strftime("%Y-%m-%d"),  # bare dates
+                "end_datetime": (now - timedelta(days=1)).strftime("%Y-%m-%d"),
+            },
             {"latest": True},
         ]
     if "start_date" in names:  # the whole history, with room for every date quirk
@@ -174,20 +184,32 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
             routes_called[name] = path
             first_params = dict(parse_qsl(urlsplit(sent[0].request.url).query))
             if path == f"{V2}/personal_info":
-                assert result == requests.get(sb.base_url + path, timeout=10, headers={
-                    "Authorization": f"Bearer {tokens['access_token']}"}).json()
+                assert (
+                    result
+                    == requests.get(
+                        sb.base_url + path,
+                        timeout=10,
+                        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+                    ).json()
+                )
                 assert result["id"] == sb.world.users[USER].user_id
                 continue
             rows, pages = raw_fetch(sb, tokens["access_token"], path, first_params)
             assert result == rows, f"{name}({kwargs}): the client's pages differ from a raw fetch"
             held = truth(sb.world, path, first_params) if "latest" not in kwargs else None
             if held is not None:
-                key = lambda doc: doc.get("id") or doc["timestamp"]
+
+                def key(doc):
+                    return doc.get("id") or doc["timestamp"]
+
                 assert sorted(result, key=key) == sorted(held, key=key), f"{name}({kwargs}): truth"
                 checked_against_truth += 1
             assert len(sent) == pages, f"{name}({kwargs}): the client stopped paginating early"
-            page = sb.state.settings.series_page_size if "datetime" in str(signature) else \
-                sb.state.settings.page_size
+            page = (
+                sb.state.settings.series_page_size
+                if "datetime" in str(signature)
+                else sb.state.settings.page_size
+            )
             assert (len(sent) > 1) == (len(rows) > page), f"{name}({kwargs}): pages"
             multi_page += pages > 1
             documents += len(rows)
@@ -199,8 +221,10 @@ def test_every_method_of_the_client_succeeds_and_paginates_to_a_raw_fetch(sandbo
                 mark = recorder.mark()
                 single = getattr(client, name)(document_id=doc["id"])
                 assert single == doc, name
-                assert urlsplit(recorder.since(mark)[0].request.url).path == \
-                    f"{routes_called[name]}/{doc['id']}"
+                assert (
+                    urlsplit(recorder.since(mark)[0].request.url).path
+                    == f"{routes_called[name]}/{doc['id']}"
+                )
 
     # Spec 1.35 has no route the client's methods miss, and the client no method outside
     # the spec. A method calling a route the spec lacks gets the sandbox's 404 (it serves
@@ -221,15 +245,22 @@ def test_the_client_sends_datetimes_with_a_space_and_the_sandbox_takes_them(sand
     recorder = Recorder(client)
     now = sb.world.now
     start = (now - timedelta(hours=5)).replace(tzinfo=None)
-    rows = client.get_heart_rate(start_datetime=start.isoformat(),
-                                 end_datetime=(start + timedelta(hours=2)).isoformat())
+    rows = client.get_heart_rate(
+        start_datetime=start.isoformat(), end_datetime=(start + timedelta(hours=2)).isoformat()
+    )
     sent = parse_qs(urlsplit(recorder.responses[0].request.url).query)
     assert sent["start_datetime"] == [str(start)] and " " in sent["start_datetime"][0]
-    assert rows and rows == list(sb.world.series(
-        USER, "heartrate", start.replace(tzinfo=UTC),
-        start.replace(tzinfo=UTC) + timedelta(hours=2, microseconds=1)))
+    assert rows and rows == list(
+        sb.world.series(
+            USER,
+            "heartrate",
+            start.replace(tzinfo=UTC),
+            start.replace(tzinfo=UTC) + timedelta(hours=2, microseconds=1),
+        )
+    )
     aware = client.get_ring_battery_level(
-        start_datetime=(now - timedelta(hours=5)).isoformat(), end_datetime=now.isoformat())
+        start_datetime=(now - timedelta(hours=5)).isoformat(), end_datetime=now.isoformat()
+    )
     query = urlsplit(recorder.responses[-1].request.url).query
     assert "%2B00%3A00" in query and "+" in query  # the offset's "+" escaped, the space a "+"
     assert aware
@@ -251,7 +282,9 @@ def test_the_oauth_helpers_work_against_the_sandbox_oauth_server(sandbox_for_cli
         auth.refresh_token(first["refresh_token"])
     assert reused.value.response.status_code == 400
     assert reused.value.response.json() == {
-        "error": "invalid_grant", "error_description": "Refresh token already used"}
+        "error": "invalid_grant",
+        "error_description": "Refresh token already used",
+    }
     with pytest.raises(requests.HTTPError) as old:
         client.get_daily_sleep()
     assert old.value.response.status_code == 401, "a refresh replaces the old access token"
@@ -270,7 +303,8 @@ def test_the_oauth_helpers_work_against_the_sandbox_oauth_server(sandbox_for_cli
 def test_a_wrong_secret_is_refused_and_a_code_works_once(sandbox_for_client):
     sb = sandbox_for_client
     url = OuraAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET).authorize_url(
-        redirect_uri=DEFAULT_REDIRECT_URI)
+        redirect_uri=DEFAULT_REDIRECT_URI
+    )
     location = requests.get(url, allow_redirects=False, timeout=10).headers["location"]
     code = parse_qs(urlsplit(location).query)["code"][0]
     with pytest.raises(requests.HTTPError) as wrong:
@@ -282,6 +316,8 @@ def test_a_wrong_secret_is_refused_and_a_code_works_once(sandbox_for_client):
     with pytest.raises(requests.HTTPError) as used:
         auth.exchange_code(code, DEFAULT_REDIRECT_URI)
     assert used.value.response.json() == {
-        "error": "invalid_grant", "error_description": "Authorization code already used"}
+        "error": "invalid_grant",
+        "error_description": "Authorization code already used",
+    }
     assert sb.state.oauth.stats["invalid_client"] == 1
     assert sb.state.oauth.stats["codes_rejected"] == 1

@@ -24,11 +24,20 @@ OURA_ELT = Path(sys.executable).with_name("oura-elt")
 
 def oura_elt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`oura-elt ARGS` to completion with the umask most systems have (022)."""
-    environment = {k: v for k, v in os.environ.items()  # the test's own OURA_ELT_HOME stays
-                   if not k.startswith("OURA_") or k == "OURA_ELT_HOME"}
+    environment = {
+        k: v
+        for k, v in os.environ.items()  # the test's own OURA_ELT_HOME stays
+        if not k.startswith("OURA_") or k == "OURA_ELT_HOME"
+    }
     environment.update(env or {})
-    result = subprocess.run([str(OURA_ELT), *args], env=environment, capture_output=True, text=True,
-                            timeout=600, preexec_fn=lambda: os.umask(0o022))
+    result = subprocess.run(
+        [str(OURA_ELT), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=lambda: os.umask(0o022),
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -61,17 +70,30 @@ def shared_folder(tmp_path) -> Path:
 def test_the_warehouse_is_private_and_stays_so_after_an_erasure(sandbox, shared_folder, tmp_path):
     db = shared_folder / "new" / "deeper" / "oura.duckdb"
     start = (sandbox.world.now - timedelta(days=5)).date().isoformat()
-    env = {"OURA_API_BASE_URL": sandbox.base_url, "OURA_ACCESS_TOKEN": "sandbox-pat-0",
-           "OURA_ELT_HOME": str(tmp_path / "home"), "OURA_ELT_NOW": sandbox.world.now.isoformat()}
-    oura_elt("load", "--collections", "daily_sleep,personal_info", "--start-date", start,
-             "--duckdb", str(db), env=env)
+    env = {
+        "OURA_API_BASE_URL": sandbox.base_url,
+        "OURA_ACCESS_TOKEN": "sandbox-pat-0",
+        "OURA_ELT_HOME": str(tmp_path / "home"),
+        "OURA_ELT_NOW": sandbox.world.now.isoformat(),
+    }
+    oura_elt(
+        "load",
+        "--collections",
+        "daily_sleep,personal_info",
+        "--start-date",
+        start,
+        "--duckdb",
+        str(db),
+        env=env,
+    )
     assert mode(db) == 0o600
     assert mode(db.parent) == mode(db.parent.parent) == 0o700
     assert mode(shared_folder) == 0o755  # not made by the tool: left as it was
 
     user_id = sandbox.world.users[0].user_id
-    erased = oura_elt("users", "remove", "--user-id", user_id, "--erase", "--yes",
-                      "--duckdb", str(db), env=env)
+    erased = oura_elt(
+        "users", "remove", "--user-id", user_id, "--erase", "--yes", "--duckdb", str(db), env=env
+    )
     assert "Rewrote the DuckDB file" in erased.stdout  # a new file replaced the old one
     assert mode(db) == 0o600
     assert sorted(p.name for p in db.parent.iterdir()) == ["oura.duckdb", "oura.duckdb.lock"]
@@ -99,7 +121,17 @@ def test_exports_and_the_report_are_private(tmp_path_factory, shared_folder):
 
 def test_sandbox_dumps_are_private(shared_folder):
     out = shared_folder / "truth" / "seed-7"
-    oura_elt("sandbox", "dump", "--out", str(out), "--users", "1", "--history-days", "3",
-             "--today", "2026-11-20")
+    oura_elt(
+        "sandbox",
+        "dump",
+        "--out",
+        str(out),
+        "--users",
+        "1",
+        "--history-days",
+        "3",
+        "--today",
+        "2026-11-20",
+    )
     assert_private_tree(shared_folder, out)
     assert len(list(out.glob("*.jsonl"))) > 10

@@ -126,12 +126,22 @@ def test_each_night_keeps_its_day_bedtime_in_the_users_offset_and_durations(prod
     )
     expected = {
         d["id"]: (
-            date.fromisoformat(d["day"]), d["type"], True,
-            local(d["bedtime_start"]), offset(d["bedtime_start"]),
-            local(d["bedtime_end"]), offset(d["bedtime_end"]),
-            d["time_in_bed"], d["total_sleep_duration"], d["deep_sleep_duration"],
-            d["light_sleep_duration"], d["rem_sleep_duration"], d["awake_time"], d["latency"],
-            len(d["sleep_phase_5_min"]), 300,
+            date.fromisoformat(d["day"]),
+            d["type"],
+            True,
+            local(d["bedtime_start"]),
+            offset(d["bedtime_start"]),
+            local(d["bedtime_end"]),
+            offset(d["bedtime_end"]),
+            d["time_in_bed"],
+            d["total_sleep_duration"],
+            d["deep_sleep_duration"],
+            d["light_sleep_duration"],
+            d["rem_sleep_duration"],
+            d["awake_time"],
+            d["latency"],
+            len(d["sleep_phase_5_min"]),
+            300,
         )
         for d in docs["sleep"]
     }
@@ -153,8 +163,12 @@ def test_sleep_epochs_are_the_five_minute_hypnogram_with_its_samples(product, do
         hypnogram = doc["sleep_phase_5_min"]
         assert rows == [
             (
-                i, 300, start + timedelta(seconds=300 * i), PHASES[code],
-                doc["heart_rate"]["items"][i], doc["hrv"]["items"][i],
+                i,
+                300,
+                start + timedelta(seconds=300 * i),
+                PHASES[code],
+                doc["heart_rate"]["items"][i],
+                doc["hrv"]["items"][i],
                 date.fromisoformat(doc["day"]),
             )
             for i, code in enumerate(hypnogram)
@@ -168,8 +182,11 @@ def test_daily_summary_has_the_documents_days_and_scores(product, docs):
         for doc in docs[route]:
             if "day" in doc and route != "heartrate":
                 days.setdefault(date.fromisoformat(doc["day"]), {})
-    for route, column in (("daily_sleep", "sleep"), ("daily_readiness", "readiness"),
-                          ("daily_activity", "activity")):
+    for route, column in (
+        ("daily_sleep", "sleep"),
+        ("daily_readiness", "readiness"),
+        ("daily_activity", "activity"),
+    ):
         for doc in docs[route]:
             days[date.fromisoformat(doc["day"])][column] = doc["score"]
     for doc in docs["daily_activity"]:
@@ -190,8 +207,15 @@ def test_daily_summary_has_the_documents_days_and_scores(product, docs):
     )
     assert {row[0]: row[1:] for row in rows} == {
         day: (
-            v.get("sleep"), v.get("readiness"), v.get("activity"), v.get("steps"), v.get("spo2"),
-            v.get("resilience"), v.get("main"), v.get("deep"), USER_ID,
+            v.get("sleep"),
+            v.get("readiness"),
+            v.get("activity"),
+            v.get("steps"),
+            v.get("spo2"),
+            v.get("resilience"),
+            v.get("main"),
+            v.get("deep"),
+            USER_ID,
         )
         for day, v in days.items()
     }
@@ -235,9 +259,12 @@ def test_report_and_export_read_the_real_marts(product, docs):
     assert f'data-user-id="{USER_ID}"' in page
     export = product["folder"] / "export"
     with duckdb.connect(str(product["db"]), read_only=True) as con:
-        marts = {name for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'oura_marts'"
-        ).fetchall()}
+        marts = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'oura_marts'"
+            ).fetchall()
+        }
         assert {path.stem for path in export.glob("*.parquet")} == marts
         assert {"sleep_periods", "sleep_epochs", "daily_summary", "heart_rate_samples"} <= marts
         for mart in marts:

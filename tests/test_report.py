@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,9 +23,9 @@ from marts_fixture import PROFILES, built_marts
 from typer.testing import CliRunner
 
 from oura_elt.commands.report import report as report_command
-from pipelines.core.errors import OuraEltError, UsageError
 from oura_elt.report import queries, write_report
 from oura_elt.report.marts import open_marts, people, pipeline_name
+from pipelines.core.errors import OuraEltError, UsageError
 
 pytestmark = pytest.mark.slow  # the shared warehouse is a real load and dbt build
 
@@ -145,7 +145,7 @@ def test_latest_values_on_the_page_equal_the_marts(warehouse, cohort_page):
 def coverage_cells(page: str, element_id: str) -> tuple[str, list[tuple[str, str]], dict[str, int]]:
     """(user id, [(day, status)], {status: count}) of the coverage strip `element_id`."""
     start = page.index(f'<div class="coverage" id="{element_id}"')
-    block = page[start:page.index("</p>", start)]
+    block = page[start : page.index("</p>", start)]
     user_id = re.search(r'data-user-id="([^"]+)"', block).group(1)
     cells = re.findall(r'data-date="(\d{4}-\d\d-\d\d)" data-status="([a-z_]+)"', block)
     counted = re.findall(r'data-status="([a-z_]+)" data-count="(\d+)"', block)
@@ -154,21 +154,34 @@ def coverage_cells(page: str, element_id: str) -> tuple[str, list[tuple[str, str
 
 
 def test_each_persons_coverage_strip_is_the_marts_sleep_status_of_every_day(warehouse, cohort_page):
-    first, last = (date.fromisoformat(d) for d in re.search(
-        r'data-first-day="([\d-]+)" data-last-day="([\d-]+)"', cohort_page).groups())
+    first, last = (
+        date.fromisoformat(d)
+        for d in re.search(
+            r'data-first-day="([\d-]+)" data-last-day="([\d-]+)"', cohort_page
+        ).groups()
+    )
     range_days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    sections = re.findall(r'<section class="person" id="(person-\d+)" data-user-id="([^"]+)"',
-                          cohort_page)
+    sections = re.findall(
+        r'<section class="person" id="(person-\d+)" data-user-id="([^"]+)"', cohort_page
+    )
     seen = set()
     for anchor, user_id in sections:
-        status = dict(query(warehouse, "select coverage_date, sleep_status "
-                                       "from oura_marts.data_coverage where user_id = ?", user_id))
+        status = dict(
+            query(
+                warehouse,
+                "select coverage_date, sleep_status "
+                "from oura_marts.data_coverage where user_id = ?",
+                user_id,
+            )
+        )
         expected = [(d.isoformat(), status.get(d, "none")) for d in range_days]
         for element in (f"{anchor}-coverage", f"overview-{anchor}-coverage"):  # page and overview
             shown_user, cells, counts = coverage_cells(cohort_page, element)
             assert shown_user == user_id and cells == expected, element
-            assert counts == {s: sum(c == s for _, c in expected)
-                              for s in ("present", "not_synced_yet", "not_worn", "no_record")}
+            assert counts == {
+                s: sum(c == s for _, c in expected)
+                for s in ("present", "not_synced_yet", "not_worn", "no_record")
+            }
         seen |= {c for _, c in expected}
     # The sandbox's people have nights of every kind in these 90 days.
     assert {"present", "not_worn", "no_record", "not_synced_yet"} <= seen
@@ -283,9 +296,9 @@ def test_the_hypnogram_is_the_chosen_nights_epochs(warehouse, tmp_path):
     assert len(night.epochs["sleep_phase"]) == epochs
     assert set(night.epochs["sleep_phase"]) <= set(queries.SLEEP_PHASES)
     # The day before the night: every sample of its 24 local hours, and only those.
-    start = datetime.combine(
-        chosen - timedelta(days=1), time(), tzinfo=timezone.utc
-    ) - queries.parse_offset(night.utc_offset)
+    start = datetime.combine(chosen - timedelta(days=1), time(), tzinfo=UTC) - queries.parse_offset(
+        night.utc_offset
+    )
     [(count,)] = query(
         warehouse,
         "select count(*) from oura_marts.heart_rate_samples "
@@ -335,9 +348,13 @@ def test_the_days_chart_draws_samples_of_a_source_it_has_no_colour_for():
 
     moments = [datetime(2026, 11, 1, h) for h in (1, 2, 3)]
     day = queries.DayHeartRate(
-        date(2026, 11, 1), "-08:00",
-        {"measured_local": moments, "heart_rate_bpm": [50, 51, 52],
-         "heart_rate_source": ["rest", "live_third_party_heart_rate", "rest"]},
+        date(2026, 11, 1),
+        "-08:00",
+        {
+            "measured_local": moments,
+            "heart_rate_bpm": [50, 51, 52],
+            "heart_rate_source": ["rest", "live_third_party_heart_rate", "rest"],
+        },
         workouts=[],
     )
     figure = charts.day_heart_rate(day)

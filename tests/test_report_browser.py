@@ -11,9 +11,10 @@ whole, and every scatter plot shows as many points as the n it states.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pytest
@@ -216,18 +217,23 @@ def test_every_chart_fits_its_box_at_phone_and_laptop_width(browser, report, wid
 
 def test_every_person_has_a_visible_coverage_strip_of_the_marts_statuses(laptop, report):
     db, _ = report
-    first, last = (laptop.page.get_attribute("#report-range", attribute)
-                   for attribute in ("data-first-day", "data-last-day"))
+    first, last = (
+        laptop.page.get_attribute("#report-range", attribute)
+        for attribute in ("data-first-day", "data-last-day")
+    )
     days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
     sections = laptop.page.query_selector_all("section.person")
     assert len(sections) == 2
     for section in sections:
         user_id, anchor = section.get_attribute("data-user-id"), section.get_attribute("id")
         with duckdb.connect(str(db), read_only=True) as con:
-            statuses = dict(con.execute(
-                "select cast(coverage_date as varchar), sleep_status from oura_marts.data_coverage "
-                "where user_id = ? and coverage_date between ? and ?", [user_id, first, last]
-            ).fetchall())
+            statuses = dict(
+                con.execute(
+                    "select cast(coverage_date as varchar), sleep_status from oura_marts.data_coverage "
+                    "where user_id = ? and coverage_date between ? and ?",
+                    [user_id, first, last],
+                ).fetchall()
+            )
         for strip_id in (f"{anchor}-coverage", f"overview-{anchor}-coverage"):
             strip = laptop.page.query_selector(f"#{strip_id}")
             assert strip is not None and strip.get_attribute("data-user-id") == user_id, strip_id
@@ -243,10 +249,14 @@ def test_every_person_has_a_visible_coverage_strip_of_the_marts_statuses(laptop,
             assert all(c[2] > 0 for c in cells)  # every day drawn
             colours = {c[1]: c[3] for c in cells}
             assert len(set(colours.values())) == len(colours)  # one colour per status
-            counts = {c.get_attribute("data-status"): int(c.get_attribute("data-count"))
-                      for c in strip.query_selector_all(".count")}
-            assert counts == {s: list(statuses.values()).count(s)
-                              for s in ("present", "not_synced_yet", "not_worn", "no_record")}
+            counts = {
+                c.get_attribute("data-status"): int(c.get_attribute("data-count"))
+                for c in strip.query_selector_all(".count")
+            }
+            assert counts == {
+                s: list(statuses.values()).count(s)
+                for s in ("present", "not_synced_yet", "not_worn", "no_record")
+            }
 
 
 def test_the_coverage_strip_fits_a_phone(browser, report):

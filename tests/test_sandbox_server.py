@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import requests
-
 from oura_spec import assert_valid, response_schema_name
+
 from sandbox.routes import CONFIG, DOCUMENTS, ROUTES, SERIES
 
 V2 = "/v2/usercollection"
@@ -52,7 +52,9 @@ def test_every_document_route_matches_the_spec_and_the_world(sandbox, route):
     start = world.users[0].history_start
     end = world.local_today(0)
     rows, pages = fetch_all(
-        sandbox, route, start_date=(start - timedelta(days=3)).isoformat(),
+        sandbox,
+        route,
+        start_date=(start - timedelta(days=3)).isoformat(),
         end_date=(end + timedelta(days=3)).isoformat(),
     )
     path = f"{V2}/{route}"
@@ -73,14 +75,18 @@ def test_time_series_and_config_routes_match_the_spec(sandbox):
     now = sandbox.world.now
     for route in ("heartrate", "ring_battery_level"):
         rows, _ = fetch_all(
-            sandbox, route,
-            start_datetime=(now - timedelta(days=2)).isoformat(), end_datetime=now.isoformat(),
+            sandbox,
+            route,
+            start_datetime=(now - timedelta(days=2)).isoformat(),
+            end_datetime=now.isoformat(),
         )
         assert rows, route
         assert_valid(response_schema_name(f"{V2}/{route}"), {"data": rows, "next_token": None})
     rows, _ = fetch_all(sandbox, "ring_configuration")
     assert rows
-    assert_valid(response_schema_name(f"{V2}/ring_configuration"), {"data": rows, "next_token": None})
+    assert_valid(
+        response_schema_name(f"{V2}/ring_configuration"), {"data": rows, "next_token": None}
+    )
     info = sandbox.get(f"{V2}/personal_info").json()
     assert "data" not in info, "personal_info is a bare object"
     assert_valid(response_schema_name(f"{V2}/personal_info"), info)
@@ -90,11 +96,15 @@ def test_time_series_and_config_routes_match_the_spec(sandbox):
 def test_heart_rate_pages_hold_about_a_thousand_samples_and_lose_none(sandbox):
     world, now = sandbox.world, sandbox.world.now
     start = now - timedelta(days=5)
-    rows, pages = fetch_all(sandbox, "heartrate", start_datetime=start.isoformat(), end_datetime=now.isoformat())
+    rows, pages = fetch_all(
+        sandbox, "heartrate", start_datetime=start.isoformat(), end_datetime=now.isoformat()
+    )
     expected = list(world.series(0, "heartrate", start, now + timedelta(microseconds=1)))
     assert rows == expected
     assert pages == -(-len(expected) // 1000)
-    first = sandbox.get(f"{V2}/heartrate", start_datetime=start.isoformat(), end_datetime=now.isoformat()).json()
+    first = sandbox.get(
+        f"{V2}/heartrate", start_datetime=start.isoformat(), end_datetime=now.isoformat()
+    ).json()
     assert len(first["data"]) == 1000 and first["next_token"]
 
 
@@ -112,17 +122,29 @@ def _busy_day(world, user: int, route: str) -> date:
 @pytest.mark.parametrize(
     "route,inclusive",
     [
-        ("daily_sleep", True), ("daily_readiness", True), ("daily_stress", True),
-        ("daily_spo2", True), ("daily_resilience", True), ("sleep_time", True),
+        ("daily_sleep", True),
+        ("daily_readiness", True),
+        ("daily_stress", True),
+        ("daily_spo2", True),
+        ("daily_resilience", True),
+        ("sleep_time", True),
         ("daily_cardiovascular_age", True),
-        ("daily_activity", False), ("sleep", False),
+        ("daily_activity", False),
+        ("sleep", False),
     ],
 )
-def test_single_day_window_is_inclusive_for_some_routes_and_exclusive_for_others(sandbox, route, inclusive):
+def test_single_day_window_is_inclusive_for_some_routes_and_exclusive_for_others(
+    sandbox, route, inclusive
+):
     world = sandbox.world
     day = _busy_day(world, 0, route)
     ids = {d["id"] for d in world.documents(0, route, day)}
-    got = {r["id"] for r in sandbox.get(f"{V2}/{route}", start_date=day.isoformat(), end_date=day.isoformat()).json()["data"]}
+    got = {
+        r["id"]
+        for r in sandbox.get(
+            f"{V2}/{route}", start_date=day.isoformat(), end_date=day.isoformat()
+        ).json()["data"]
+    }
     if inclusive:
         assert ids <= got
     else:
@@ -144,13 +166,21 @@ def test_sleep_is_filtered_on_utc_bedtime_start_not_on_day(sandbox):
         day = world.local_today(user) - timedelta(days=3)
         for _ in range(50):
             for doc in world.documents(user, "sleep", day):
-                bed_utc = datetime.fromisoformat(doc["bedtime_start"]).astimezone(timezone.utc).date()
+                bed_utc = datetime.fromisoformat(doc["bedtime_start"]).astimezone(UTC).date()
                 if bed_utc < day:
                     token = f"sandbox-pat-{user}"
-                    naive = sandbox.get(f"{V2}/sleep", token=token, start_date=day.isoformat(),
-                                        end_date=(day + timedelta(days=1)).isoformat()).json()["data"]
-                    padded = sandbox.get(f"{V2}/sleep", token=token, start_date=(day - timedelta(days=1)).isoformat(),
-                                         end_date=(day + timedelta(days=1)).isoformat()).json()["data"]
+                    naive = sandbox.get(
+                        f"{V2}/sleep",
+                        token=token,
+                        start_date=day.isoformat(),
+                        end_date=(day + timedelta(days=1)).isoformat(),
+                    ).json()["data"]
+                    padded = sandbox.get(
+                        f"{V2}/sleep",
+                        token=token,
+                        start_date=(day - timedelta(days=1)).isoformat(),
+                        end_date=(day + timedelta(days=1)).isoformat(),
+                    ).json()["data"]
                     assert doc["id"] not in {d["id"] for d in naive}
                     assert doc["id"] in {d["id"] for d in padded}
                     return
@@ -164,14 +194,22 @@ def test_workout_is_filtered_on_its_utc_start(sandbox):
         day = world.local_today(user) - timedelta(days=2)
         for _ in range(60):
             for doc in world.documents(user, "workout", day):
-                utc_day = datetime.fromisoformat(doc["start_datetime"]).astimezone(timezone.utc).date()
+                utc_day = datetime.fromisoformat(doc["start_datetime"]).astimezone(UTC).date()
                 token = f"sandbox-pat-{user}"
-                hit = sandbox.get(f"{V2}/workout", token=token, start_date=utc_day.isoformat(),
-                                  end_date=(utc_day + timedelta(days=1)).isoformat()).json()["data"]
+                hit = sandbox.get(
+                    f"{V2}/workout",
+                    token=token,
+                    start_date=utc_day.isoformat(),
+                    end_date=(utc_day + timedelta(days=1)).isoformat(),
+                ).json()["data"]
                 assert doc["id"] in {d["id"] for d in hit}
                 if utc_day != day:
-                    local = sandbox.get(f"{V2}/workout", token=token, start_date=day.isoformat(),
-                                        end_date=(day + timedelta(days=1)).isoformat()).json()["data"]
+                    local = sandbox.get(
+                        f"{V2}/workout",
+                        token=token,
+                        start_date=day.isoformat(),
+                        end_date=(day + timedelta(days=1)).isoformat(),
+                    ).json()["data"]
                     assert doc["id"] not in {d["id"] for d in local}
                     return
             day -= timedelta(days=1)
@@ -181,10 +219,16 @@ def test_workout_is_filtered_on_its_utc_start(sandbox):
 def test_heart_rate_ignores_date_only_parameters_and_rejects_long_windows(sandbox):
     now = sandbox.world.now
     day = (now - timedelta(days=2)).date().isoformat()
-    assert sandbox.get(f"{V2}/heartrate", start_date=day, end_date=day).json() == {"data": [], "next_token": None}
+    assert sandbox.get(f"{V2}/heartrate", start_date=day, end_date=day).json() == {
+        "data": [],
+        "next_token": None,
+    }
     assert sandbox.get(f"{V2}/heartrate", start_datetime=day, end_datetime=day).json()["data"] == []
-    resp = sandbox.get(f"{V2}/heartrate", start_datetime=(now - timedelta(days=31)).isoformat(),
-                       end_datetime=now.isoformat())
+    resp = sandbox.get(
+        f"{V2}/heartrate",
+        start_datetime=(now - timedelta(days=31)).isoformat(),
+        end_datetime=now.isoformat(),
+    )
     assert resp.status_code == 400 and "30 days" in resp.json()["detail"]
 
 
@@ -236,7 +280,9 @@ def test_lapsed_membership_is_403(sandbox_factory):
 
 
 def test_rate_limit_answers_429_with_oura_headers_per_token_and_per_application(sandbox_factory):
-    sb = sandbox_factory(users=2, history_days=5, token_limit=3, app_limit=5, rate_window_seconds=60)
+    sb = sandbox_factory(
+        users=2, history_days=5, token_limit=3, app_limit=5, rate_window_seconds=60
+    )
     codes = [sb.get(f"{V2}/daily_sleep", token="sandbox-pat-0").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     resp = sb.get(f"{V2}/daily_sleep", token="sandbox-pat-0")
@@ -246,7 +292,10 @@ def test_rate_limit_answers_429_with_oura_headers_per_token_and_per_application(
     # The second user's token has its own budget but shares the application's.
     codes = [sb.get(f"{V2}/daily_sleep", token="sandbox-pat-1").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
-    assert sb.get(f"{V2}/daily_sleep", token="sandbox-pat-1").headers["X-RateLimit-Tier"] == "application"
+    assert (
+        sb.get(f"{V2}/daily_sleep", token="sandbox-pat-1").headers["X-RateLimit-Tier"]
+        == "application"
+    )
 
 
 # -------------------------------------------------------------------- faults
@@ -282,7 +331,10 @@ def test_dropped_connections_and_429_storms(sandbox):
 
 def test_repeated_next_token_fault(sandbox):
     now = sandbox.world.now
-    window = {"start_datetime": (now - timedelta(days=2)).isoformat(), "end_datetime": now.isoformat()}
+    window = {
+        "start_datetime": (now - timedelta(days=2)).isoformat(),
+        "end_datetime": now.isoformat(),
+    }
     first = sandbox.get(f"{V2}/heartrate", **window).json()
     assert first["next_token"], "need two pages of heart rate for this test"
     sandbox.faults(seed=1, repeat_token=1.0)
@@ -298,18 +350,39 @@ def test_the_clock_revises_recent_days_and_leaves_old_days_alone(sandbox):
     today = world.local_today(0)
     old_day = today - timedelta(days=20)
     before_old = world_docs(world, 0, "daily_activity", old_day, old_day)
-    before_recent = {d["id"]: d for d in world_docs(world, 0, "daily_activity", today - timedelta(days=1), today)}
+    before_recent = {
+        d["id"]: d for d in world_docs(world, 0, "daily_activity", today - timedelta(days=1), today)
+    }
     sandbox.advance(days=2)
     assert world_docs(world, 0, "daily_activity", old_day, old_day) == before_old
-    after_recent = {d["id"]: d for d in world_docs(world, 0, "daily_activity", today - timedelta(days=1), today)}
+    after_recent = {
+        d["id"]: d for d in world_docs(world, 0, "daily_activity", today - timedelta(days=1), today)
+    }
     assert set(after_recent) == set(before_recent)
-    assert any(after_recent[i] != before_recent[i] for i in after_recent), "recent days were not restated"
+    assert any(after_recent[i] != before_recent[i] for i in after_recent), (
+        "recent days were not restated"
+    )
 
 
 def test_dump_writes_exactly_what_the_server_serves(tmp_path, sandbox):
     out = tmp_path / "dump"
-    cmd = [sys.executable, "-m", "oura_elt.cli", "sandbox", "dump", "--out", str(out), "--seed", "7",
-           "--users", "2", "--now", "2026-11-20T12:00:00+00:00", "--history-days", "60"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "oura_elt.cli",
+        "sandbox",
+        "dump",
+        "--out",
+        str(out),
+        "--seed",
+        "7",
+        "--users",
+        "2",
+        "--now",
+        "2026-11-20T12:00:00+00:00",
+        "--history-days",
+        "60",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (out / "daily_sleep.jsonl").read_text().splitlines()]
@@ -327,22 +400,33 @@ def oauth_token(sb, user: int = 0, deny: str = "") -> str:
     from sandbox import application
 
     params = {
-        "response_type": "code", "client_id": application.SANDBOX_CLIENT_ID,
-        "redirect_uri": application.DEFAULT_REDIRECT_URI, "state": "s1", "sandbox_user": str(user),
+        "response_type": "code",
+        "client_id": application.SANDBOX_CLIENT_ID,
+        "redirect_uri": application.DEFAULT_REDIRECT_URI,
+        "state": "s1",
+        "sandbox_user": str(user),
     }
     if deny:
         params["sandbox_deny_scopes"] = deny
-    resp = requests.get(f"{sb.base_url}/oauth/authorize", params=params, allow_redirects=False, timeout=10)
+    resp = requests.get(
+        f"{sb.base_url}/oauth/authorize", params=params, allow_redirects=False, timeout=10
+    )
     assert resp.status_code == 302
     from urllib.parse import parse_qs, urlparse
 
     query = parse_qs(urlparse(resp.headers["location"]).query)
     assert query["state"] == ["s1"]
-    token = requests.post(f"{sb.base_url}/oauth/token", timeout=10, data={
-        "grant_type": "authorization_code", "code": query["code"][0],
-        "redirect_uri": application.DEFAULT_REDIRECT_URI, "client_id": application.SANDBOX_CLIENT_ID,
-        "client_secret": application.SANDBOX_CLIENT_SECRET,
-    })
+    token = requests.post(
+        f"{sb.base_url}/oauth/token",
+        timeout=10,
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": application.DEFAULT_REDIRECT_URI,
+            "client_id": application.SANDBOX_CLIENT_ID,
+            "client_secret": application.SANDBOX_CLIENT_SECRET,
+        },
+    )
     assert token.status_code == 200, token.text
     return token.json()["access_token"]
 
@@ -360,7 +444,10 @@ def test_a_missing_scope_is_a_401_naming_the_scope(sandbox):
 def test_expired_and_revoked_tokens_are_401(sandbox):
     token = oauth_token(sandbox, user=1)
     assert sandbox.get(f"{V2}/daily_sleep", token=token).status_code == 200
-    assert sandbox.get(f"{V2}/personal_info", token=token).json()["id"] == sandbox.world.users[1].user_id
+    assert (
+        sandbox.get(f"{V2}/personal_info", token=token).json()["id"]
+        == sandbox.world.users[1].user_id
+    )
     sandbox.admin("tokens/expire", {})
     assert sandbox.get(f"{V2}/daily_sleep", token=token).status_code == 401
     token = oauth_token(sandbox, user=1)
@@ -396,12 +483,15 @@ def _without_url(body: dict) -> dict:
     return {"detail": [{k: v for k, v in item.items() if k != "url"} for item in body["detail"]]}
 
 
-@pytest.mark.parametrize("params", [
-    {"start_date": "yesterday"},
-    {"start_date": "2026-13-01", "end_date": "29/11/2026"},
-    {"start_date": "2026-11-29T00:00:00 00:00"},
-    {"end_date": ""},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "yesterday"},
+        {"start_date": "2026-13-01", "end_date": "29/11/2026"},
+        {"start_date": "2026-11-29T00:00:00 00:00"},
+        {"end_date": ""},
+    ],
+)
 def test_bad_dates_get_the_422_that_fastapi_and_pydantic_give(sandbox, reference, params):
     resp = sandbox.get(f"{V2}/daily_sleep", **params)
     expected = reference(f"{V2}/daily_sleep", **params)
@@ -421,18 +511,23 @@ def test_a_bad_start_date_is_two_errors_one_per_branch_of_date_or_datetime(sandb
     ]
 
 
-@pytest.mark.parametrize("params", [
-    {"start_datetime": "2026-11-18T00:00:00 00:00"},  # "+" sent unescaped arrives as a space
-    {"start_datetime": "2026-11-18 00:00:00 00:00", "end_datetime": "soon"},
-    {"latest": "maybe"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_datetime": "2026-11-18T00:00:00 00:00"},  # "+" sent unescaped arrives as a space
+        {"start_datetime": "2026-11-18 00:00:00 00:00", "end_datetime": "soon"},
+        {"latest": "maybe"},
+    ],
+)
 def test_bad_datetimes_get_the_422_that_fastapi_and_pydantic_give(sandbox, reference, params):
     resp = sandbox.get(f"{V2}/heartrate", **params)
     expected = reference(f"{V2}/heartrate", **params)
     assert resp.status_code == expected.status_code == 422
     assert _without_url(resp.json()) == _without_url(expected.json())
-    assert all(item["url"].startswith("https://errors.pydantic.dev/2.7/v/")
-               for item in resp.json()["detail"])
+    assert all(
+        item["url"].startswith("https://errors.pydantic.dev/2.7/v/")
+        for item in resp.json()["detail"]
+    )
 
 
 def test_datetimes_with_a_space_an_escaped_plus_a_z_or_no_offset_all_parse(sandbox):
@@ -443,8 +538,10 @@ def test_datetimes_with_a_space_an_escaped_plus_a_z_or_no_offset_all_parse(sandb
         (str(start), str(end)),  # the space form: requests sends "+" as %2B
         (start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ")),
         (str(start.replace(tzinfo=None)), str(end.replace(tzinfo=None))),  # naive: read as UTC
-        (start.astimezone(timezone(timedelta(hours=-7))).isoformat(sep=" "),
-         end.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(sep=" ")),
+        (
+            start.astimezone(timezone(timedelta(hours=-7))).isoformat(sep=" "),
+            end.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(sep=" "),
+        ),
     ]
     answers = []
     for first, last in spellings:
@@ -452,18 +549,26 @@ def test_datetimes_with_a_space_an_escaped_plus_a_z_or_no_offset_all_parse(sandb
         answers.append(rows)
     assert answers[0], "the window should hold heart rate"
     assert all(rows == answers[0] for rows in answers)
-    url = (f"{sandbox.base_url}{V2}/heartrate?start_datetime={str(start).replace('+', '%2B')}"
-           f"&end_datetime={str(end).replace('+', '%2B')}".replace(" ", "%20"))
+    url = (
+        f"{sandbox.base_url}{V2}/heartrate?start_datetime={str(start).replace('+', '%2B')}"
+        f"&end_datetime={str(end).replace('+', '%2B')}".replace(" ", "%20")
+    )
     resp = requests.get(url, headers={"Authorization": "Bearer sandbox-pat-0"}, timeout=10)
     assert resp.status_code == 200 and resp.json()["data"] == answers[0][:1000]
 
 
 def test_date_parameters_take_the_space_form_too(sandbox):
     day = _busy_day(sandbox.world, 0, "daily_activity")
-    plain = sandbox.get(f"{V2}/daily_activity", start_date=day.isoformat(),
-                        end_date=f"{day.isoformat()}T23:59:59+00:00").json()["data"]
-    spaced = sandbox.get(f"{V2}/daily_activity", start_date=day.isoformat(),
-                         end_date=f"{day.isoformat()} 23:59:59+00:00").json()["data"]
+    plain = sandbox.get(
+        f"{V2}/daily_activity",
+        start_date=day.isoformat(),
+        end_date=f"{day.isoformat()}T23:59:59+00:00",
+    ).json()["data"]
+    spaced = sandbox.get(
+        f"{V2}/daily_activity",
+        start_date=day.isoformat(),
+        end_date=f"{day.isoformat()} 23:59:59+00:00",
+    ).json()["data"]
     assert plain and spaced == plain
 
 
@@ -500,10 +605,14 @@ def test_every_sandbox_route_of_the_spec_answers_with_any_authorization(sandbox_
     operations = _sandbox_operations()
     assert len(operations) == 34
     world, now = sandbox.world, sandbox.world.now
-    window = {"start_date": (world.users[0].history_start - timedelta(days=3)).isoformat(),
-              "end_date": world.local_today(0).isoformat()}
-    series = {"start_datetime": (now - timedelta(hours=2)).isoformat(),
-              "end_datetime": now.isoformat()}
+    window = {
+        "start_date": (world.users[0].history_start - timedelta(days=3)).isoformat(),
+        "end_date": world.local_today(0).isoformat(),
+    }
+    series = {
+        "start_datetime": (now - timedelta(hours=2)).isoformat(),
+        "end_datetime": now.isoformat(),
+    }
     listed = {}
     for path in (p for p in operations if "{document_id}" not in p):
         name = path.rsplit("/", 1)[1]
@@ -529,8 +638,10 @@ def test_sandbox_routes_refuse_what_the_spec_does_not_declare(sandbox):
     assert sandbox.get(f"{V2_SANDBOX}/heartrate/abc", token="x").status_code == 404
     assert sandbox.get(f"{V2_SANDBOX}/daily_sleep", token=None).status_code == 401
     now = sandbox.world.now
-    window = {"start_datetime": (now - timedelta(hours=3)).isoformat(),
-              "end_datetime": now.isoformat()}
+    window = {
+        "start_datetime": (now - timedelta(hours=3)).isoformat(),
+        "end_datetime": now.isoformat(),
+    }
 
     def demo(**extra) -> requests.Response:
         return sandbox.get(f"{V2_SANDBOX}/heartrate", token="x", **window, **extra)
@@ -547,8 +658,9 @@ def test_sandbox_routes_refuse_what_the_spec_does_not_declare(sandbox):
 
 
 def test_sandbox_routes_share_the_rate_limit_of_the_data_routes(sandbox_factory):
-    sb = sandbox_factory(users=1, history_days=5, token_limit=3, app_limit=100,
-                         rate_window_seconds=60)
+    sb = sandbox_factory(
+        users=1, history_days=5, token_limit=3, app_limit=100, rate_window_seconds=60
+    )
     routes = (f"{V2_SANDBOX}/daily_sleep", f"{V2}/daily_sleep") * 2
     codes = [sb.get(route).status_code for route in routes]
     assert codes == [200, 200, 200, 429]

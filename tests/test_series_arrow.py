@@ -4,7 +4,7 @@ and the window trimming, key de-duplication and seen keys must match the row pat
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
@@ -32,15 +32,20 @@ def _as_sorted_rows(table: pa.Table) -> list[dict]:
 
 PAGES = {
     "utc": [_hr("2026-01-02T03:04:05+00:00"), _hr("2026-01-02T03:09:05+00:00", 72, "awake")],
-    "offsets and fractions": [_hr("2026-01-02T03:04:05-07:00"),
-                              _hr("2026-01-02T03:04:05.250+05:30", 90)],
-    "a new field, null in some samples": [_hr("2026-01-02T03:04:05+00:00", confidence=0.5),
-                                          _hr("2026-01-02T03:05:05+00:00")],
+    "offsets and fractions": [
+        _hr("2026-01-02T03:04:05-07:00"),
+        _hr("2026-01-02T03:04:05.250+05:30", 90),
+    ],
+    "a new field, null in some samples": [
+        _hr("2026-01-02T03:04:05+00:00", confidence=0.5),
+        _hr("2026-01-02T03:05:05+00:00"),
+    ],
     "a new field, null everywhere": [_hr("2026-01-02T03:04:05+00:00", note=None)],
     "a null bpm": [_hr("2026-01-02T03:04:05+00:00", None)],
     "Z and +HHMM (row path)": [_hr("2026-01-02T03:04:05Z"), _hr("2026-01-02T03:04:05+0100")],
-    "user_id and offset sent by the API": [_hr("2026-01-02T03:04:05+02:00", user_id="intruder",
-                                               timestamp_utc_offset="bogus")],
+    "user_id and offset sent by the API": [
+        _hr("2026-01-02T03:04:05+02:00", user_id="intruder", timestamp_utc_offset="bogus")
+    ],
 }
 
 
@@ -56,15 +61,22 @@ def test_offset_column_keeps_the_written_offset_and_the_instant_is_utc():
     table = page_table(HR, PAGES["offsets and fractions"], "u1")
     rows = table.to_pylist()
     assert [r["timestamp_utc_offset"] for r in rows] == ["-07:00", "+05:30"]
-    assert rows[0]["timestamp"] == datetime(2026, 1, 2, 10, 4, 5, tzinfo=timezone.utc)
-    assert rows[1]["timestamp"] == datetime(2026, 1, 1, 21, 34, 5, 250000, tzinfo=timezone.utc)
+    assert rows[0]["timestamp"] == datetime(2026, 1, 2, 10, 4, 5, tzinfo=UTC)
+    assert rows[1]["timestamp"] == datetime(2026, 1, 1, 21, 34, 5, 250000, tzinfo=UTC)
     assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
     assert not table.schema.field("source").nullable and table.schema.field("bpm").nullable
 
 
 def test_battery_samples_take_the_fast_path_too():
-    docs = [{"timestamp": "2026-01-02T03:04:05+00:00", "timestamp_unix": 1, "level": 80,
-             "charging": False, "in_charger": None}]
+    docs = [
+        {
+            "timestamp": "2026-01-02T03:04:05+00:00",
+            "timestamp_unix": 1,
+            "level": 80,
+            "charging": False,
+            "in_charger": None,
+        }
+    ]
     fast, slow = page_table(BATTERY, docs, "u1"), _row_path(BATTERY, docs)
     assert fast.schema == slow.schema and fast.to_pylist() == slow.to_pylist()
 
@@ -87,12 +99,18 @@ def test_a_sample_without_its_key_fails_as_the_row_path_does(missing):
 def test_trim_dedup_and_seen_keys_match_the_row_path():
     window = DayRange(date(2026, 1, 2), date(2026, 1, 3))
     pages = [
-        [_hr("2026-01-01T23:59:59+00:00"), _hr("2026-01-02T00:00:00+00:00", 61),
-         _hr("2026-01-02T01:00:00-05:00", 62)],  # 06:00Z on the 2nd
-        [_hr("2026-01-02T00:00:00+00:00", 70),  # the same key again: the last one wins
-         _hr("2026-01-02T00:00:00+00:00", 71, "awake"),  # same instant, other source: kept
-         _hr("2026-01-03T23:59:59+00:00"), _hr("2026-01-04T00:00:00+00:00"),
-         _hr("2026-01-03T20:00:00-05:00")],  # 01:00Z on the 4th: outside
+        [
+            _hr("2026-01-01T23:59:59+00:00"),
+            _hr("2026-01-02T00:00:00+00:00", 61),
+            _hr("2026-01-02T01:00:00-05:00", 62),
+        ],  # 06:00Z on the 2nd
+        [
+            _hr("2026-01-02T00:00:00+00:00", 70),  # the same key again: the last one wins
+            _hr("2026-01-02T00:00:00+00:00", 71, "awake"),  # same instant, other source: kept
+            _hr("2026-01-03T23:59:59+00:00"),
+            _hr("2026-01-04T00:00:00+00:00"),
+            _hr("2026-01-03T20:00:00-05:00"),
+        ],  # 01:00Z on the 4th: outside
     ]
     # the row path, as `fetch_window` does it
     rows, seen = {}, set()

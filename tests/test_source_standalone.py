@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ def sqlite_destination(tmp_path: Path) -> tuple[Any, Any]:
 
 def _utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)  # dlt stores instants in UTC
+        return value.replace(tzinfo=UTC)  # dlt stores instants in UTC
     return value
 
 
@@ -86,12 +86,17 @@ def assert_equals_truth(read, world) -> None:
     assert comparison.total.expected > 1000
 
 
-@pytest.mark.parametrize("destination", [duckdb_destination, sqlite_destination],
-                         ids=["duckdb", "sqlite"])
+@pytest.mark.parametrize(
+    "destination", [duckdb_destination, sqlite_destination], ids=["duckdb", "sqlite"]
+)
 def test_a_plain_dlt_pipeline_loads_exactly_the_ground_truth(world, tmp_path, destination):
     target, read = destination(tmp_path)
-    pipeline = dlt.pipeline("oura_standalone", destination=target, dataset_name="oura_raw",
-                            pipelines_dir=str(tmp_path / "dlt"))
+    pipeline = dlt.pipeline(
+        "oura_standalone",
+        destination=target,
+        dataset_name="oura_raw",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
 
     info = pipeline.run(oura_source())
     assert not info.has_failed_jobs
@@ -108,15 +113,20 @@ def test_a_plain_dlt_pipeline_loads_exactly_the_ground_truth(world, tmp_path, de
     stats = world.stats()
     asked = {c.name: stats.get(f"user:0:route:{c.route}", 0) for c in BY_NAME.values()}
     assert all(1 <= n <= 2 for n in asked.values()), asked
-    assert sum(n for name, n in asked.items() if BY_NAME[name].kind == DAILY) == \
-        sum(1 for c in BY_NAME.values() if c.kind == DAILY)
+    assert sum(n for name, n in asked.items() if BY_NAME[name].kind == DAILY) == sum(
+        1 for c in BY_NAME.values() if c.kind == DAILY
+    )
     assert_equals_truth(read, world.world)
 
 
 def test_with_resources_and_a_closed_range_leave_the_cursor_alone(world, tmp_path):
     target, read = duckdb_destination(tmp_path)
-    pipeline = dlt.pipeline("oura_parts", destination=target, dataset_name="oura_raw",
-                            pipelines_dir=str(tmp_path / "dlt"))
+    pipeline = dlt.pipeline(
+        "oura_parts",
+        destination=target,
+        dataset_name="oura_raw",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
     pipeline.run(oura_source().with_resources("sleep", "heartrate"))
     tables = {t["name"] for t in pipeline.default_schema.data_tables()}
     assert {"sleep", "heartrate"} <= tables and "daily_sleep" not in tables
@@ -124,21 +134,39 @@ def test_with_resources_and_a_closed_range_leave_the_cursor_alone(world, tmp_pat
     saved = cursor["last_value"]
 
     first = world.world.users[0].history_start
-    pipeline.run(oura_source(start_date=first, end_date=first + timedelta(days=3), collections=["sleep"]))
+    pipeline.run(
+        oura_source(start_date=first, end_date=first + timedelta(days=3), collections=["sleep"])
+    )
     again = pipeline.state["sources"]["oura"]["resources"]["sleep"]["incremental"]["day"]
     assert again["last_value"] == saved  # a closed range is a backfill: the cursor stays
 
 
 def test_dlt_pipeline_info_shows_the_resources_and_their_cursors(world, tmp_path):
     target, _ = duckdb_destination(tmp_path)
-    pipeline = dlt.pipeline("oura_info", destination=target, dataset_name="oura_raw",
-                            pipelines_dir=str(tmp_path / "dlt"))
+    pipeline = dlt.pipeline(
+        "oura_info",
+        destination=target,
+        dataset_name="oura_raw",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
     pipeline.run(oura_source(collections=["daily_sleep", "heartrate"]))
 
     dlt_cli = Path(sys.executable).with_name("dlt")
-    shown = subprocess.run([str(dlt_cli), "pipeline", "--pipelines-dir", str(tmp_path / "dlt"),
-                            "oura_info", "info", "-v"], capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"})
+    shown = subprocess.run(
+        [
+            str(dlt_cli),
+            "pipeline",
+            "--pipelines-dir",
+            str(tmp_path / "dlt"),
+            "oura_info",
+            "info",
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
+    )
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert "daily_sleep" in out and "heartrate" in out
@@ -148,8 +176,12 @@ def test_dlt_pipeline_info_shows_the_resources_and_their_cursors(world, tmp_path
 
 def test_the_token_is_never_written_or_printed(world, tmp_path, capfd):
     target, _ = duckdb_destination(tmp_path)
-    pipeline = dlt.pipeline("oura_secret", destination=target, dataset_name="oura_raw",
-                            pipelines_dir=str(tmp_path / "dlt"))
+    pipeline = dlt.pipeline(
+        "oura_secret",
+        destination=target,
+        dataset_name="oura_raw",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
     pipeline.run(oura_source(collections=["daily_sleep"]))
     out, err = capfd.readouterr()
     assert "sandbox-pat-0" not in out + err
@@ -166,10 +198,19 @@ def test_the_readme_example_runs_as_written(world, tmp_path):
     text = README.read_text()
     block = text.split("## Use the source in your own dlt pipeline", 1)[1].split("```python", 1)[1]
     code = block.split("```", 1)[0]
-    env = {**os.environ, "DLT_DATA_DIR": str(tmp_path / "dlt-home"),
-           "PYTHONPATH": str(README.parent)}
-    ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "DLT_DATA_DIR": str(tmp_path / "dlt-home"),
+        "PYTHONPATH": str(README.parent),
+    }
+    ran = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert "sandbox-pat-0" not in ran.stdout + ran.stderr
     assert list(tmp_path.glob("*.duckdb")), "the example wrote no DuckDB file"
@@ -188,10 +229,16 @@ def test_one_pipeline_keeps_one_persons_cursors(sandbox_factory, tmp_path, monke
     monkeypatch.setenv("SOURCES__OURA__BASE_URL", sandbox.base_url)
     monkeypatch.setenv("OURA_ELT_NOW", sandbox.world.now.isoformat())
     target, _ = duckdb_destination(tmp_path)
-    pipeline = dlt.pipeline("oura_shared", destination=target, dataset_name="oura_raw",
-                            pipelines_dir=str(tmp_path / "dlt"))
+    pipeline = dlt.pipeline(
+        "oura_shared",
+        destination=target,
+        dataset_name="oura_raw",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
     pipeline.run(oura_source(access_token="sandbox-pat-0", collections=["daily_sleep"]))
     with pytest.raises(Exception) as refused:
         pipeline.run(oura_source(access_token="sandbox-pat-1", collections=["daily_sleep"]))
     users = [u.user_id for u in sandbox.world.users]
-    assert f"belong to Oura user {users[0]}, but the token is user {users[1]}'s" in str(refused.value)
+    assert f"belong to Oura user {users[0]}, but the token is user {users[1]}'s" in str(
+        refused.value
+    )

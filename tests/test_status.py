@@ -26,12 +26,26 @@ def warehouse(tmp_path_factory):
     return gap_warehouse(tmp_path_factory)
 
 
-def status(warehouse, *args: str, now: datetime | None = None, db: Path | None = None,
-           home: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OURA_ELT_NOW": (now or warehouse.clock).isoformat(),
-           "OURA_ELT_HOME": str(home or warehouse.home), "COLUMNS": "200"}
-    return subprocess.run([OURA_ELT, "status", "--duckdb", str(db or warehouse.db), *args],
-                          env=env, capture_output=True, text=True, timeout=120)
+def status(
+    warehouse,
+    *args: str,
+    now: datetime | None = None,
+    db: Path | None = None,
+    home: Path | None = None,
+) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "OURA_ELT_NOW": (now or warehouse.clock).isoformat(),
+        "OURA_ELT_HOME": str(home or warehouse.home),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [OURA_ELT, "status", "--duckdb", str(db or warehouse.db), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def person_lines(output: str, profile: str) -> list[str]:
@@ -55,30 +69,41 @@ def test_the_text_says_who_is_stale_and_why_nights_are_missing(warehouse):
     out = run.stdout
     clock = warehouse.clock.strftime("%Y-%m-%d %H:%M UTC")
     assert out.splitlines()[0] == f"Data status at {clock} ({warehouse.db}); stale after 36 h"
-    stopped_contact = mart(warehouse.db, "select max(ring_last_contact_at) "
-                           "from oura_marts.data_coverage where user_id = ?",
-                           world.users[GAP_USER].user_id)[0][0]
+    stopped_contact = mart(
+        warehouse.db,
+        "select max(ring_last_contact_at) from oura_marts.data_coverage where user_id = ?",
+        world.users[GAP_USER].user_id,
+    )[0][0]
     age = warehouse.clock - stopped_contact
     gap = person_lines(out, f"user{GAP_USER}")
-    assert gap[0] == (f"user{GAP_USER}  {world.users[GAP_USER].user_id}  STALE: the ring last "
-                      f"reported {age.days} d {age.seconds // 3600} h ago "
-                      f"({stopped_contact:%Y-%m-%d %H:%M} UTC), more than 36 h")
+    assert gap[0] == (
+        f"user{GAP_USER}  {world.users[GAP_USER].user_id}  STALE: the ring last "
+        f"reported {age.days} d {age.seconds // 3600} h ago "
+        f"({stopped_contact:%Y-%m-%d %H:%M} UTC), more than 36 h"
+    )
     assert gap[1].startswith(f"  last load   {clock}, days ") and gap[1].endswith(
-        "17 collections, complete")
+        "17 collections, complete"
+    )
     heart = next(line for line in gap if line.strip().startswith("heartrate "))
     assert f"{stopped_contact:%Y-%m-%d}" in heart
-    waiting = mart(warehouse.db, "select coverage_date from oura_marts.data_coverage "
-                   "where user_id = ? and sleep_status = 'not_synced_yet' order by 1 desc",
-                   world.users[GAP_USER].user_id)
+    waiting = mart(
+        warehouse.db,
+        "select coverage_date from oura_marts.data_coverage "
+        "where user_id = ? and sleep_status = 'not_synced_yet' order by 1 desc",
+        world.users[GAP_USER].user_id,
+    )
     nights = [line.strip() for line in gap if line.strip()[:4].isdigit()]
     for (day,) in waiting:
-        assert f"{day}  not_synced_yet  nothing from the ring since before the night was over; " \
-               "it may still arrive" in nights
+        assert (
+            f"{day}  not_synced_yet  nothing from the ring since before the night was over; "
+            "it may still arrive" in nights
+        )
     for user in range(USERS):
         if user != GAP_USER:
             lines = person_lines(out, f"user{user}")
-            assert lines[0].startswith(f"user{user}  {world.users[user].user_id}  fresh: the ring "
-                                       "last reported ")
+            assert lines[0].startswith(
+                f"user{user}  {world.users[user].user_id}  fresh: the ring last reported "
+            )
             assert " min ago (" in lines[0]
 
 
@@ -96,11 +121,16 @@ def test_json_has_every_person_with_the_marts_counts_and_the_stale_names(warehou
         assert person["stale"] is (user == GAP_USER)
         assert person["last_load"]["result"] == "complete"
         assert datetime.fromisoformat(person["last_load"]["loaded_at"]) == warehouse.clock
-        counted = dict(mart(
-            warehouse.db,
-            "select sleep_status, count(*) from oura_marts.data_coverage where user_id = ? and "
-            "coverage_date > (select max(coverage_date) from oura_marts.data_coverage "
-            "where user_id = ?) - 30 group by 1", person["user_id"], person["user_id"]))
+        counted = dict(
+            mart(
+                warehouse.db,
+                "select sleep_status, count(*) from oura_marts.data_coverage where user_id = ? and "
+                "coverage_date > (select max(coverage_date) from oura_marts.data_coverage "
+                "where user_id = ?) - 30 group by 1",
+                person["user_id"],
+                person["user_id"],
+            )
+        )
         assert {s: n for s, n in person["nights"].items() if n} == counted
         gaps = {g["day"]: g["sleep_status"] for g in person["night_gaps"]}
         assert len(gaps) == sum(n for s, n in counted.items() if s != "present")
@@ -126,7 +156,8 @@ def test_one_profile_and_bad_input_are_one_clear_line(warehouse, tmp_path):
     run = status(warehouse, "--profile", "user1")
     assert run.returncode == 0
     assert [line for line in run.stdout.splitlines() if line.startswith("user")] == [
-        line for line in run.stdout.splitlines() if line.startswith("user1  ")]
+        line for line in run.stdout.splitlines() if line.startswith("user1  ")
+    ]
     for args, needle in (
         (("--max-age", "36x"), "--max-age '36x' is not a duration"),
         (("--max-age", "36 hours"), "--max-age '36 hours' is not a duration; use e.g. 36h"),
@@ -152,11 +183,24 @@ def test_a_saved_login_without_data_is_listed_and_counts_as_stale(warehouse, tmp
     home = tmp_path / "home"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OURA_ELT_HOME", str(home))
-        TokenStore("newcomer").save(TokenRecord(
-            profile="newcomer", access_token="a", refresh_token="r", expires_at=None,
-            token_type="Bearer", scopes=(), raw_scopes=(), token_url="http://127.0.0.1:9/t",
-            revoke_url="http://127.0.0.1:9/r", api_base_url="http://127.0.0.1:9",
-            client_id="c", client_secret="s", user_id=None, obtained_at=0.0))
+        TokenStore("newcomer").save(
+            TokenRecord(
+                profile="newcomer",
+                access_token="a",
+                refresh_token="r",
+                expires_at=None,
+                token_type="Bearer",
+                scopes=(),
+                raw_scopes=(),
+                token_url="http://127.0.0.1:9/t",
+                revoke_url="http://127.0.0.1:9/r",
+                api_base_url="http://127.0.0.1:9",
+                client_id="c",
+                client_secret="s",
+                user_id=None,
+                obtained_at=0.0,
+            )
+        )
     run = status(warehouse, "--json", "--max-age", "3d", home=home)
     assert run.returncode == 3
     report = json.loads(run.stdout)
@@ -165,10 +209,19 @@ def test_a_saved_login_without_data_is_listed_and_counts_as_stale(warehouse, tmp
     assert newcomer["profile"] == "newcomer" and newcomer["last_load"] is None
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("36h", 36 * 3600), ("2d", 2 * 86400), ("90m", 5400), ("1d12h", 36 * 3600), ("1.5h", 5400),
-    ("45s", 45), ("1w", 7 * 86400), (" 2 D ", 2 * 86400),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("36h", 36 * 3600),
+        ("2d", 2 * 86400),
+        ("90m", 5400),
+        ("1d12h", 36 * 3600),
+        ("1.5h", 5400),
+        ("45s", 45),
+        ("1w", 7 * 86400),
+        (" 2 D ", 2 * 86400),
+    ],
+)
 def test_durations_parse(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
@@ -179,4 +232,7 @@ def test_the_status_module_names_the_loaders_tables_as_the_loader_does():
     from pipelines.people.tables import LOADS_TABLE, STATE_TABLE
 
     assert (status_module.PROGRESS_TABLE, status_module.LOADS_TABLE, status_module.STATE_TABLE) == (
-        PROGRESS_TABLE, LOADS_TABLE, STATE_TABLE)
+        PROGRESS_TABLE,
+        LOADS_TABLE,
+        STATE_TABLE,
+    )

@@ -29,16 +29,17 @@ from urllib.parse import urlencode
 import duckdb
 import pytest
 import requests
+from conftest import CLOCK, forget_failed_default_credentials
 from typer.testing import CliRunner
 
-from conftest import CLOCK, forget_failed_default_credentials
-from pipelines.core.target import Target, warehouse_lock
+from oura_elt.commands.sandbox import sandbox_endpoints
 from oura_elt.commands.users import app as users_app
 from oura_elt.console import console
 from pipelines.auth import StaticTokenProvider, TokenRecord, TokenStore, login
+from pipelines.core.target import Target, warehouse_lock
 from pipelines.load import load
-from pipelines.oura.kinds import latest_day
 from pipelines.oura.helpers import RetryPolicy
+from pipelines.oura.kinds import latest_day
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.people import (
     WarehouseBusy,
@@ -48,7 +49,6 @@ from pipelines.people import (
 )
 from pipelines.people.leftovers import pipelines_dir
 from sandbox.oauth import ALL_SCOPES, AuthError
-from oura_elt.commands.sandbox import sandbox_endpoints
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = {"alice": 0, "bob": 1, "carol": 2}  # profile -> sandbox user index
@@ -116,13 +116,17 @@ def base_tables(con) -> list[tuple[str, str, set[str]]]:
     return [(s, n, set(cols)) for s, n, cols in rows]
 
 
-def rows_by_user(db: Path, schema_only: str | None = None, *, md5: bool = False) -> dict[tuple[str, str], tuple]:
+def rows_by_user(
+    db: Path, schema_only: str | None = None, *, md5: bool = False
+) -> dict[tuple[str, str], tuple]:
     """(schema.table, user_id) -> (row count, fingerprint) over every table with user_id.
 
     The fingerprint is the sum of 64-bit hashes of whole rows (every column), or with
     `md5` the md5 of the rows' text sorted and joined (slower, byte for byte).
     """
-    fingerprint = "md5(string_agg(t::VARCHAR, chr(10) ORDER BY t::VARCHAR))" if md5 else "sum(hash(t))"
+    fingerprint = (
+        "md5(string_agg(t::VARCHAR, chr(10) ORDER BY t::VARCHAR))" if md5 else "sum(hash(t))"
+    )
     out: dict[tuple[str, str], tuple] = {}
     with duckdb.connect(str(db), read_only=True) as con:
         for schema, name, columns in base_tables(con):
@@ -138,10 +142,12 @@ def rows_by_user(db: Path, schema_only: str | None = None, *, md5: bool = False)
 def bookkeeping(db: Path) -> tuple[dict[str, str], set[str]]:
     """dlt's pipeline state (pipeline -> md5 of its rows) and the load ids in `_dlt_loads`."""
     with duckdb.connect(str(db), read_only=True) as con:
-        state = dict(con.execute(
-            "SELECT pipeline_name, md5(string_agg(s::VARCHAR, chr(10) ORDER BY s::VARCHAR)) "
-            "FROM oura_raw._dlt_pipeline_state AS s GROUP BY 1"
-        ).fetchall())
+        state = dict(
+            con.execute(
+                "SELECT pipeline_name, md5(string_agg(s::VARCHAR, chr(10) ORDER BY s::VARCHAR)) "
+                "FROM oura_raw._dlt_pipeline_state AS s GROUP BY 1"
+            ).fetchall()
+        )
         loads = {r[0] for r in con.execute("SELECT load_id FROM oura_raw._dlt_loads").fetchall()}
     return state, loads
 
@@ -150,20 +156,27 @@ def schema_facts(db: Path) -> tuple:
     """Columns (types, nullability, comments), constraints and view definitions of the file."""
     with duckdb.connect(str(db), read_only=True) as con:
         where = "WHERE database_name = current_database()"
-        return tuple(con.execute(sql).fetchall() for sql in (
-            "SELECT schema_name, table_name, column_index, column_name, data_type, is_nullable, comment "
-            f"FROM duckdb_columns() {where} ORDER BY ALL",
-            f"SELECT schema_name, table_name, constraint_type, constraint_text FROM duckdb_constraints() {where} "
-            "ORDER BY ALL",
-            f"SELECT schema_name, view_name, sql, comment FROM duckdb_views() {where} AND NOT internal ORDER BY ALL",
-        ))
+        return tuple(
+            con.execute(sql).fetchall()
+            for sql in (
+                "SELECT schema_name, table_name, column_index, column_name, data_type, is_nullable, comment "
+                f"FROM duckdb_columns() {where} ORDER BY ALL",
+                f"SELECT schema_name, table_name, constraint_type, constraint_text FROM duckdb_constraints() {where} "
+                "ORDER BY ALL",
+                f"SELECT schema_name, view_name, sql, comment FROM duckdb_views() {where} AND NOT internal ORDER BY ALL",
+            )
+        )
 
 
 def load_ids_of(db: Path, user_id: str) -> set[str]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return {r[0] for r in con.execute(
-            "SELECT DISTINCT _dlt_load_id FROM oura_raw._oura_load_progress WHERE user_id = ?", [user_id]
-        ).fetchall()}
+        return {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT _dlt_load_id FROM oura_raw._oura_load_progress WHERE user_id = ?",
+                [user_id],
+            ).fetchall()
+        }
 
 
 def folder_digest(folder: Path) -> str:
@@ -175,7 +188,9 @@ def folder_digest(folder: Path) -> str:
 
 def person_state(db: Path, home: Path, profiles: list[str], user_ids: list[str]) -> dict:
     """Everything of these people: rows per table, progress, dlt state, logins, pipeline folders."""
-    rows = rows_by_user(db, "oura_raw", md5=True)  # dlt's staging copy is scratch, emptied by every merge
+    rows = rows_by_user(
+        db, "oura_raw", md5=True
+    )  # dlt's staging copy is scratch, emptied by every merge
     state, _ = bookkeeping(db)
     folders = pipelines_dir(db.resolve(), "oura_raw")
     return {
@@ -202,7 +217,7 @@ def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return exit_info.value.code, out, err
 
 
-def token_works(cohort: "Cohort", token: str) -> bool:
+def token_works(cohort: Cohort, token: str) -> bool:
     try:
         cohort.sandbox.oauth.authenticate(f"Bearer {token}")
     except AuthError:
@@ -239,7 +254,9 @@ def cohort(tmp_path_factory) -> Cohort:
     db, home = base / "oura.duckdb", base / "home"
     callback = f"http://127.0.0.1:{free_port()}/callback/"
     running = start_in_thread(
-        SandboxSettings(users=3, history_days=HISTORY_DAYS, now=CLOCK, seed=9, redirect_uris=(callback,))
+        SandboxSettings(
+            users=3, history_days=HISTORY_DAYS, now=CLOCK, seed=9, redirect_uris=(callback,)
+        )
     )
     started = time.time()
     try:
@@ -249,7 +266,9 @@ def cohort(tmp_path_factory) -> Cohort:
                 mp.delenv(name)
             records = {}
             for profile in ("alice", "bob"):
-                records[profile] = browser_login(running.base_url, callback, profile, PEOPLE[profile])
+                records[profile] = browser_login(
+                    running.base_url, callback, profile, PEOPLE[profile]
+                )
                 load_profile(running.base_url, db, profile)
             ids = {p: r.user_id for p, r in records.items()}
             before = person_state(db, home, ["alice", "bob"], list(ids.values()))
@@ -258,7 +277,11 @@ def cohort(tmp_path_factory) -> Cohort:
             summary = load_profile(running.base_url, db, "carol")
             after = person_state(db, home, ["alice", "bob"], list(ids.values()))
             # Models only: the data tests belong to the dbt suites; here the marts' rows matter.
-            transform(db, target_path=base / "dbt-target", exclude=["resource_type:test", "resource_type:unit_test"])
+            transform(
+                db,
+                target_path=base / "dbt-target",
+                exclude=["resource_type:test", "resource_type:unit_test"],
+            )
     except BaseException:
         running.stop()
         raise
@@ -297,7 +320,11 @@ def test_adding_a_person_leaves_everyone_else_untouched(cohort):
     assert len(raw) >= 30
     assert after == before  # rows, progress, dlt state, logins and pipeline folders: identical
     assert cohort.carol_rows > 1000
-    carol = {k: v for k, v in rows_by_user(cohort.pristine_db).items() if k[1] == cohort.user_ids["carol"]}
+    carol = {
+        k: v
+        for k, v in rows_by_user(cohort.pristine_db).items()
+        if k[1] == cohort.user_ids["carol"]
+    }
     assert carol[("oura_raw.heartrate", cohort.user_ids["carol"])][0] > 1000
 
 
@@ -314,9 +341,13 @@ def test_listing_shows_user_id_scopes_expiry_and_last_load(world):
         assert set(person.scopes) == set(ALL_SCOPES)
         assert person.expires_at == world.records[profile].expires_at > time.time() + 3600
         assert world.started - 5 <= person.last_load_at.timestamp() <= time.time()
-        raw_docs = sum(count for (table, uid), (count, _) in stored.items()
-                       if uid == person.user_id and table.startswith("oura_raw.")
-                       and table != "oura_raw._oura_load_progress")
+        raw_docs = sum(
+            count
+            for (table, uid), (count, _) in stored.items()
+            if uid == person.user_id
+            and table.startswith("oura_raw.")
+            and table != "oura_raw._oura_load_progress"
+        )
         assert person.documents == raw_docs > 1000
         # The days the last load read: through today wherever today began first (UTC+14).
         assert person.first_day <= person.last_day == latest_day(CLOCK)
@@ -327,16 +358,23 @@ def test_listing_shows_user_id_scopes_expiry_and_last_load(world):
     assert max(len(line) for line in lines) <= console.width  # wrapped for the terminal (80 here)
     for profile, uid in world.user_ids.items():
         at = lines.index(next(line for line in lines if line.startswith(profile)))
-        block = " ".join(" ".join(lines[at:at + 5]).split())
+        block = " ".join(" ".join(lines[at : at + 5]).split())
         person = people[profile]
-        assert block.startswith(f"{profile} {uid} scopes daily ") and "token expires in 23 h" in block
-        assert f"last load {person.last_load_at.astimezone():%Y-%m-%d %H:%M} ({person.documents:,} documents, " \
-               f"days {person.first_day} .. {person.last_day})" in block
+        assert (
+            block.startswith(f"{profile} {uid} scopes daily ") and "token expires in 23 h" in block
+        )
+        assert (
+            f"last load {person.last_load_at.astimezone():%Y-%m-%d %H:%M} ({person.documents:,} documents, "
+            f"days {person.first_day} .. {person.last_day})" in block
+        )
     as_json = CliRunner().invoke(users_app, ["--duckdb", str(world.db), "--json"])
     assert [p["user_id"] for p in json.loads(as_json.output)] == [
         world.user_ids[p] for p in ("alice", "bob", "carol")
     ]
-    assert "access_token" not in as_json.output and world.records["alice"].access_token not in as_json.output
+    assert (
+        "access_token" not in as_json.output
+        and world.records["alice"].access_token not in as_json.output
+    )
 
 
 def test_listing_while_a_load_holds_the_file_lists_logins_only(world):
@@ -369,9 +407,15 @@ def test_erase_removes_exactly_one_person_and_nothing_else(world):
     folders = pipelines_dir(world.db.resolve(), "oura_raw")
     assert token_works(world, token)
     bob_tables = {table for (table, uid) in before if uid == bob}
-    for table in ("oura_raw.heartrate", "oura_raw.sleep", "oura_raw._oura_load_progress",
-                  "oura_marts.daily_summary", "oura_marts.heart_rate_samples",
-                  "oura_marts.sleep_epochs", "oura_marts.users"):
+    for table in (
+        "oura_raw.heartrate",
+        "oura_raw.sleep",
+        "oura_raw._oura_load_progress",
+        "oura_marts.daily_summary",
+        "oura_marts.heart_rate_samples",
+        "oura_marts.sleep_epochs",
+        "oura_marts.users",
+    ):
         assert table in bob_tables, table  # bob really is in the raw tables and the marts
     assert all(table.split(".")[0] in ("oura_raw", "oura_marts") for table in bob_tables)
     assert bob_loads and bob_loads <= loads_before and (folders / "oura_bob" / "load").is_dir()
@@ -390,32 +434,51 @@ def test_erase_removes_exactly_one_person_and_nothing_else(world):
 
     after = rows_by_user(world.db)
     assert not [k for k in after if k[1] == bob]  # every table: none of bob's rows left
-    assert {k: v for k, v in after.items() if k[1] in others} == {k: v for k, v in before.items() if k[1] in others}
+    assert {k: v for k, v in after.items() if k[1] in others} == {
+        k: v for k, v in before.items() if k[1] in others
+    }
     state_after, loads_after = bookkeeping(world.db)
     assert "oura_bob" not in state_after
     assert state_after == {k: v for k, v in state_before.items() if k != "oura_bob"}
     assert loads_after == loads_before - bob_loads
-    assert bob.encode() not in world.db.read_bytes()  # the file was rewritten: no stale bytes either
+    assert (
+        bob.encode() not in world.db.read_bytes()
+    )  # the file was rewritten: no stale bytes either
     assert schema_facts(world.db) == facts  # same tables, types, constraints, comments and views
     with duckdb.connect(str(world.db), read_only=True) as con:  # the dbt views still resolve
-        assert con.execute("SELECT count(DISTINCT user_id) FROM oura_staging.stg_oura__sleep_periods").fetchone() == (2,)
+        assert con.execute(
+            "SELECT count(DISTINCT user_id) FROM oura_staging.stg_oura__sleep_periods"
+        ).fetchone() == (2,)
     assert not (folders / "oura_bob").exists()
     assert (folders / "oura_alice").is_dir() and (folders / "oura_carol").is_dir()
     assert not TokenStore("bob").exists() and TokenStore("alice").exists()
     assert not token_works(world, token)  # revoked at the sandbox, refresh token included
-    refresh = requests.post(world.base_url + "/oauth/token", timeout=10, data={
-        "grant_type": "refresh_token", "refresh_token": world.records["bob"].refresh_token,
-        "client_id": world.records["bob"].client_id, "client_secret": world.records["bob"].client_secret,
-    })
+    refresh = requests.post(
+        world.base_url + "/oauth/token",
+        timeout=10,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": world.records["bob"].refresh_token,
+            "client_id": world.records["bob"].client_id,
+            "client_secret": world.records["bob"].client_secret,
+        },
+    )
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
-    assert requests.get(world.base_url + "/v2/usercollection/personal_info",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
+    assert (
+        requests.get(
+            world.base_url + "/v2/usercollection/personal_info",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).status_code
+        == 401
+    )
 
     bob_rows = sum(count for (table, uid), (count, _) in before.items() if uid == bob)
     total = bob_rows + state_rows + len(bob_loads)  # + bob's pipeline state and load records
     assert f"total {total:,}" in " ".join(result.output.split())
-    assert f"oura_marts.heart_rate_samples {before[('oura_marts.heart_rate_samples', bob)][0]:,}" in " ".join(
-        result.output.split()
+    assert (
+        f"oura_marts.heart_rate_samples {before[('oura_marts.heart_rate_samples', bob)][0]:,}"
+        in " ".join(result.output.split())
     )
     assert "Revoked the login of profile 'bob'" in result.output
 
@@ -446,21 +509,34 @@ def test_remove_without_erase_keeps_rows_then_erase_by_user_id(world):
     assert listed[carol].profile is None and listed[carol].documents > 1000
 
     erased = CliRunner().invoke(
-        users_app, ["remove", "--user-id", carol, "--erase", "--yes", "--no-compact", "--duckdb", str(world.db)]
+        users_app,
+        [
+            "remove",
+            "--user-id",
+            carol,
+            "--erase",
+            "--yes",
+            "--no-compact",
+            "--duckdb",
+            str(world.db),
+        ],
     )
     assert erased.exit_code == 0, erased.output
     assert "Rewrote" not in erased.output
     after = rows_by_user(world.db)
     assert not [k for k in after if k[1] == carol]
     assert after == {k: v for k, v in before.items() if k[1] != carol}
-    assert not (pipelines_dir(world.db.resolve(), "oura_raw") / "oura_carol").exists()  # found via its loads
+    assert not (
+        pipelines_dir(world.db.resolve(), "oura_raw") / "oura_carol"
+    ).exists()  # found via its loads
     assert "oura_carol" not in bookkeeping(world.db)[0]
     assert carol not in {p.user_id for p in list_users(world.db)}
 
 
 def test_a_profile_never_loaded_erases_nothing_and_says_so(world):
-    record = world.records["alice"].replace(profile="dora", user_id=None, access_token="not-a-token",
-                                            refresh_token=None)
+    record = world.records["alice"].replace(
+        profile="dora", user_id=None, access_token="not-a-token", refresh_token=None
+    )
     store = TokenStore("dora")
     with store.lock():
         store.save(record)
@@ -468,7 +544,9 @@ def test_a_profile_never_loaded_erases_nothing_and_says_so(world):
     removal = resolve_removal("dora", duckdb_path=world.db)
     assert removal.user_id is None and removal.user_id_source == "unknown"
 
-    result = CliRunner().invoke(users_app, ["remove", "dora", "--erase", "--yes", "--duckdb", str(world.db)])
+    result = CliRunner().invoke(
+        users_app, ["remove", "dora", "--erase", "--yes", "--duckdb", str(world.db)]
+    )
     assert result.exit_code == 0, result.output
     assert "unknown (never loaded): erased no data rows" in result.output
     assert rows_by_user(world.db) == before and bookkeeping(world.db) == books
@@ -481,51 +559,100 @@ def test_child_tables_are_erased_through_root_and_parent_ids(tmp_path):
 
     db = tmp_path / "kids.duckdb"
     rows = [
-        {"user_id": uid, "id": f"{uid}-{n}", "items": [{"k": i, "deep": [{"v": i * 10 + j} for j in range(2)]}
-                                                       for i in range(3)]}
-        for uid in ("u1", "u2") for n in range(2)
+        {
+            "user_id": uid,
+            "id": f"{uid}-{n}",
+            "items": [{"k": i, "deep": [{"v": i * 10 + j} for j in range(2)]} for i in range(3)],
+        }
+        for uid in ("u1", "u2")
+        for n in range(2)
     ]
-    pipeline = dlt.pipeline("kids", destination=dlt.destinations.duckdb(str(db)), dataset_name="oura_raw",
-                            pipelines_dir=str(tmp_path / "dlt"))
-    pipeline.run(dlt.resource(rows, name="things", write_disposition="merge", primary_key=["user_id", "id"]))
+    pipeline = dlt.pipeline(
+        "kids",
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name="oura_raw",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
+    pipeline.run(
+        dlt.resource(rows, name="things", write_disposition="merge", primary_key=["user_id", "id"])
+    )
     pipeline.run(dlt.resource(rows, name="notes", write_disposition="append"))
 
     def counts() -> dict[str, int]:
         with duckdb.connect(str(db), read_only=True) as con:
-            return {f"{s}.{n}": con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0]
-                    for s, n, cols in base_tables(con) if n.startswith(("things", "notes"))}
+            return {
+                f"{s}.{n}": con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0]
+                for s, n, cols in base_tables(con)
+                if n.startswith(("things", "notes"))
+            }
 
     before = counts()
     with duckdb.connect(str(db), read_only=True) as con:
         columns = {n: cols for s, n, cols in base_tables(con) if s == "oura_raw"}
-    assert "_dlt_root_id" in columns["things__items__deep"] and "user_id" not in columns["things__items__deep"]
-    assert "_dlt_root_id" not in columns["notes__items__deep"] and "_dlt_parent_id" in columns["notes__items__deep"]
+    assert (
+        "_dlt_root_id" in columns["things__items__deep"]
+        and "user_id" not in columns["things__items__deep"]
+    )
+    assert (
+        "_dlt_root_id" not in columns["notes__items__deep"]
+        and "_dlt_parent_id" in columns["notes__items__deep"]
+    )
 
     report = erase_user("u1", duckdb_path=db)
     after = counts()
-    expected = {"things": 2, "things__items": 6, "things__items__deep": 12,
-                "notes": 2, "notes__items": 6, "notes__items__deep": 12}
+    expected = {
+        "things": 2,
+        "things__items": 6,
+        "things__items__deep": 12,
+        "notes": 2,
+        "notes__items": 6,
+        "notes__items__deep": 12,
+    }
     for table, gone in expected.items():
         assert report.deleted[f"oura_raw.{table}"] == gone
-        assert after[f"oura_raw.{table}"] == before[f"oura_raw.{table}"] - gone == gone  # u2's half stays
+        assert (
+            after[f"oura_raw.{table}"] == before[f"oura_raw.{table}"] - gone == gone
+        )  # u2's half stays
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM oura_raw.things__items__deep d JOIN oura_raw.things t "
-                           "ON t._dlt_id = d._dlt_root_id WHERE t.user_id = 'u2'").fetchone()[0] == 12
+        assert (
+            con.execute(
+                "SELECT count(*) FROM oura_raw.things__items__deep d JOIN oura_raw.things t "
+                "ON t._dlt_id = d._dlt_root_id WHERE t.user_id = 'u2'"
+            ).fetchone()[0]
+            == 12
+        )
 
 
 # --------------------------------------------------------------------------- refusals
 
 
 def test_unknown_profile_and_missing_yes_are_one_error_line(world, monkeypatch, capsys):
-    code, out, err = run_main(monkeypatch, capsys, "users", "remove", "nobody", "--erase", "--yes",
-                              "--duckdb", str(world.db))
+    code, out, err = run_main(
+        monkeypatch,
+        capsys,
+        "users",
+        "remove",
+        "nobody",
+        "--erase",
+        "--yes",
+        "--duckdb",
+        str(world.db),
+    )
     assert code == 2 and not out
-    assert err.count("\n") == 1 and err.startswith("error: unknown profile 'nobody'") and "alice" in err
+    assert (
+        err.count("\n") == 1
+        and err.startswith("error: unknown profile 'nobody'")
+        and "alice" in err
+    )
 
     before = rows_by_user(world.db)
-    code, out, err = run_main(monkeypatch, capsys, "users", "remove", "alice", "--erase", "--duckdb", str(world.db))
+    code, out, err = run_main(
+        monkeypatch, capsys, "users", "remove", "alice", "--erase", "--duckdb", str(world.db)
+    )
     assert code == 2 and err.count("\n") == 1 and "--yes" in err
-    code, out, err = run_main(monkeypatch, capsys, "users", "remove", "--user-id", world.user_ids["alice"], "--yes")
+    code, out, err = run_main(
+        monkeypatch, capsys, "users", "remove", "--user-id", world.user_ids["alice"], "--yes"
+    )
     assert code == 2 and err.count("\n") == 1 and "add --erase" in err
     assert rows_by_user(world.db) == before and TokenStore("alice").exists()
     assert token_works(world, world.records["alice"].access_token)
@@ -550,9 +677,16 @@ def test_interactive_confirmation_no_changes_nothing(world):
     _, stderr = proc.communicate(timeout=30)
     os.close(primary)
     prompt = " ".join(seen.decode().split())
-    total = erase_user(world.user_ids["alice"], profile="alice", duckdb_path=world.db, dry_run=True).total
-    assert total > sum(c for (t, u), (c, _) in before.items() if u == world.user_ids["alice"]) > 1000
-    assert f"Erase all data of profile 'alice' (user {world.user_ids['alice']}): {total:,} rows" in prompt
+    total = erase_user(
+        world.user_ids["alice"], profile="alice", duckdb_path=world.db, dry_run=True
+    ).total
+    assert (
+        total > sum(c for (t, u), (c, _) in before.items() if u == world.user_ids["alice"]) > 1000
+    )
+    assert (
+        f"Erase all data of profile 'alice' (user {world.user_ids['alice']}): {total:,} rows"
+        in prompt
+    )
     assert proc.returncode == 1 and "not confirmed" in stderr.decode()
     assert rows_by_user(world.db) == before and TokenStore("alice").exists()
 
@@ -562,8 +696,17 @@ def test_a_busy_warehouse_is_refused_and_nothing_changes(world, monkeypatch, cap
     with warehouse_lock(Target.of("duckdb", world.db)):  # what flows hold while loading or building
         with pytest.raises(WarehouseBusy, match="in use by a running load"):
             erase_user(world.user_ids["bob"], profile="bob", duckdb_path=world.db)
-        code, _, err = run_main(monkeypatch, capsys, "users", "remove", "bob", "--erase", "--yes",
-                                "--duckdb", str(world.db))
+        code, _, err = run_main(
+            monkeypatch,
+            capsys,
+            "users",
+            "remove",
+            "bob",
+            "--erase",
+            "--yes",
+            "--duckdb",
+            str(world.db),
+        )
     assert code == 1 and err.count("\n") == 1 and "in use by a running load" in err
 
     holder = subprocess.Popen(
@@ -578,7 +721,10 @@ def test_a_busy_warehouse_is_refused_and_nothing_changes(world, monkeypatch, cap
     finally:
         holder.communicate("")
     assert rows_by_user(world.db) == before
-    assert TokenStore("bob").exists() and (pipelines_dir(world.db.resolve(), "oura_raw") / "oura_bob").is_dir()
+    assert (
+        TokenStore("bob").exists()
+        and (pipelines_dir(world.db.resolve(), "oura_raw") / "oura_bob").is_dir()
+    )
 
 
 def test_pipelines_dir_is_the_loaders(tmp_path):
@@ -596,10 +742,17 @@ def test_erasure_also_forgets_the_person_in_the_webhook_journal(tmp_path):
 
     journal = Journal(default_journal_path())
     for user, doc in (("bob-id", "d1"), ("bob-id", "d2"), ("carol-id", "d3")):
-        journal.accept(WebhookEvent.from_json({
-            "event_type": "update", "data_type": "daily_sleep", "object_id": doc,
-            "event_time": "2026-11-20T06:00:00+00:00", "user_id": user,
-        }))
+        journal.accept(
+            WebhookEvent.from_json(
+                {
+                    "event_type": "update",
+                    "data_type": "daily_sleep",
+                    "object_id": doc,
+                    "event_time": "2026-11-20T06:00:00+00:00",
+                    "user_id": user,
+                }
+            )
+        )
     journal.close()
 
     report = erase_user("bob-id", duckdb_path=tmp_path / "none.duckdb", dry_run=True)
@@ -626,16 +779,20 @@ class BigQueryCohort:
 def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
     """The cohort's three people loaded into a project of the local BigQuery API too (their
     saved logins, from a copy of the home), with every mart the emulator can build."""
-    from pipelines.transform import transform
     from test_bigquery_transform import CANNOT_RUN
+
+    from pipelines.transform import transform
 
     project = local_bigquery.project("userserasure")
     home = tmp_path_factory.mktemp("bq-users") / "home"
     shutil.copytree(cohort.pristine_home, home)
     with pytest.MonkeyPatch.context() as mp:
         # Keep dlt's staging copies (as a crashed load leaves them): the erasure must find them too.
-        settings = {**project.env, "OURA_ELT_HOME": str(home),
-                    "LOAD__TRUNCATE_STAGING_DATASET": "false"}
+        settings = {
+            **project.env,
+            "OURA_ELT_HOME": str(home),
+            "LOAD__TRUNCATE_STAGING_DATASET": "false",
+        }
         for name, value in settings.items():
             mp.setenv(name, value)
         forget_failed_default_credentials(mp)
@@ -649,9 +806,15 @@ def bq_cohort(cohort, local_bigquery, tmp_path_factory) -> BigQueryCohort:
                 provider=StaticTokenProvider(f"sandbox-pat-{PEOPLE[profile]}", profile=profile),
             )  # fmt: skip
             assert summary.ok and summary.total_documents > 1000
-        transform(target="bigquery", target_path=home.parent / "dbt",
-                  exclude=["resource_type:test", "resource_type:unit_test",
-                           *(f"{m}+" for m in CANNOT_RUN)])
+        transform(
+            target="bigquery",
+            target_path=home.parent / "dbt",
+            exclude=[
+                "resource_type:test",
+                "resource_type:unit_test",
+                *(f"{m}+" for m in CANNOT_RUN),
+            ],
+        )
     return BigQueryCohort(project, project.tables("oura_marts"))
 
 
@@ -662,20 +825,27 @@ def bq_rows_by_user(project) -> dict[tuple[str, str], tuple[int, str]]:
     """(dataset.table, user_id) -> (rows, md5 of the rows' JSON text sorted) over every base
     table with user_id of raw, every pipeline's staging dataset and dbt's three."""
     out: dict[tuple[str, str], tuple[int, str]] = {}
-    datasets = [d for d in project.datasets()
-                if d in BQ_DATASETS or d.startswith("oura_raw_staging")]
+    datasets = [
+        d for d in project.datasets() if d in BQ_DATASETS or d.startswith("oura_raw_staging")
+    ]
     for dataset in datasets:
         schema = f"`{project.name}.{dataset}.INFORMATION_SCHEMA"
-        owned = [t for (t,) in project.query(
-            f"SELECT c.table_name FROM {schema}.COLUMNS` AS c JOIN {schema}.TABLES` AS t "
-            "ON t.table_name = c.table_name "
-            "WHERE c.column_name = 'user_id' AND t.table_type = 'BASE TABLE'")]
+        owned = [
+            t
+            for (t,) in project.query(
+                f"SELECT c.table_name FROM {schema}.COLUMNS` AS c JOIN {schema}.TABLES` AS t "
+                "ON t.table_name = c.table_name "
+                "WHERE c.column_name = 'user_id' AND t.table_type = 'BASE TABLE'"
+            )
+        ]
         if not owned:
             continue
         union = " UNION ALL ".join(
             f"SELECT '{dataset}.{table}' AS t_name, user_id, COUNT(*) AS n, TO_HEX(MD5(STRING_AGG("
             f"TO_JSON_STRING(t), '\\n' ORDER BY TO_JSON_STRING(t)))) AS digest "
-            f"FROM `{project.name}.{dataset}.{table}` AS t GROUP BY user_id" for table in owned)
+            f"FROM `{project.name}.{dataset}.{table}` AS t GROUP BY user_id"
+            for table in owned
+        )
         for name, user_id, count, digest in project.query(union):
             out[(name, user_id)] = (count, digest)
     return out
@@ -684,8 +854,9 @@ def bq_rows_by_user(project) -> dict[tuple[str, str], tuple[int, str]]:
 def view_rows(project, view: str, user_id: str) -> int:
     """Rows of a person in a dbt view (dbt's staging models are views: they hold no rows of
     their own but must show none of an erased person's)."""
-    return project.query(f"SELECT COUNT(*) FROM `{project.name}.oura_staging.{view}` "
-                         f"WHERE user_id = '{user_id}'")[0][0]
+    return project.query(
+        f"SELECT COUNT(*) FROM `{project.name}.oura_staging.{view}` WHERE user_id = '{user_id}'"
+    )[0][0]
 
 
 def bq_bookkeeping(project) -> tuple[set[str], set[str]]:
@@ -696,8 +867,9 @@ def bq_bookkeeping(project) -> tuple[set[str], set[str]]:
     return {r[0] for r in pipelines}, {r[0] for r in loads}
 
 
-def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world, bq_cohort,
-                                                                          monkeypatch):
+def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(
+    world, bq_cohort, monkeypatch
+):
     """The same people in DuckDB and BigQuery: the BigQuery erasure counts the same raw rows as
     the DuckDB erasure, deletes them in one transaction, and leaves everyone else's rows."""
     from pipelines.people import erase_bigquery
@@ -709,10 +881,14 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     bob = world.user_ids["bob"]
     before = bq_rows_by_user(project)
     pipelines_before, loads_before = bq_bookkeeping(project)
-    assert {("oura_raw.heartrate", bob), ("oura_raw_staging_oura_bob.heartrate", bob),
-            ("oura_marts.daily_summary", bob),
-            ("oura_marts.heart_rate_samples", bob)} <= set(before)
+    assert {
+        ("oura_raw.heartrate", bob),
+        ("oura_raw_staging_oura_bob.heartrate", bob),
+        ("oura_marts.daily_summary", bob),
+        ("oura_marts.heart_rate_samples", bob),
+    } <= set(before)
     preview = erase_user(bob, profile="bob", duckdb_path=world.db, dry_run=True, compact=False)
+
     def raw_only(counts: dict) -> dict:
         return {k: v for k, v in counts.items() if k.startswith("oura_raw.")}
 
@@ -726,8 +902,11 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     done = erase_bigquery.erase_user_bigquery(bob, profile="bob")
 
     script = next(q for q in proxy.queries[sent:] if "BEGIN TRANSACTION;" in q)
-    assert (script.index("BEGIN TRANSACTION;") < script.index("DELETE")
-            < script.index("COMMIT TRANSACTION;"))
+    assert (
+        script.index("BEGIN TRANSACTION;")
+        < script.index("DELETE")
+        < script.index("COMMIT TRANSACTION;")
+    )
     assert "@user_id" in script and bob not in script  # the id travels as a parameter
     assert done.deleted == counted.deleted and done.note and "time travel" in done.note
     after = bq_rows_by_user(project)
@@ -738,27 +917,48 @@ def test_bigquery_erasure_counts_and_deletes_what_the_duckdb_erasure_does(world,
     assert loads_after < loads_before
 
 
-def test_remove_erase_on_bigquery_deletes_one_persons_rows_from_raw_staging_and_marts(world,
-                                                                                       bq_cohort):
+def test_remove_erase_on_bigquery_deletes_one_persons_rows_from_raw_staging_and_marts(
+    world, bq_cohort
+):
     """`oura-elt users remove carol --erase --destination bigquery`, as a user runs it."""
     project = bq_cohort.project
     carol = world.user_ids["carol"]
     before = bq_rows_by_user(project)
     carol_tables = {table for (table, uid) in before if uid == carol}
-    for table in ("oura_raw.heartrate", "oura_raw._oura_load_progress",
-                  "oura_raw_staging_oura_carol.heartrate", "oura_marts.daily_summary",
-                  "oura_marts.heart_rate_samples", "oura_marts.users"):
+    for table in (
+        "oura_raw.heartrate",
+        "oura_raw._oura_load_progress",
+        "oura_raw_staging_oura_carol.heartrate",
+        "oura_marts.daily_summary",
+        "oura_marts.heart_rate_samples",
+        "oura_marts.users",
+    ):
         assert table in carol_tables, table
     assert view_rows(project, "stg_oura__heart_rate_samples", carol) > 1000
     env = {**os.environ, **project.env, "COLUMNS": "200"}
 
-    remove = [str(Path(sys.executable).with_name("oura-elt")), "users", "remove", "carol",
-              "--erase", "--yes", "--destination", "bigquery"]
-    refused = subprocess.run([*remove, "--duckdb", "x.duckdb"], env=env, capture_output=True,
-                             text=True, timeout=120, check=False)
+    remove = [
+        str(Path(sys.executable).with_name("oura-elt")),
+        "users",
+        "remove",
+        "carol",
+        "--erase",
+        "--yes",
+        "--destination",
+        "bigquery",
+    ]
+    refused = subprocess.run(
+        [*remove, "--duckdb", "x.duckdb"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert refused.returncode != 0 and "--duckdb only applies" in refused.stderr
-    result = subprocess.run(remove, env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        remove, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
     assert result.returncode == 0, result.stderr
     text = " ".join((result.stdout + result.stderr).split())

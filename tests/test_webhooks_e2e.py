@@ -26,13 +26,14 @@ from pathlib import Path
 
 import duckdb
 import requests
-from typer.testing import CliRunner
-
 from load_truth import assert_warehouse_equals_truth, day_before, mismatches, read_table
+from typer.testing import CliRunner
+from webhook_helpers import free_port, save_profile, serving, wait_until
+
+from oura_elt.commands.sandbox import sandbox_endpoints
 from oura_elt.commands.webhooks import app as webhooks_cli
-from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from pipelines.core import locks
 from pipelines.auth import TokenStore
+from pipelines.core import locks
 from pipelines.load import load
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.oura.kinds import latest_day
@@ -43,10 +44,9 @@ from pipelines.webhooks.settings import COLLECTION_OF, default_journal_path, ver
 from pipelines.webhooks.subscriptions import SubscriptionClient, subscribe
 from pipelines.webhooks.verification import resolve_token
 from pipelines.webhooks.worker import Worker
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.routes import WEBHOOK_DATA_TYPES
 from sandbox.webhooks import WebhookSettings
-from webhook_helpers import free_port, save_profile, serving, wait_until
-from oura_elt.commands.sandbox import sandbox_endpoints
 
 SEED = 1457
 HISTORY_DAYS = 14
@@ -141,7 +141,7 @@ def test_changes_of_two_people_reach_the_warehouse_within_seconds(
                 sb.advance(days=1)
                 log = all_delivered(sb)
                 wait_until(
-                    lambda: (
+                    lambda log=log: (
                         journal.counts().get("pending", 0) == 0
                         and sum(journal.counts().values()) == len(log)
                     ),

@@ -11,11 +11,11 @@ import time
 
 import pytest
 import requests
+from webhook_helpers import oura_signature, serving
 
-from sandbox.application import SANDBOX_CLIENT_SECRET
 from pipelines.webhooks.journal import Journal
 from pipelines.webhooks.receiver import ReceiverConfig, create_receiver
-from webhook_helpers import oura_signature, serving
+from sandbox.application import SANDBOX_CLIENT_SECRET
 
 TOKEN = "verification-token-for-tests"
 EVENT = {

@@ -20,13 +20,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+from webhook_helpers import oura_signature, wait_until
 
 from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sandbox.oauth import NEW_PORTAL_CLIENT_ID, NEW_PORTAL_CLIENT_SECRET
 from sandbox.routes import WEBHOOK_DATA_TYPES
 from sandbox.webhooks import WebhookSettings
 from sandbox.world import World
-from webhook_helpers import oura_signature, wait_until
 
 SUBSCRIPTIONS = "/v2/webhook/subscription"
 # Real 2024 responses, read at test time from beside the checkout (never copied in).
@@ -237,7 +237,8 @@ def test_invalid_bodies_are_422_like_pydantic(sandbox, recorder):
         ("body", "data_type"),
     }
     assert {e["url"] for e in missing.json()["detail"]} == {
-        "https://errors.pydantic.dev/2.7/v/missing"}
+        "https://errors.pydantic.dev/2.7/v/missing"
+    }
     assert recorder.calls == []
     # The same keys, in the same order, as the 422 Oura sent in 2024 for a refused data type.
     if not SHARED.exists():
@@ -529,7 +530,10 @@ def test_data_types_oura_refuses_are_a_warning_by_default_and_an_error_when_aske
     monkeypatch.setenv("OURA_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
     assert "daily_resilience" in DEFAULT_DATA_TYPES
     refused = create(sb, recorder, "create", "daily_resilience")
-    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "data_type"]
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+        "body",
+        "data_type",
+    ]
 
     cli = CliRunner()
     base = ["subscribe", "--callback-url", recorder.url, "--verification-token", recorder.token]
@@ -543,4 +547,6 @@ def test_data_types_oura_refuses_are_a_warning_by_default_and_an_error_when_aske
     asked = cli.invoke(webhooks_cli, [*base, "--data-type", "daily_resilience"])
     assert asked.exit_code != 0
     assert "not offered" in asked.output and "does not offer webhooks" in str(asked.exception)
-    assert len(sb.http.get(sb.base_url + SUBSCRIPTIONS, headers=APP, timeout=10).json()) == len(saved)
+    assert len(sb.http.get(sb.base_url + SUBSCRIPTIONS, headers=APP, timeout=10).json()) == len(
+        saved
+    )

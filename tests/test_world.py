@@ -371,8 +371,10 @@ def test_user_1_lives_on_us_pacific_time_and_the_history_crosses_daylight_saving
         }, seed
         for day, _, new in changes:  # US rules: second Sunday of March, first of November
             assert day.weekday() == 6 and (
-                (day.month, new) == (3, timedelta(hours=-7)) and 8 <= day.day <= 14
-                or (day.month, new) == (11, timedelta(hours=-8)) and day.day <= 7
+                (day.month, new) == (3, timedelta(hours=-7))
+                and 8 <= day.day <= 14
+                or (day.month, new) == (11, timedelta(hours=-8))
+                and day.day <= 7
             ), (seed, day)
             # Local days tile the timeline: the change day is 23 or 25 hours long, no gap.
             before = _local_midnight(world, 1, day - timedelta(days=1))
@@ -388,8 +390,12 @@ def _local_midnight(world: World, user: int, day: date) -> datetime:
 def test_a_local_evening_west_of_utc_is_the_next_utc_day_but_keeps_its_local_day(world):
     crossing = Counter()
     for day in _days(world, 1, 400, skip=3):
-        for collection, field in (("workout", "start_datetime"), ("session", "start_datetime"),
-                                  ("sleep", "bedtime_start"), ("enhanced_tag", "start_time")):
+        for collection, field in (
+            ("workout", "start_datetime"),
+            ("session", "start_datetime"),
+            ("sleep", "bedtime_start"),
+            ("enhanced_tag", "start_time"),
+        ):
             for doc in world.documents(1, collection, day):
                 start = datetime.fromisoformat(doc[field])
                 if collection == "sleep" and doc["type"] == "long_sleep":
@@ -788,7 +794,8 @@ def test_a_ring_that_stops_syncing_delivers_nothing_new_then_everything_when_it_
     world.set_now(resumed + timedelta(hours=1))
     assert world.last_sync(2) == resumed + timedelta(hours=1)
     late = [
-        day for day in held_then
+        day
+        for day in held_then
         if not held_then[day] and world.night(2, day).held and day < world.local_today(2)
     ]
     assert late, "no night of the gap arrived late"

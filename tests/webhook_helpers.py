@@ -14,8 +14,8 @@ from typing import Any
 
 import uvicorn
 
-from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from pipelines.auth import TokenRecord, TokenStore
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
 def free_port() -> int:

@@ -56,13 +56,15 @@ def login(
         str | None,
         typer.Option(
             metavar="SCOPES",
-            help='Scopes to request, space-separated, e.g. "daily heartrate" (default: all).'
+            help='Scopes to request, space-separated, e.g. "daily heartrate" (default: all).',
         ),
     ] = None,
     timeout: Annotated[
         float,
         typer.Option(
-            envvar="OURA_LOGIN_TIMEOUT", min=1, metavar="SECONDS",
+            envvar="OURA_LOGIN_TIMEOUT",
+            min=1,
+            metavar="SECONDS",
             help="Seconds to wait for the browser (1 or more).",
         ),
     ] = 300.0,

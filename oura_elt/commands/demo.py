@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 import typer
 from rich.markup import escape
 
-from oura_elt.console import console
 from oura_elt.commands.sandbox import sandbox_endpoints
+from oura_elt.console import console
 
 DEMO_DIR = Path("data") / "demo"
 PROFILE = "demo"
@@ -66,12 +66,18 @@ def demo(
     try:
         endpoints = sandbox_endpoints(running.base_url)
         user = running.sandbox.world.users[0]
-        console.print(f"sandbox on {running.base_url}: user {user.user_id}, history from {user.history_start}")
+        console.print(
+            f"sandbox on {running.base_url}: user {user.user_id}, history from {user.history_start}"
+        )
 
         console.rule("[bold]2. OAuth2 login (the demo acts as the browser)")
         record = login(
-            PROFILE, endpoints=endpoints, redirect_uri=callback, open_browser=False,
-            show_url=act_as_browser, notify=lambda line: console.print(f"[dim]{line}[/]"),
+            PROFILE,
+            endpoints=endpoints,
+            redirect_uri=callback,
+            open_browser=False,
+            show_url=act_as_browser,
+            notify=lambda line: console.print(f"[dim]{line}[/]"),
         )
         console.print(f"logged in as {record.user_id}; scopes: {', '.join(sorted(record.scopes))}")
 
@@ -89,8 +95,10 @@ def demo(
     from pipelines.transform import mart_row_counts, recent_daily_summary
 
     if report.dbt is not None:
-        console.print(f"dbt build passed in {report.dbt.seconds:.0f} s: {report.dbt.models} models, "
-                      f"{report.dbt.tests} tests, {report.dbt.unit_tests} unit tests")
+        console.print(
+            f"dbt build passed in {report.dbt.seconds:.0f} s: {report.dbt.models} models, "
+            f"{report.dbt.tests} tests, {report.dbt.unit_tests} unit tests"
+        )
     counts = Table("mart", "rows", box=None)
     for name, rows in sorted(mart_row_counts(duckdb_path).items()):
         counts.add_row(name, f"{rows:,}")
@@ -98,9 +106,14 @@ def demo(
     week = recent_daily_summary(duckdb_path, days=7)
     if week:
         columns = {  # daily_summary column -> short heading that fits a terminal
-            "summary_date": "day", "sleep_score": "sleep", "readiness_score": "ready",
-            "activity_score": "act.", "steps": "steps", "total_sleep_seconds": "slept s",
-            "average_hrv_ms": "HRV", "lowest_heart_rate_bpm": "low HR",
+            "summary_date": "day",
+            "sleep_score": "sleep",
+            "readiness_score": "ready",
+            "activity_score": "act.",
+            "steps": "steps",
+            "total_sleep_seconds": "slept s",
+            "average_hrv_ms": "HRV",
+            "lowest_heart_rate_bpm": "low HR",
             "resilience_level": "resilience",
         }
         table = Table(box=None, title="the last week of daily_summary")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,7 @@ from oura_elt.console import console
 
 def export(
     fmt: str = typer.Option("parquet", "--format", metavar="parquet|csv", help="File format."),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None,
         "--out",
         help="Folder for <mart>.<format> files (default: export/ beside the warehouse).",
@@ -32,8 +31,12 @@ def export(
     from oura_elt.report.marts import resolve_warehouse
     from pipelines.transform import MARTS
 
-    needs_duckdb(destination, "export", "export the oura_marts dataset with BigQuery's "
-                 "EXPORT DATA or read it with your BI tool's BigQuery connector")
+    needs_duckdb(
+        destination,
+        "export",
+        "export the oura_marts dataset with BigQuery's "
+        "EXPORT DATA or read it with your BI tool's BigQuery connector",
+    )
     where = resolve_warehouse(duckdb_path)
     folder = out if out is not None else default_out_dir(where)
     with console.status(f"exporting the marts as {fmt}"):

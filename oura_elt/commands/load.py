@@ -11,13 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
 from oura_elt.commands.options import (
     CollectionsOpt,
     DestinationOpt,
@@ -32,6 +31,7 @@ from oura_elt.commands.options import (
     day_range,
 )
 from oura_elt.console import console, err_console, error_line
+from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
 from pipelines.core.errors import OuraEltError
 
 if TYPE_CHECKING:
@@ -84,14 +84,14 @@ def load(
 
 
 @contextmanager
-def until_interrupted(target: "Target") -> Iterator[None]:
+def until_interrupted(target: Target) -> Iterator[None]:
     """Ctrl-C during a load: one line saying what the warehouse holds, and exit 130.
 
     dlt turns a Ctrl-C during a commit into its own error (the signal is its cause), so
     both forms are caught. What each finished chunk committed stays, with its progress,
     so the same command resumes where this one stopped.
     """
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     try:
         yield
     except KeyboardInterrupt:
@@ -120,7 +120,7 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
     return False
 
 
-def _committed(target: "Target", since: datetime) -> str:
+def _committed(target: Target, since: datetime) -> str:
     """What the warehouse holds of the people this run loaded (as `oura-elt users` says)."""
     if target.duckdb_path is None:
         return "every chunk committed before it stays in the warehouse"
@@ -144,7 +144,13 @@ class ProgressReporter:
     """A rich progress bar per collection (windows fetched, documents), on stderr."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._progress = Progress(
             TextColumn("{task.description:<26}"),
@@ -161,7 +167,7 @@ class ProgressReporter:
         self._planned: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "ProgressReporter":
+    def __enter__(self) -> ProgressReporter:
         self._progress.start()
         return self
 
@@ -171,7 +177,9 @@ class ProgressReporter:
     def _task(self, collection: str) -> Any:
         with self._lock:
             if collection not in self._tasks:
-                self._tasks[collection] = self._progress.add_task(collection, total=0, docs=0, status="")
+                self._tasks[collection] = self._progress.add_task(
+                    collection, total=0, docs=0, status=""
+                )
             return self._tasks[collection]
 
     def planned(self, collection: str, windows: int) -> None:  # noqa: D102
@@ -194,7 +202,7 @@ class ProgressReporter:
         self._progress.console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
 
 
-def print_summary(summary: "LoadSummary") -> None:
+def print_summary(summary: LoadSummary) -> None:
     """Documents per table, date range, requests and time."""
     from rich.table import Table
 
@@ -206,7 +214,9 @@ def print_summary(summary: "LoadSummary") -> None:
     table.add_column("deleted", justify="right")
     loaded = set(summary.documents) | set(summary.deleted)
     for name in [n for n in ALL_NAMES if n in loaded]:
-        table.add_row(name, f"{summary.documents.get(name, 0):,}", f"{summary.deleted.get(name, 0):,}")
+        table.add_row(
+            name, f"{summary.documents.get(name, 0):,}", f"{summary.deleted.get(name, 0):,}"
+        )
     console.print(table)
     span = f"{summary.start}..{summary.end}" if summary.start else "no dated collections"
     retried = f" ({summary.retries} retried)" if summary.retries else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,45 +23,51 @@ if TYPE_CHECKING:
 DUCKDB_HELP = "DuckDB file (default: OURA_DUCKDB_PATH, else data/oura.duckdb)."
 
 ProfileOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
-        "--profile", "-p", metavar="NAME",
+        "--profile",
+        "-p",
+        metavar="NAME",
         help="Login profile (oura-elt auth login --profile). OURA_ACCESS_TOKEN overrides it.",
     ),
 ]
 CollectionsOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
-        "--collections", metavar="NAMES",
+        "--collections",
+        metavar="NAMES",
         help="Comma-separated collections, e.g. sleep,daily_readiness (default: all).",
     ),
 ]
 StartDateOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
-        "--start-date", metavar="DATE",
+        "--start-date",
+        metavar="DATE",
         help="First day, YYYY-MM-DD (default: the start of the user's history).",
     ),
 ]
 EndDateOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
-        "--end-date", metavar="DATE",
+        "--end-date",
+        metavar="DATE",
         help="Last day, YYYY-MM-DD (default: today where it began first, UTC+14, so nobody's "
-             "today is left out).",
+        "today is left out).",
     ),
 ]
 LookbackOpt = Annotated[
     int,
     typer.Option(
-        "--lookback-days", metavar="DAYS",
+        "--lookback-days",
+        metavar="DAYS",
         help="Trailing days fetched again on every run (revisions, late syncs).",
     ),
 ]
 DestinationOpt = Annotated[
     str, typer.Option("--destination", metavar="duckdb|bigquery", help="Where the data goes.")
 ]
-DuckdbOpt = Annotated[Optional[Path], typer.Option("--duckdb", metavar="PATH", help=DUCKDB_HELP)]
+DuckdbOpt = Annotated[Path | None, typer.Option("--duckdb", metavar="PATH", help=DUCKDB_HELP)]
 
 
 def port_option(default: int, help: str) -> typer.models.OptionInfo:
@@ -69,7 +75,7 @@ def port_option(default: int, help: str) -> typer.models.OptionInfo:
     return typer.Option(default, "--port", min=1, max=65535, metavar="PORT", help=help)
 
 
-def parse_day(text: Optional[str], option: str) -> date | None:
+def parse_day(text: str | None, option: str) -> date | None:
     """A YYYY-MM-DD option value (None stays None), or one clear error line."""
     if text is None:
         return None
@@ -79,7 +85,7 @@ def parse_day(text: Optional[str], option: str) -> date | None:
         raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
-def day_range(start_date: Optional[str], end_date: Optional[str]) -> tuple[date | None, date | None]:
+def day_range(start_date: str | None, end_date: str | None) -> tuple[date | None, date | None]:
     """`--start-date` and `--end-date` parsed, the first not after the last."""
     first, last = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
     check_day_range(first, last)
@@ -92,8 +98,8 @@ def check_lookback(days: int) -> int:
 
 
 def check_destination(
-    destination: str, duckdb_path: Optional[Path], duckdb_option: str = "--duckdb"
-) -> "Target":
+    destination: str, duckdb_path: Path | None, duckdb_option: str = "--duckdb"
+) -> Target:
     """A known destination, and a DuckDB file only for the duckdb one; the `Target`."""
     from pipelines.core.target import Target
 
@@ -114,7 +120,7 @@ def needs_duckdb(destination: str, command: str, instead: str) -> None:
         )
 
 
-def collection_names(collections: Optional[str]) -> list[str] | None:
+def collection_names(collections: str | None) -> list[str] | None:
     """`--collections` as names, checked before any network or warehouse access."""
     from pipelines.oura.settings import resolve_collections
 

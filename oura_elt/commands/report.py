@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ from oura_elt.console import console
 
 
 def report(
-    profile: Optional[str] = typer.Option(
+    profile: str | None = typer.Option(
         None,
         "--profile",
         "-p",
@@ -22,12 +21,12 @@ def report(
     days: int = typer.Option(
         90, "--days", help="Days shown, ending on the latest day with data (7 or more)."
     ),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None,
         "--out",
         help="HTML file, or a folder for oura-report.html (default: beside the warehouse).",
     ),
-    night: Optional[str] = typer.Option(
+    night: str | None = typer.Option(
         None,
         "--night",
         metavar="DATE",
@@ -44,8 +43,9 @@ def report(
     """
     from oura_elt.report import write_report
 
-    needs_duckdb(destination, "report", "point a BI tool at the oura_marts dataset "
-                 "(docs/bi-tools.md)")
+    needs_duckdb(
+        destination, "report", "point a BI tool at the oura_marts dataset (docs/bi-tools.md)"
+    )
     wanted = parse_day(night, "--night")
     with console.status("writing the report"):
         path = write_report(duckdb_path, out, profile=profile, days=days, night=wanted)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from pipelines.core.config import Endpoints
-from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_HOST, SANDBOX_PORT
 from oura_elt.commands.app import App
 from oura_elt.commands.options import parse_day, port_option
 from oura_elt.console import console
+from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
+from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_HOST, SANDBOX_PORT
 
 app = App(
     help="The local Oura-compatible API server (no Oura account needed).", no_args_is_help=True
@@ -28,56 +27,86 @@ NowOpt = typer.Option(
     None, "--now", metavar="INSTANT", help="Server clock as an ISO instant (overrides --today)."
 )
 HistStartOpt = typer.Option(
-    None, "--history-start", metavar="DATE",
+    None,
+    "--history-start",
+    metavar="DATE",
     help="First day of ring data (default: clock - history days).",
 )
-HistDaysOpt = typer.Option(730, "--history-days", min=1, help="Days of history when --history-start is not given.")
+HistDaysOpt = typer.Option(
+    730, "--history-days", min=1, help="Days of history when --history-start is not given."
+)
 
 
-def clock(today: Optional[str], now: Optional[str]) -> datetime | None:
+def clock(today: str | None, now: str | None) -> datetime | None:
     """The server clock from `--now` or `--today` (None: the real current time)."""
     if now:
         try:
             parsed = datetime.fromisoformat(now.replace("Z", "+00:00"))
         except ValueError:
             raise UsageError(f"--now {now!r} is not an ISO date-time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if today:
-        return datetime.combine(parse_day(today, "--today"), time(12), timezone.utc)
+        return datetime.combine(parse_day(today, "--today"), time(12), UTC)
     return None
 
 
 @app.command()
 def serve(
     host: str = typer.Option(
-        SANDBOX_HOST, "--host", metavar="HOST",
+        SANDBOX_HOST,
+        "--host",
+        metavar="HOST",
         help="Interface to listen on (loopback by default).",
     ),
     port: int = port_option(SANDBOX_PORT, "TCP port (1 to 65535)."),
     seed: int = SeedOpt,
     users: int = UsersOpt,
-    today: Optional[str] = TodayOpt,
-    now: Optional[str] = NowOpt,
-    history_start: Optional[str] = HistStartOpt,
+    today: str | None = TodayOpt,
+    now: str | None = NowOpt,
+    history_start: str | None = HistStartOpt,
     history_days: int = HistDaysOpt,
     page_size: int = typer.Option(100, "--page-size", min=1, help="Documents per page."),
-    series_page_size: int = typer.Option(1000, "--series-page-size", min=1, help="Time-series rows per page."),
-    rate_limit: int = typer.Option(5000, "--rate-limit", min=1, help="Requests per window per access token."),
-    app_rate_limit: int = typer.Option(5000, "--app-rate-limit", min=1, help="Requests per window per application."),
-    rate_window: int = typer.Option(300, "--rate-window", min=1, help="Rate-limit window in seconds."),
-    access_ttl: int = typer.Option(86400, "--access-ttl", min=1, help="Access-token lifetime (expires_in), seconds."),
-    lapsed_user: list[int] = typer.Option([], "--lapsed-user", help="User index whose membership lapsed (403)."),
+    series_page_size: int = typer.Option(
+        1000, "--series-page-size", min=1, help="Time-series rows per page."
+    ),
+    rate_limit: int = typer.Option(
+        5000, "--rate-limit", min=1, help="Requests per window per access token."
+    ),
+    app_rate_limit: int = typer.Option(
+        5000, "--app-rate-limit", min=1, help="Requests per window per application."
+    ),
+    rate_window: int = typer.Option(
+        300, "--rate-window", min=1, help="Rate-limit window in seconds."
+    ),
+    access_ttl: int = typer.Option(
+        86400, "--access-ttl", min=1, help="Access-token lifetime (expires_in), seconds."
+    ),
+    lapsed_user: list[int] = typer.Option(
+        [], "--lapsed-user", help="User index whose membership lapsed (403)."
+    ),
     redirect_uri: list[str] = typer.Option(
-        [], "--redirect-uri", metavar="URL",
+        [],
+        "--redirect-uri",
+        metavar="URL",
         help="Extra redirect URI registered for the sandbox app.",
     ),
-    latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, help="Latency added to every data request."),
+    latency_ms: float = typer.Option(
+        0.0, "--latency-ms", min=0, help="Latency added to every data request."
+    ),
     fault_seed: int = typer.Option(0, "--fault-seed", help="Seed of the fault draws."),
     fault_5xx: float = typer.Option(0.0, "--fault-5xx", min=0, max=1, help="Probability of a 5xx."),
-    fault_429: float = typer.Option(0.0, "--fault-429", min=0, max=1, help="Probability of a 429 storm."),
-    fault_drop: float = typer.Option(0.0, "--fault-drop", min=0, max=1, help="Probability of a dropped connection."),
-    fault_truncate: float = typer.Option(0.0, "--fault-truncate", min=0, max=1, help="Probability of a truncated page."),
-    fault_malformed: float = typer.Option(0.0, "--fault-malformed", min=0, max=1, help="Probability of a non-JSON page."),
+    fault_429: float = typer.Option(
+        0.0, "--fault-429", min=0, max=1, help="Probability of a 429 storm."
+    ),
+    fault_drop: float = typer.Option(
+        0.0, "--fault-drop", min=0, max=1, help="Probability of a dropped connection."
+    ),
+    fault_truncate: float = typer.Option(
+        0.0, "--fault-truncate", min=0, max=1, help="Probability of a truncated page."
+    ),
+    fault_malformed: float = typer.Option(
+        0.0, "--fault-malformed", min=0, max=1, help="Probability of a non-JSON page."
+    ),
 ) -> None:
     """Serve the Oura API v2 (data routes, OAuth2, errors, quirks) on HOST:PORT."""
     from sandbox.faults import FaultPlan
@@ -131,18 +160,20 @@ def serve(
 
 @app.command()
 def dump(
-    out: Path = typer.Option(..., "--out", help="Directory for one JSON-lines file per collection."),
-    start_date: Optional[str] = typer.Option(
+    out: Path = typer.Option(
+        ..., "--out", help="Directory for one JSON-lines file per collection."
+    ),
+    start_date: str | None = typer.Option(
         None, "--start-date", metavar="DATE", help="First day (default: history start)."
     ),
-    end_date: Optional[str] = typer.Option(
+    end_date: str | None = typer.Option(
         None, "--end-date", metavar="DATE", help="Last day (default: the clock's today)."
     ),
     seed: int = SeedOpt,
     users: int = UsersOpt,
-    today: Optional[str] = TodayOpt,
-    now: Optional[str] = NowOpt,
-    history_start: Optional[str] = HistStartOpt,
+    today: str | None = TodayOpt,
+    now: str | None = NowOpt,
+    history_start: str | None = HistStartOpt,
     history_days: int = HistDaysOpt,
 ) -> None:
     """Write exactly the documents the server holds for these users, range, seed and clock."""
@@ -157,7 +188,11 @@ def dump(
         history_start=parse_day(history_start, "--history-start") if history_start else None,
         history_days=history_days,
     )
-    start = parse_day(start_date, "--start-date") if start_date else min(u.history_start for u in world.users)
+    start = (
+        parse_day(start_date, "--start-date")
+        if start_date
+        else min(u.history_start for u in world.users)
+    )
     end = parse_day(end_date, "--end-date") if end_date else world.now.date()
     if start > end:
         raise UsageError(f"--start-date {start} is after --end-date {end}")
@@ -170,7 +205,9 @@ def dump(
     counts = write_dump(world, start, end, out, open_file=open_private)
     for collection, n in counts.items():
         console.print(f"{collection:28} {n:>9,}")
-    console.print(f"wrote {sum(counts.values()):,} documents for {users} user(s), {start}..{end}, to {out}")
+    console.print(
+        f"wrote {sum(counts.values()):,} documents for {users} user(s), {start}..{end}, to {out}"
+    )
 
 
 def sandbox_endpoints(base_url: str) -> Endpoints:

@@ -10,7 +10,6 @@ stops it on the way out. The deployments themselves are declared in
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import typer
 
@@ -25,41 +24,57 @@ from oura_elt.console import console
 
 def schedule(
     cron: str = typer.Option(
-        "30 5 * * *", "--cron", metavar="CRON",
+        "30 5 * * *",
+        "--cron",
+        metavar="CRON",
         help="When the nightly refresh runs (cron, 5 fields).",
     ),
-    timezone: Optional[str] = typer.Option(
-        None, "--timezone", metavar="ZONE",
+    timezone: str | None = typer.Option(
+        None,
+        "--timezone",
+        metavar="ZONE",
         help="IANA time zone of the cron, e.g. Europe/Helsinki (default: this machine's).",
     ),
-    interval: Optional[float] = typer.Option(
-        None, "--interval", min=1, metavar="SECONDS",
+    interval: float | None = typer.Option(
+        None,
+        "--interval",
+        min=1,
+        metavar="SECONDS",
         help="Refresh every SECONDS (1 or more) instead of the cron (for trying it out).",
     ),
-    api_url: Optional[str] = typer.Option(
-        None, "--api-url", metavar="URL",
+    api_url: str | None = typer.Option(
+        None,
+        "--api-url",
+        metavar="URL",
         help="Prefect API of a running server (default: PREFECT_API_URL, else start a local one).",
     ),
     port: int = port_option(4200, "Port of the local Prefect server this command starts."),
     profiles: list[str] = typer.Option(
-        [], "--profile", "-p", metavar="NAME",
+        [],
+        "--profile",
+        "-p",
+        metavar="NAME",
         help="Profile to refresh (repeatable; default: every saved login).",
     ),
     destination: DestinationOpt = "duckdb",
     duckdb_path: DuckdbOpt = None,
     lookback_days: int = typer.Option(
-        7, "--lookback-days", min=0, metavar="DAYS",
+        7,
+        "--lookback-days",
+        min=0,
+        metavar="DAYS",
         help="Trailing days the nightly refresh fetches again.",
     ),
     webhooks: bool = typer.Option(
-        False, "--webhooks",
+        False,
+        "--webhooks",
         help="Also renew the app's webhook subscriptions every day (oura-renew-webhooks).",
     ),
 ) -> None:
     """Serve 'oura-nightly' (refresh + dbt build every night) and 'oura-backfill' with Prefect."""
     from flows.server import prefect_server, prepare_prefect_env
-    from pipelines.core.target import Target
     from pipelines.auth import validate_profile
+    from pipelines.core.target import Target
 
     prepare_prefect_env()
     from flows import schedule as schedules
@@ -81,7 +96,9 @@ def schedule(
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         verb = "started" if server.started_here else "in use"
-        console.print(f"Prefect server {verb}: {server.api_url} (UI: {server.api_url.removesuffix('/api')})")
+        console.print(
+            f"Prefect server {verb}: {server.api_url} (UI: {server.api_url.removesuffix('/api')})"
+        )
         os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the flow-run processes
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             served = schedules.deployments(cron, zone, interval, parameters, webhooks=webhooks)
@@ -95,6 +112,10 @@ def schedule(
                 f"prefect deployment run 'backfill/{schedules.BACKFILL}' -p start_date=2024-01-01"
             )
             if webhooks:
-                console.print(f"and {schedules.RENEW_WEBHOOKS} (daily at '{schedules.RENEW_CRON}' in {zone})")
-            console.print("[dim]Ctrl+C stops serving (schedules are paused) and any server started here.[/]")
+                console.print(
+                    f"and {schedules.RENEW_WEBHOOKS} (daily at '{schedules.RENEW_CRON}' in {zone})"
+                )
+            console.print(
+                "[dim]Ctrl+C stops serving (schedules are paused) and any server started here.[/]"
+            )
             schedules.serve(served)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,23 +32,28 @@ _WHY = {
 def status(
     duckdb_path: DuckdbOpt = None,
     profile: Annotated[
-        Optional[str],
-        typer.Option("--profile", "-p", metavar="NAME",
-                     help="Only this profile (or Oura user id)."),
+        str | None,
+        typer.Option(
+            "--profile", "-p", metavar="NAME", help="Only this profile (or Oura user id)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for monitoring.")] = False,
     max_age: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
-            "--max-age", metavar="AGE",
+            "--max-age",
+            metavar="AGE",
             help="Exit with status 3 when anyone's newest data is older than this "
             "(e.g. 36h, 2d, 90m); people without data count as too old.",
         ),
     ] = None,
     days: Annotated[
         int,
-        typer.Option("--days", metavar="DAYS",
-                     help="Days back to count and list nights without a main sleep."),
+        typer.Option(
+            "--days",
+            metavar="DAYS",
+            help="Days back to count and list nights without a main sleep.",
+        ),
     ] = 30,
 ) -> None:
     """Show, per profile, the last load (when, days, result), how fresh each collection is,
@@ -81,8 +86,10 @@ def _print(report: WarehouseStatus) -> None:
     limit = f"; stale after {_limit(report.max_age_seconds)}" if report.max_age_seconds else ""
     _say(f"Data status at {_utc(report.now)} ({report.where}){limit}")
     if report.marts_behind_loads:
-        _say("note: a load finished after the marts were built; run oura-elt transform for "
-             "the freshness and nights of its data")
+        _say(
+            "note: a load finished after the marts were built; run oura-elt transform for "
+            "the freshness and nights of its data"
+        )
     if not report.people:
         _say("No one in the warehouse. Add someone: oura-elt auth login --profile NAME")
     for person in report.people:
@@ -179,7 +186,8 @@ def _as_json(report: WarehouseStatus) -> dict:
                 **asdict(person),
                 "last_load": (
                     {**asdict(person.last_load), "result": person.last_load.result}
-                    if person.last_load else None
+                    if person.last_load
+                    else None
                 ),
             }
             for person in report.people

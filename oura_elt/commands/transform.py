@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
 from oura_elt.commands.options import (
     CollectionsOpt,
     DuckdbOpt,
@@ -22,27 +21,37 @@ from oura_elt.commands.options import (
     with_old_name,
 )
 from oura_elt.console import console, err_console, error_line
+from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
 from pipelines.core.errors import UsageError
 
 TargetOpt = typer.Option(
-    "duckdb", "--destination", metavar="duckdb|bigquery",
+    "duckdb",
+    "--destination",
+    metavar="duckdb|bigquery",
     help="duckdb or bigquery: the warehouse the loader wrote, also the dbt target (see "
     "dbt_project/profiles.yml).",
 )
-OldTargetOpt = typer.Option(None, "--target", hidden=True, help="The old name of --destination (still works).")
+OldTargetOpt = typer.Option(
+    None, "--target", hidden=True, help="The old name of --destination (still works)."
+)
 SelectOpt = typer.Option(
-    None, "--select", "-s", metavar="SELECTOR",
+    None,
+    "--select",
+    "-s",
+    metavar="SELECTOR",
     help="dbt selection, e.g. daily_summary+ (repeatable; default: everything).",
 )
-FullRefreshOpt = typer.Option(False, "--full-refresh", help="Rebuild incremental models (heart_rate_samples) from scratch.")
+FullRefreshOpt = typer.Option(
+    False, "--full-refresh", help="Rebuild incremental models (heart_rate_samples) from scratch."
+)
 
 
 def transform(
     duckdb_path: DuckdbOpt = None,
     target: str = TargetOpt,
-    select: Optional[list[str]] = SelectOpt,
+    select: list[str] | None = SelectOpt,
     full_refresh: bool = FullRefreshOpt,
-    old_target: Optional[str] = OldTargetOpt,
+    old_target: str | None = OldTargetOpt,
 ) -> None:
     """Build the models with dbt: staging, intermediate and marts, with every data and unit test.
 
@@ -50,7 +59,9 @@ def transform(
     the `oura_marts` schema of the same warehouse. A failing model or test stops with one line
     naming it.
     """
-    target = with_old_name(target, old_target, name="--destination", old="--target", default="duckdb")
+    target = with_old_name(
+        target, old_target, name="--destination", old="--target", default="duckdb"
+    )
     _check_target(target, duckdb_path)
     summary = _build(duckdb_path, target, select, full_refresh)
     _print(summary)
@@ -65,12 +76,13 @@ def run(
     destination: Annotated[
         str,
         typer.Option(
-            "--destination", metavar="duckdb|bigquery",
+            "--destination",
+            metavar="duckdb|bigquery",
             help="Where the data goes (also the dbt target).",
         ),
     ] = "duckdb",
     duckdb_path: DuckdbOpt = None,
-    select: Optional[list[str]] = SelectOpt,
+    select: list[str] | None = SelectOpt,
     full_refresh: bool = FullRefreshOpt,
 ) -> None:
     """Load (like `oura-elt load`), then transform (like `oura-elt transform`).
@@ -113,7 +125,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _check_target(target: str, duckdb_path: Optional[Path]) -> None:
+def _check_target(target: str, duckdb_path: Path | None) -> None:
     from pipelines.transform import TARGETS
 
     if target not in TARGETS:
@@ -122,7 +134,9 @@ def _check_target(target: str, duckdb_path: Optional[Path]) -> None:
         raise UsageError("--duckdb only applies to --destination duckdb")
 
 
-def _build(duckdb_path: Optional[Path], target: str, select: Optional[list[str]], full_refresh: bool) -> Any:
+def _build(
+    duckdb_path: Path | None, target: str, select: list[str] | None, full_refresh: bool
+) -> Any:
     from pipelines.transform import transform as run_transform
 
     with console.status("dbt build: models, data tests and unit tests") as status:
@@ -152,7 +166,11 @@ def _print(summary: Any) -> None:
         for name, rows in mart_row_counts(summary.where).items():
             table.add_row(name, f"{rows:,}")
         console.print(table)
-    warned = f", {len(summary.warnings)} warning(s): {', '.join(summary.warnings)}" if summary.warnings else ""
+    warned = (
+        f", {len(summary.warnings)} warning(s): {', '.join(summary.warnings)}"
+        if summary.warnings
+        else ""
+    )
     console.print(
         f"dbt build passed: {summary.models} models, {summary.tests} data tests, "
         f"{summary.unit_tests} unit tests{warned}; {summary.seconds:.1f} s -> {summary.where}",

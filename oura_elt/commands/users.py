@@ -11,7 +11,7 @@ import textwrap
 import time
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -63,7 +63,7 @@ def users(
 @app.command()
 def remove(
     name: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(
             metavar="PROFILE", help="Profile (saved login) to remove.", show_default=False
         ),
@@ -72,7 +72,7 @@ def remove(
         bool, typer.Option("--erase", help="Also delete every row of this person in the warehouse.")
     ] = False,
     user_id: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--user-id", metavar="ID", help="Oura user id to erase (a person whose login is gone)."
         ),
@@ -126,7 +126,11 @@ def remove(
     if not yes and not typer.confirm(_question(removal, erase, preview), default=False):
         raise OuraEltError("nothing changed (not confirmed)")
     report = remove_user(
-        removal, erase=erase, duckdb_path=duckdb_path, compact=not no_compact, destination=destination
+        removal,
+        erase=erase,
+        duckdb_path=duckdb_path,
+        compact=not no_compact,
+        destination=destination,
     )
     if not missing_ok and _found_nothing(report):
         erasure = report.erasure
@@ -230,29 +234,44 @@ def _print_erasure(erasure: ErasureReport, removal: Removal) -> None:
     if erasure.compacted:
         _say("Rewrote the DuckDB file, so the deleted rows are gone from the disk too.")
     if erasure.compact_problem:
-        _warn(f"warning: {erasure.compact_problem}; the rows are deleted, but their bytes stay in "
-              "the file's free space until DuckDB reuses it")
+        _warn(
+            f"warning: {erasure.compact_problem}; the rows are deleted, but their bytes stay in "
+            "the file's free space until DuckDB reuses it"
+        )
     if erasure.note:
         _warn(f"note: {erasure.note}")
     if erasure.folders:
         _say(f"Removed dlt working state: {', '.join(erasure.pipelines)}.")
     if erasure.journal_rows:
-        _say(f"Removed {erasure.journal_rows} row(s) of the webhook journal (ids of changed documents).")
+        _say(
+            f"Removed {erasure.journal_rows} row(s) of the webhook journal (ids of changed documents)."
+        )
 
 
 def _print_people(people: list[UserInfo], warehouse_read: bool) -> None:
     """One block per person: fits an 80-column terminal, and `grep -A3 NAME` finds one."""
     for person in people:
         _say(f"{person.profile or '-':<12} {person.user_id or 'user id unknown'}")
-        lines = [("login", "none saved")] if person.profile is None else [
-            ("scopes", " ".join(person.scopes) or "-"),
-            ("token", _token_state(person)),
-        ]
+        lines = (
+            [("login", "none saved")]
+            if person.profile is None
+            else [
+                ("scopes", " ".join(person.scopes) or "-"),
+                ("token", _token_state(person)),
+            ]
+        )
         busy = "unknown (the warehouse is busy)"
         lines.append(("last load", _last_load(person) if warehouse_read else busy))
         for label, value in lines:
-            _say(textwrap.fill(value, width=max(console.width, 60), initial_indent=f"  {label:<10} ",
-                               subsequent_indent=" " * 13, break_on_hyphens=False))
+            _say(
+                textwrap.fill(
+                    value,
+                    width=max(console.width, 60),
+                    initial_indent=f"  {label:<10} ",
+                    subsequent_indent=" " * 13,
+                    break_on_hyphens=False,
+                )
+            )
 
 
 def _last_load(person: UserInfo) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -43,7 +43,7 @@ def subscribe(
     callback_url: str = typer.Option(
         ..., "--callback-url", metavar="URL", help="Public https URL of `oura-elt webhooks serve`."
     ),
-    verification_token: Optional[str] = TokenOpt,
+    verification_token: str | None = TokenOpt,
     data_type: list[str] = typer.Option(
         [],
         "--data-type",
@@ -51,7 +51,9 @@ def subscribe(
         help="Data type to subscribe to (repeatable; default: every one that can be loaded).",
     ),
     event_type: list[str] = typer.Option(
-        [], "--event-type", metavar="TYPE",
+        [],
+        "--event-type",
+        metavar="TYPE",
         help="create, update or delete (repeatable; default: all three).",
     ),
 ) -> None:
@@ -60,9 +62,9 @@ def subscribe(
     The receiver must be running at that URL: Oura verifies it with a challenge
     before each subscription is saved. Pairs already subscribed there are kept.
     """
+    from pipelines.webhooks.settings import verification_token_path
     from pipelines.webhooks.subscriptions import check_callback_url, check_types
     from pipelines.webhooks.subscriptions import subscribe as run_subscribe
-    from pipelines.webhooks.settings import verification_token_path
     from pipelines.webhooks.verification import resolve_token
 
     check_callback_url(callback_url)
@@ -121,11 +123,14 @@ def list_subscriptions() -> None:
 
 @app.command()
 def renew(
-    ids: Optional[list[str]] = typer.Argument(
+    ids: list[str] | None = typer.Argument(
         None, metavar="ID...", help="Subscription ids (default: those expiring soon)."
     ),
     within_days: float = typer.Option(
-        7.0, "--within-days", min=0, metavar="DAYS",
+        7.0,
+        "--within-days",
+        min=0,
+        metavar="DAYS",
         help="Renew those expiring within this many days.",
     ),
 ) -> None:
@@ -145,7 +150,7 @@ def renew(
 
 @app.command()
 def delete(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID...", help="Subscription ids."),
+    ids: list[str] | None = typer.Argument(None, metavar="ID...", help="Subscription ids."),
     all_: bool = typer.Option(False, "--all", help="Delete every subscription of the app."),
 ) -> None:
     """Delete subscriptions (Oura stops sending their events)."""
@@ -163,21 +168,25 @@ def delete(
 @app.command()
 def serve(
     host: str = typer.Option(
-        "127.0.0.1", "--host", metavar="HOST",
+        "127.0.0.1",
+        "--host",
+        metavar="HOST",
         help="Interface to listen on (a TLS proxy goes in front).",
     ),
     port: int = port_option(8787, "TCP port (1 to 65535)."),
     path: str = typer.Option(
         "/oura/webhook", "--path", metavar="PATH", help="Path of the callback URL."
     ),
-    verification_token: Optional[str] = TokenOpt,
+    verification_token: str | None = TokenOpt,
     duckdb_path: DuckdbOpt = None,
-    old_duckdb_path: Optional[Path] = typer.Option(
+    old_duckdb_path: Path | None = typer.Option(
         None, "--duckdb-path", hidden=True, help="The old name of --duckdb (still works)."
     ),
     destination: DestinationOpt = "duckdb",
-    journal: Optional[Path] = typer.Option(
-        None, "--journal", metavar="PATH",
+    journal: Path | None = typer.Option(
+        None,
+        "--journal",
+        metavar="PATH",
         help="Event journal (default: $OURA_ELT_HOME/webhooks/journal.sqlite3).",
     ),
     no_worker: bool = typer.Option(
@@ -249,7 +258,7 @@ def serve(
 
 @app.command()
 def status(
-    journal: Optional[Path] = typer.Option(
+    journal: Path | None = typer.Option(
         None, "--journal", metavar="PATH", help="Event journal (default: the standard one)."
     ),
 ) -> None:

@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.errors import UsageError
 from oura_elt.report import charts, coverage, queries
 from oura_elt.report.marts import SCHEMA, Person, choose, open_marts, people, resolve_warehouse
 from oura_elt.report.render import figure_html, render, write_atomically
+from pipelines.core.errors import UsageError
 
 DEFAULT_DAYS = 90
 MIN_DAYS = 7  # a rolling week and a weekly summary need one

@@ -50,15 +50,18 @@ def strip(con: Any, user_id: str, first: date, last: date) -> CoverageStrip | No
     """The person's strip from `first` to `last` (None: no `data_coverage` mart)."""
     built = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? "
-        "and table_name = 'data_coverage'", [SCHEMA]
+        "and table_name = 'data_coverage'",
+        [SCHEMA],
     ).fetchone()[0]
     if not built:
         return None
-    known = dict(con.execute(
-        f"select coverage_date, sleep_status from {SCHEMA}.data_coverage "
-        "where user_id = ? and coverage_date between ? and ?",
-        [user_id, first, last],
-    ).fetchall())
+    known = dict(
+        con.execute(
+            f"select coverage_date, sleep_status from {SCHEMA}.data_coverage "
+            "where user_id = ? and coverage_date between ? and ?",
+            [user_id, first, last],
+        ).fetchall()
+    )
     days = [
         CoverageDay(day, known.get(day, "none"))
         for day in (first + timedelta(days=n) for n in range((last - first).days + 1))

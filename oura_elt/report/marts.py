@@ -8,11 +8,12 @@ every way it can fail: no file, a file a load is writing, marts never built.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pipelines.core import warehouse_file
 from pipelines.core.errors import OuraEltError, UsageError

@@ -9,7 +9,7 @@ times (`*_local` columns, or UTC instants shifted by the offset the marts carry)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from oura_elt.report.marts import SCHEMA
@@ -238,7 +238,7 @@ class DayHeartRate:
 def day_heart_rate(con: Any, user_id: str, day: date, utc_offset: str) -> DayHeartRate:
     """Every heart-rate sample of the local day `day` (times shifted by `utc_offset`)."""
     shift = parse_offset(utc_offset)
-    start = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) - shift
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) - shift
     end = start + timedelta(days=1)
     rows = con.execute(
         f"""
@@ -267,8 +267,11 @@ def day_heart_rate(con: Any, user_id: str, day: date, utc_offset: str) -> DayHea
         [user_id, day],
     )
     sleeps = [
-        {"sleep_type": kind, "started_local": (begin + shift).replace(tzinfo=None),
-         "ended_local": (finish + shift).replace(tzinfo=None)}
+        {
+            "sleep_type": kind,
+            "started_local": (begin + shift).replace(tzinfo=None),
+            "ended_local": (finish + shift).replace(tzinfo=None),
+        }
         for kind, begin, finish in con.execute(
             f"""
             select sleep_type, bedtime_start_at, bedtime_end_at from {SCHEMA}.sleep_periods

@@ -24,8 +24,6 @@ import requests
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from pipelines.core.config import DEFAULT_REDIRECT_URI, Endpoints
-from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.auth.endpoints import (
     HTTP_TIMEOUT_SECONDS,
     fetch_user_id,
@@ -40,6 +38,8 @@ from pipelines.auth.endpoints import (
 from pipelines.auth.scopes import normalize_scopes, split_scopes
 from pipelines.auth.store import TokenRecord, TokenStore, resolve_profile
 from pipelines.auth.tokens import expires_at_from
+from pipelines.core.config import DEFAULT_REDIRECT_URI, Endpoints
+from pipelines.core.errors import OuraEltError, UsageError
 
 REDIRECT_URI_ENV = "OURA_REDIRECT_URI"
 LOGIN_TIMEOUT_ENV = "OURA_LOGIN_TIMEOUT"

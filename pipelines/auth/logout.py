@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.core.errors import OuraEltError
 from pipelines.auth.endpoints import revoke_token
 from pipelines.auth.store import TokenStore, resolve_profile
 from pipelines.auth.tokens import NotLoggedIn, OAuthTokenProvider
+from pipelines.core.errors import OuraEltError
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from pipelines.core.config import Endpoints
-from pipelines.core.errors import OuraEltError
 from pipelines.auth.endpoints import (
     TokenAnswer,
     is_loopback_host,
@@ -30,6 +28,8 @@ from pipelines.auth.endpoints import (
 )
 from pipelines.auth.scopes import normalize_scopes, split_scopes
 from pipelines.auth.store import TokenRecord, TokenStore, resolve_profile
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError
 
 REFRESH_SKEW_SECONDS = 120.0
 ACCESS_TOKEN_ENV = "OURA_ACCESS_TOKEN"

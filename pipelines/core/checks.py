@@ -8,8 +8,9 @@ from datetime import date
 from pipelines.core.errors import UsageError
 
 
-def check_day_range(first: date | None, last: date | None,
-                    names: tuple[str, str] = ("--start-date", "--end-date")) -> None:
+def check_day_range(
+    first: date | None, last: date | None, names: tuple[str, str] = ("--start-date", "--end-date")
+) -> None:
     """A first day not after the last one.
 
     Raises:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipelines.core.errors import UsageError
 
@@ -18,9 +18,9 @@ def current_time() -> datetime:
     """
     pinned = os.environ.get(NOW_ENV)
     if not pinned:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(pinned.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{NOW_ENV}={pinned!r} is not an ISO date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -64,7 +64,7 @@ class Endpoints:
     client_secret: str | None
 
     @classmethod
-    def from_env(cls) -> "Endpoints":
+    def from_env(cls) -> Endpoints:
         """Read `OURA_API_BASE_URL`, `OURA_AUTHORIZE_URL`, `OURA_TOKEN_URL`,
         `OURA_REVOKE_URL`, `OURA_CLIENT_ID` and `OURA_CLIENT_SECRET`.
 
@@ -78,9 +78,11 @@ class Endpoints:
         own = base != OURA_API_BASE_URL
         return cls(
             api_base_url=base,
-            authorize_url=env("OURA_AUTHORIZE_URL") or (f"{base}/oauth/authorize" if own else OURA_AUTHORIZE_URL),
+            authorize_url=env("OURA_AUTHORIZE_URL")
+            or (f"{base}/oauth/authorize" if own else OURA_AUTHORIZE_URL),
             token_url=env("OURA_TOKEN_URL") or (f"{base}/oauth/token" if own else OURA_TOKEN_URL),
-            revoke_url=env("OURA_REVOKE_URL") or (f"{base}/oauth/revoke" if own else OURA_REVOKE_URL),
+            revoke_url=env("OURA_REVOKE_URL")
+            or (f"{base}/oauth/revoke" if own else OURA_REVOKE_URL),
             client_id=env("OURA_CLIENT_ID") or None,
             client_secret=env("OURA_CLIENT_SECRET") or None,
         )

@@ -78,10 +78,16 @@ def hold(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
         # a lock file deleted meanwhile): open it once first, so /proc/x fails at once.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
         try:
-            lock.acquire(timeout=NOTICE_AFTER_SECONDS if timeout is None else min(timeout, NOTICE_AFTER_SECONDS))
+            lock.acquire(
+                timeout=NOTICE_AFTER_SECONDS
+                if timeout is None
+                else min(timeout, NOTICE_AFTER_SECONDS)
+            )
         except filelock.Timeout:  # (a subclass of OSError: caught first)
             log.info("waiting for %s: another oura-elt process is using it", what)
-            remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+            remaining = (
+                None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+            )
             try:
                 lock.acquire(timeout=-1 if remaining is None else remaining)
             except filelock.Timeout:
@@ -92,17 +98,24 @@ def hold(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
     except OuraEltError:
         raise
     except OSError as exc:  # a read-only or full disk, a path under a file, no permission
-        raise OuraEltError(f"cannot lock {what} (lock file {path}): {exc.strerror or exc}") from None
+        raise OuraEltError(
+            f"cannot lock {what} (lock file {path}): {exc.strerror or exc}"
+        ) from None
     try:
         yield
     finally:
         lock.release()
 
 
-def warehouse_lock(destination: str, duckdb_path: Path | None, dataset: str,
-                   timeout: float | None = None):
+def warehouse_lock(
+    destination: str, duckdb_path: Path | None, dataset: str, timeout: float | None = None
+):
     """Hold a warehouse's write lock (see `hold`)."""
-    where = f"the warehouse {duckdb_path}" if duckdb_path is not None else f"the {destination} dataset {dataset}"
+    where = (
+        f"the warehouse {duckdb_path}"
+        if duckdb_path is not None
+        else f"the {destination} dataset {dataset}"
+    )
     return hold(warehouse_lock_path(destination, duckdb_path, dataset), where, timeout)
 
 
@@ -149,8 +162,9 @@ def hold_shared(path: Path, what: str, timeout: float | None = None) -> Iterator
         os.close(fd)  # releases the flock
 
 
-def commit_lock(destination: str, duckdb_path: Path | None, dataset: str,
-                timeout: float | None = None):
+def commit_lock(
+    destination: str, duckdb_path: Path | None, dataset: str, timeout: float | None = None
+):
     """What a load holds around each read of its progress and each commit: the warehouse
     lock, exclusive for a DuckDB file (one writer), shared for BigQuery (see the module)."""
     if duckdb_path is not None or destination == "duckdb":

@@ -46,9 +46,15 @@ class Target:
     dataset: str = RAW_DATASET
 
     @classmethod
-    def of(cls, destination: str = DUCKDB, duckdb_path: str | Path | None = None,
-           dataset: str = RAW_DATASET, *, duckdb_option: str = "--duckdb",
-           destination_option: str = "--destination") -> "Target":
+    def of(
+        cls,
+        destination: str = DUCKDB,
+        duckdb_path: str | Path | None = None,
+        dataset: str = RAW_DATASET,
+        *,
+        duckdb_option: str = "--duckdb",
+        destination_option: str = "--destination",
+    ) -> Target:
         """A target from command or flow parameters, with the DuckDB path's default.
 
         Raises:
@@ -67,7 +73,11 @@ class Target:
         return self.destination == DUCKDB
 
     def __str__(self) -> str:
-        return str(self.duckdb_path) if self.duckdb_path else f"the {self.destination} dataset {self.dataset}"
+        return (
+            str(self.duckdb_path)
+            if self.duckdb_path
+            else f"the {self.destination} dataset {self.dataset}"
+        )
 
     @property
     def lock_path(self) -> Path:

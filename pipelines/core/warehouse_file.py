@@ -36,8 +36,9 @@ class WarehouseInUse(WarehouseUnavailable):
         holder: the holding process ("duckdb, PID 7"), when DuckDB names it.
     """
 
-    def __init__(self, cause: str, path: Path | str, *, advice: str = ADVICE,
-                 holder: str | None = None) -> None:
+    def __init__(
+        self, cause: str, path: Path | str, *, advice: str = ADVICE, holder: str | None = None
+    ) -> None:
         super().__init__(f"{cause}; {advice}")
         self.path = path
         self.cause = cause

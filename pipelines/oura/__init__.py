@@ -21,9 +21,10 @@ complete everywhere. `start_date`/`end_date` load a closed range without moving 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -57,15 +58,15 @@ __all__ = ["SourceRuntime", "oura_documents", "oura_load_records", "oura_source"
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=2)
 def oura_source(
-    access_token: Optional[TSecretStrValue] = dlt.secrets.value,
-    profile: Optional[str] = None,
-    start_date: Optional[date] = None,
-    end_date: Optional[date] = None,
+    access_token: TSecretStrValue | None = dlt.secrets.value,
+    profile: str | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-    collections: Optional[Sequence[str]] = None,
-    base_url: Optional[str] = None,
+    collections: Sequence[str] | None = None,
+    base_url: str | None = None,
     raise_on_failure: bool = True,
-    runtime: Optional[SourceRuntime] = None,
+    runtime: SourceRuntime | None = None,
 ) -> Iterator[DltResource]:
     """Every Oura collection the login may read, as merge resources keyed on `user_id`.
 
@@ -97,8 +98,14 @@ def oura_source(
     if backfill:
         end_date = end_date or latest_day(now)
         check_day_range(start_date, end_date, ("start_date", "end_date"))
-    session = Session(_client(access_token, profile, base_url, runtime), runtime, now,
-                      start_date, raise_on_failure, lookback)
+    session = Session(
+        _client(access_token, profile, base_url, runtime),
+        runtime,
+        now,
+        start_date,
+        raise_on_failure,
+        lookback,
+    )
     # Time series arrive as Arrow tables: give their rows dlt's load and row ids, like
     # every other table (dbt reads the load id; dlt's merge wants the row id).
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
@@ -112,8 +119,9 @@ def oura_source(
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=2)
-def oura_documents(documents: dict[str, list[dict]],
-                   deleted: dict[str, list[dict]]) -> Iterator[DltResource]:
+def oura_documents(
+    documents: dict[str, list[dict]], deleted: dict[str, list[dict]]
+) -> Iterator[DltResource]:
     """Documents fetched elsewhere (by id, for webhook events) written like `oura_source`'s.
 
     Args:
@@ -137,16 +145,22 @@ def oura_load_records(outcome: Outcome, loaded_at: datetime) -> Iterator[DltReso
 
     def records() -> Iterator[list[dict]]:
         rows = [
-            {"user_id": outcome.user_id, "collection": name, "start_day": first,
-             "end_day": outcome.through[name], "loaded_at": loaded_at}
+            {
+                "user_id": outcome.user_id,
+                "collection": name,
+                "start_day": first,
+                "end_day": outcome.through[name],
+                "loaded_at": loaded_at,
+            }
             for name, (first, _) in outcome.spans.items()
             if name in outcome.through and outcome.user_id
         ]
         if rows:
             yield rows
 
-    yield dlt.resource(records, name=PROGRESS_TABLE, write_disposition="append",
-                       columns=PROGRESS_COLUMNS)
+    yield dlt.resource(
+        records, name=PROGRESS_TABLE, write_disposition="append", columns=PROGRESS_COLUMNS
+    )
 
 
 def _hints(collection: Collection, rows: Sequence[dict] = ()) -> dict[str, Any]:
@@ -165,14 +179,16 @@ def _cursor(collection: Collection, start: date | None, end: date | None) -> Any
     kind = collection.kind
     closed = start is not None or end is not None
     return dlt.sources.incremental[kind.cursor_type](  # type: ignore[name-defined]
-        collection.cursor, primary_key=(),
+        collection.cursor,
+        primary_key=(),
         initial_value=kind.value(start or FLOOR) if closed else None,
         end_value=kind.value(end + timedelta(days=1)) if end else None,
     )
 
 
-def _dated(collection: Collection, session: Session,
-           cursor: Any = dlt.sources.incremental("day")) -> Iterator[Any]:  # noqa: B008 - dlt binds it
+def _dated(
+    collection: Collection, session: Session, cursor: Any = dlt.sources.incremental("day")
+) -> Iterator[Any]:  # noqa: B008 - dlt binds it
     """The documents of `collection` in the days the cursor (or the closed range) gives
     (`cursor` is always passed: the default only tells dlt that this resource is incremental)."""
     cursor.advance(None)  # the range goes to the API and is trimmed here: no dlt filtering
@@ -181,7 +197,11 @@ def _dated(collection: Collection, session: Session,
     if backfill:
         start, end = session.start_date, day_of(cursor.end_value) - timedelta(days=1)
     else:  # on from the saved cursor, and the lookback again: Oura restates recent days
-        start = None if saved is None else min(collection.kind.after(saved), session.recent(collection, saved))
+        start = (
+            None
+            if saved is None
+            else min(collection.kind.after(saved), session.recent(collection, saved))
+        )
         end = None
     written = False
     with session.guard(collection):
@@ -203,8 +223,13 @@ def _dated(collection: Collection, session: Session,
         for window, found in zip(windows, results):
             gone: list[dict] = []
             if extent is not None and window.intersect(extent) is not None:
-                gone = tombstones(collection, stored.keys(collection, window),
-                                  _seen(collection, found), user_id, window)
+                gone = tombstones(
+                    collection,
+                    stored.keys(collection, window),
+                    _seen(collection, found),
+                    user_id,
+                    window,
+                )
             rows = found[0] if isinstance(found, tuple) else found
             for batch in (rows, gone):
                 if _count(batch):
@@ -273,8 +298,9 @@ def _count(batch: Any) -> int:
     return batch.num_rows if isinstance(batch, pa.Table) else len(batch)
 
 
-def _client(access_token: Any, profile: str | None, base_url: str | None,
-            runtime: SourceRuntime) -> OuraClient:
+def _client(
+    access_token: Any, profile: str | None, base_url: str | None, runtime: SourceRuntime
+) -> OuraClient:
     """The user's API client: the runtime's token provider, else the access token, else the
     saved login of `profile` (or `OURA_ACCESS_TOKEN`)."""
     from pipelines.auth import StaticTokenProvider, token_provider
@@ -287,8 +313,16 @@ def _client(access_token: Any, profile: str | None, base_url: str | None,
     if provider is None and access_token:
         provider = StaticTokenProvider(str(access_token), profile=profile)
     if provider is None:
-        provider = token_provider(profile, Endpoints(api, endpoints.authorize_url, endpoints.token_url,
-                                                     endpoints.revoke_url, endpoints.client_id,
-                                                     endpoints.client_secret))
+        provider = token_provider(
+            profile,
+            Endpoints(
+                api,
+                endpoints.authorize_url,
+                endpoints.token_url,
+                endpoints.revoke_url,
+                endpoints.client_id,
+                endpoints.client_secret,
+            ),
+        )
     budget = runtime.budget or shared_budget()
     return OuraClient(api, provider, budget, runtime.policy, pool_size=runtime.workers)

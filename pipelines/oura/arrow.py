@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +23,7 @@ from pipelines.oura.dates import DayRange
 from pipelines.oura.rows import to_row
 from pipelines.oura.settings import OFFSET_SUFFIX, TS, USER_ID, Collection
 from pipelines.oura.shape import ARROW_TYPES, arrow_types
+
 
 def use_system_memory_pool() -> None:
     """Allocate Arrow buffers with malloc, unless `ARROW_DEFAULT_MEMORY_POOL` says otherwise.

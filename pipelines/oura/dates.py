@@ -6,9 +6,9 @@ of disjoint, non-adjacent ranges (`normalize`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 
 ONE_DAY = timedelta(days=1)
 
@@ -32,12 +32,12 @@ class DayRange:
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.start <= day <= self.end
 
-    def intersect(self, other: "DayRange") -> "DayRange | None":
+    def intersect(self, other: DayRange) -> DayRange | None:
         """The common days, or None."""
         start, end = max(self.start, other.start), min(self.end, other.end)
         return DayRange(start, end) if start <= end else None
 
-    def split(self, max_days: int) -> Iterator["DayRange"]:
+    def split(self, max_days: int) -> Iterator[DayRange]:
         """Consecutive pieces of at most `max_days` days."""
         start = self.start
         while start <= self.end:
@@ -48,8 +48,8 @@ class DayRange:
     def utc_bounds(self) -> tuple[datetime, datetime]:
         """`[start 00:00Z, end + 1 day 00:00Z)`: the instants of these UTC days."""
         return (
-            datetime.combine(self.start, time(), timezone.utc),
-            datetime.combine(self.end + ONE_DAY, time(), timezone.utc),
+            datetime.combine(self.start, time(), UTC),
+            datetime.combine(self.end + ONE_DAY, time(), UTC),
         )
 
     def __str__(self) -> str:
@@ -96,4 +96,4 @@ def intersect_all(ranges: Iterable[DayRange], window: DayRange) -> list[DayRange
 
 def iso_instant(moment: datetime) -> str:
     """An aware instant as ISO 8601 with an explicit offset (`+00:00`, never `Z`)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")

@@ -10,8 +10,9 @@ at Oura: it gets a tombstone, and the merge removes it (dlt `hard_delete`).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date
-from typing import Any, Hashable
+from typing import Any
 
 import pyarrow as pa
 
@@ -96,7 +97,9 @@ def _checked_key(collection: Collection, row: dict) -> Key:
     key = key_of(collection, row)
     if any(part is None for part in key):
         fields = ", ".join(n for n in collection.primary_key if n != USER_ID)
-        raise CollectionFailed(collection.name, f"the API returned a document without its key ({fields})")
+        raise CollectionFailed(
+            collection.name, f"the API returned a document without its key ({fields})"
+        )
     return key
 
 
@@ -108,8 +111,13 @@ def _checked_keys(collection: Collection, table: pa.Table) -> None:
         raise CollectionFailed(collection.name, reason)
 
 
-def tombstones(collection: Collection, stored: Stored, seen: set[Key], user_id: str,
-               window: DayRange | None = None) -> list[dict]:
+def tombstones(
+    collection: Collection,
+    stored: Stored,
+    seen: set[Key],
+    user_id: str,
+    window: DayRange | None = None,
+) -> list[dict]:
     """A tombstone for every stored key (in `window`, if given) that the API did not return."""
     return [
         tombstone(collection, key, day, user_id)

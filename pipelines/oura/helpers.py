@@ -26,9 +26,10 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
-from typing import Any, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -39,7 +40,9 @@ from pipelines.oura.http import HttpSession, TlsFailure, Transient, detail
 from pipelines.oura.ratelimit import RateBudget
 from pipelines.oura.settings import Collection
 
-_SCOPE_DETAIL = re.compile(r"not authorized (?:to )?access (?:the )?['\"]?([\w:.-]+)['\"]? scope", re.I)
+_SCOPE_DETAIL = re.compile(
+    r"not authorized (?:to )?access (?:the )?['\"]?([\w:.-]+)['\"]? scope", re.I
+)
 
 ATTEMPTS_ENV = "OURA_ELT_HTTP_ATTEMPTS"  # tries per request for 5xx, timeouts, drops, bad pages
 MAX_REFRESHES_PER_REQUEST = 10  # a 401 right after a refresh: try a newer token, at most this often
@@ -144,8 +147,11 @@ class OuraClient:
         self._provider = provider
         self.budget = budget
         self.policy = policy or RetryPolicy()
-        self._http = HttpSession(self.base_url, pool_size=pool_size,
-                                 timeouts=(self.policy.connect_timeout, self.policy.read_timeout))
+        self._http = HttpSession(
+            self.base_url,
+            pool_size=pool_size,
+            timeouts=(self.policy.connect_timeout, self.policy.read_timeout),
+        )
         self._lock = threading.Lock()
         self.requests = 0
         self.retries = 0
@@ -165,7 +171,9 @@ class OuraClient:
         if isinstance(body, dict) and isinstance(body.get("data"), list):
             body = body["data"][0] if body["data"] else {}
         if not isinstance(body, dict):
-            raise CollectionFailed(collection.name, "the API answered with something that is not an object")
+            raise CollectionFailed(
+                collection.name, "the API answered with something that is not an object"
+            )
         return body
 
     def pages(self, collection: Collection, params: Mapping[str, str]) -> Iterator[list[dict]]:
@@ -211,10 +219,14 @@ class OuraClient:
         if body is None:
             return None
         if not isinstance(body, dict) or body.get("id") != document_id:
-            raise CollectionFailed(collection.name, f"the API answered something else for document {document_id}")
+            raise CollectionFailed(
+                collection.name, f"the API answered something else for document {document_id}"
+            )
         return body
 
-    def get_json(self, collection: Collection, params: Mapping[str, str], missing_ok: bool = False) -> Any:
+    def get_json(
+        self, collection: Collection, params: Mapping[str, str], missing_ok: bool = False
+    ) -> Any:
         """One GET of `collection` with `params`, decoded, after retries and auth handling
         (with `missing_ok`, a 404 is None instead of a failure)."""
         policy = self.policy
@@ -225,8 +237,10 @@ class OuraClient:
             if not isinstance(exc, Transient):
                 return True
             if exc.kind == "rate":
-                return (waited["rate_limited_seconds"] >= policy.max_rate_limited_seconds
-                        or waited["rate_limited_attempts"] + 1 >= policy.max_rate_limited_attempts)
+                return (
+                    waited["rate_limited_seconds"] >= policy.max_rate_limited_seconds
+                    or waited["rate_limited_attempts"] + 1 >= policy.max_rate_limited_attempts
+                )
             errors = retry_state.attempt_number - waited["rate_limited_attempts"]
             limit = min(policy.attempts, 3) if exc.kind == "connect" else policy.attempts
             return errors >= limit
@@ -265,7 +279,9 @@ class OuraClient:
 
     # ---------------------------------------------------------------------- internals
 
-    def _get_with_auth(self, collection: Collection, params: Mapping[str, str], missing_ok: bool = False) -> Any:
+    def _get_with_auth(
+        self, collection: Collection, params: Mapping[str, str], missing_ok: bool = False
+    ) -> Any:
         token = self._provider.access_token()
         response = self._send(collection, params, token)
         # A 401 gets a fresh token; tokens that live only a few requests may need more than
@@ -289,13 +305,16 @@ class OuraClient:
             return None
         return self._decode(collection, response)
 
-    def _send(self, collection: Collection, params: Mapping[str, str], token: str) -> requests.Response:
+    def _send(
+        self, collection: Collection, params: Mapping[str, str], token: str
+    ) -> requests.Response:
         self.budget.acquire()
         with self._lock:
             self.requests += 1
         try:
-            return self._http.request("GET", collection.path, params=params,
-                                      headers={"Authorization": f"Bearer {token}"})
+            return self._http.request(
+                "GET", collection.path, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
         except TlsFailure as exc:
             raise ApiUnreachable(f"TLS error talking to {self.base_url}: {exc}") from None
 

@@ -8,8 +8,8 @@ a row is empty (or `FLOOR`, before any Oura ring synced to the cloud).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from typing import Iterable, Sequence
 
 from pipelines.oura.dates import ONE_DAY, DayRange
 from pipelines.oura.fetch import fetch_window

@@ -10,7 +10,8 @@ logs or formats a header: tokens and client secrets travel only in headers.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -18,8 +19,14 @@ from requests.adapters import HTTPAdapter
 from pipelines.core.version import __version__
 
 USER_AGENT = f"oura-elt/{__version__} (python-requests)"
-_CONNECT_FAILURES = ("NewConnectionError", "Connection refused", "NameResolutionError",
-                     "Failed to establish", "nodename nor servname", "Name or service not known")
+_CONNECT_FAILURES = (
+    "NewConnectionError",
+    "Connection refused",
+    "NameResolutionError",
+    "Failed to establish",
+    "nodename nor servname",
+    "Name or service not known",
+)
 
 
 class Transient(Exception):
@@ -50,24 +57,37 @@ class HttpSession:
         timeouts: seconds to connect and to wait for response bytes.
     """
 
-    def __init__(self, base_url: str, headers: Mapping[str, str] | None = None,
-                 pool_size: int = 8, timeouts: tuple[float, float] = (10.0, 60.0)) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        pool_size: int = 8,
+        timeouts: tuple[float, float] = (10.0, 60.0),
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
-                                      **(headers or {})})
+        self._session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        )
 
     def close(self) -> None:
         """Close pooled connections."""
         self._session.close()
 
-    def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                json_body: Any = None, headers: Mapping[str, str] | None = None,
-                read_timeout: float | None = None) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
+    ) -> requests.Response:
         """One request, not streamed (a body cut short raises here, and is transient).
 
         Raises:
@@ -76,8 +96,14 @@ class HttpSession:
         """
         timeout = (self.timeouts[0], read_timeout or self.timeouts[1])
         try:
-            return self._session.request(method, self.base_url + path, params=params,
-                                         json=json_body, headers=headers, timeout=timeout)
+            return self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=timeout,
+            )
         except requests.exceptions.ConnectTimeout:
             raise Transient("connection timed out", kind="connect") from None
         except requests.exceptions.SSLError as exc:

@@ -15,7 +15,7 @@ whole UTC days.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pipelines.oura.dates import DayRange, iso_instant
@@ -30,18 +30,18 @@ _AHEAD_OF_UTC = timedelta(hours=14)
 
 def latest_day(now: datetime) -> date:
     """The latest local date anywhere on Earth at `now`: where a new day starts first."""
-    return (now.astimezone(timezone.utc) + _AHEAD_OF_UTC).date()
+    return (now.astimezone(UTC) + _AHEAD_OF_UTC).date()
 
 
 def earliest_day(now: datetime) -> date:
     """The earliest local date anywhere on Earth at `now`: the day still in progress somewhere."""
-    return (now.astimezone(timezone.utc) - _BEHIND_UTC).date()
+    return (now.astimezone(UTC) - _BEHIND_UTC).date()
 
 
 def day_of(value: date | datetime) -> date:
     """The day a cursor value falls on (the UTC day of an instant)."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date()
+        return value.astimezone(UTC).date()
     return value
 
 
@@ -71,7 +71,10 @@ class Daily(Kind):
     def params(self, window: DayRange) -> dict[str, str]:
         """The padded query of one request window."""
         pad = timedelta(days=PAD_DAYS)
-        return {"start_date": (window.start - pad).isoformat(), "end_date": (window.end + pad).isoformat()}
+        return {
+            "start_date": (window.start - pad).isoformat(),
+            "end_date": (window.end + pad).isoformat(),
+        }
 
     def value(self, day: date) -> Any:
         """The cursor value where `day` begins."""
@@ -83,7 +86,7 @@ class Daily(Kind):
 
     def read_until(self, saved: Any) -> datetime:
         """About the instant up to which a saved cursor has read (the UTC end of its day)."""
-        return datetime.combine(saved + timedelta(days=1), time(), tzinfo=timezone.utc)
+        return datetime.combine(saved + timedelta(days=1), time(), tzinfo=UTC)
 
     def recent(self, now: datetime, lookback_days: int) -> Any:
         """Where the lookback begins: `lookback_days` before the day still in progress somewhere."""
@@ -106,22 +109,25 @@ class Series(Daily):
 
     def params(self, window: DayRange) -> dict[str, str]:  # noqa: D102
         lo, hi = window.utc_bounds()
-        return {"start_datetime": iso_instant(lo - SERIES_PAD), "end_datetime": iso_instant(hi + SERIES_PAD)}
+        return {
+            "start_datetime": iso_instant(lo - SERIES_PAD),
+            "end_datetime": iso_instant(hi + SERIES_PAD),
+        }
 
     def value(self, day: date) -> Any:  # noqa: D102
-        return datetime.combine(day, time(), timezone.utc)
+        return datetime.combine(day, time(), UTC)
 
     def after(self, saved: Any) -> Any:  # noqa: D102 - the saved instant is where reading stopped
         return saved
 
     def read_until(self, saved: Any) -> datetime:  # noqa: D102 - the instant reading stopped at
-        return saved.astimezone(timezone.utc)
+        return saved.astimezone(UTC)
 
     def recent(self, now: datetime, lookback_days: int) -> Any:  # noqa: D102
-        return now.astimezone(timezone.utc) - timedelta(days=lookback_days)
+        return now.astimezone(UTC) - timedelta(days=lookback_days)
 
     def through(self, window: DayRange, now: datetime) -> Any:  # noqa: D102 - no sample after now
-        return min(window.utc_bounds()[1], now.astimezone(timezone.utc))
+        return min(window.utc_bounds()[1], now.astimezone(UTC))
 
     def stored_bounds(self, window: DayRange) -> tuple[Any, Any, str]:  # noqa: D102
         lo, hi = window.utc_bounds()
@@ -130,5 +136,7 @@ class Series(Daily):
 
 DAILY = Daily("daily", by_id=True)
 SERIES = Series("series")
-LISTED = Kind("listed", by_id=True)  # no date parameters, every document every run (ring_configuration)
+LISTED = Kind(
+    "listed", by_id=True
+)  # no date parameters, every document every run (ring_configuration)
 SINGLE = Kind("single")  # one bare object (personal_info)

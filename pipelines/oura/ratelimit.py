@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 PUBLISHED_LIMIT = 5000
 PUBLISHED_WINDOW_SECONDS = 300

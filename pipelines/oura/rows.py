@@ -10,8 +10,9 @@ columns, samples and lists go whole into JSON columns (see `settings`).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
-from typing import Any, Hashable
+from collections.abc import Hashable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from pipelines.oura.settings import DELETED, OFFSET_SUFFIX, USER_ID, Collection
 
@@ -32,7 +33,7 @@ def utc_offset(text: str) -> str | None:
 def parse_instant(text: str) -> datetime:
     """An ISO 8601 instant as an aware datetime (no offset: read as UTC)."""
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def to_row(collection: Collection, doc: dict[str, Any], user_id: str) -> dict[str, Any]:
@@ -76,11 +77,11 @@ def cursor_day(collection: Collection, row: dict[str, Any]) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date()
+        return value.astimezone(UTC).date()
     if isinstance(value, date):
         return value
     if collection.kind.samples:
-        return parse_instant(value).astimezone(timezone.utc).date()
+        return parse_instant(value).astimezone(UTC).date()
     return date.fromisoformat(str(value)[:10])
 
 
@@ -91,13 +92,15 @@ def key_of(collection: Collection, row: dict[str, Any]) -> tuple[Hashable, ...]:
 
 def _key_part(value: Any) -> Hashable:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     if isinstance(value, str) and len(value) > 10 and value[10:11] == "T":
-        return parse_instant(value).astimezone(timezone.utc)
+        return parse_instant(value).astimezone(UTC)
     return value
 
 
-def tombstone(collection: Collection, key: tuple[Hashable, ...], day: date | None, user_id: str) -> dict:
+def tombstone(
+    collection: Collection, key: tuple[Hashable, ...], day: date | None, user_id: str
+) -> dict:
     """A row that makes the merge delete the stored document with `key`."""
     names = [name for name in collection.primary_key if name != USER_ID]
     row: dict[str, Any] = {USER_ID: user_id, **dict(zip(names, key)), DELETED: True}

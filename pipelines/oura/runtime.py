@@ -9,10 +9,11 @@ it reads the `Outcome`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 Query = Callable[..., list[tuple]]
 DEFAULT_WORKERS = 4  # requests in flight per source run

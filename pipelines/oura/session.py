@@ -32,9 +32,15 @@ from pipelines.oura.stored import StoredDocuments, reader
 log = logging.getLogger("pipelines.oura")
 T = TypeVar("T")
 
-HISTORY_PROBES = ("daily_activity", "daily_sleep", "heartrate")  # asked when no ring set-up is known
+HISTORY_PROBES = (
+    "daily_activity",
+    "daily_sleep",
+    "heartrate",
+)  # asked when no ring set-up is known
 MAX_SYNC_DELAY_DAYS = 90  # how long after a ring's last contact its late days are still read
-SYNC_GAP = timedelta(days=1)  # read this far past the last contact without data: the ring is not syncing
+SYNC_GAP = timedelta(
+    days=1
+)  # read this far past the last contact without data: the ring is not syncing
 
 
 class Session:
@@ -50,8 +56,15 @@ class Session:
         lookback_days: recent days read again whatever the saved cursors say.
     """
 
-    def __init__(self, client: OuraClient, runtime: SourceRuntime, now: datetime,
-                 start_date: date | None, raise_on_failure: bool, lookback_days: int = 0) -> None:
+    def __init__(
+        self,
+        client: OuraClient,
+        runtime: SourceRuntime,
+        now: datetime,
+        start_date: date | None,
+        raise_on_failure: bool,
+        lookback_days: int = 0,
+    ) -> None:
         self.client = client
         self.runtime = runtime
         self.outcome = runtime.outcome
@@ -174,14 +187,17 @@ class Session:
             with reader(pipeline) as query:
                 query("SELECT 1")
         except Exception as exc:  # noqa: BLE001 - any destination without SQL access
-            log.warning("cannot read the destination (%s): documents deleted at Oura will "
-                        "stay until they are loaded again", type(exc).__name__)
+            log.warning(
+                "cannot read the destination (%s): documents deleted at Oura will "
+                "stay until they are loaded again",
+                type(exc).__name__,
+            )
             return None
         return StoredDocuments(lambda: reader(pipeline), user_id)
 
     # -------------------------------------------------------------------- fetching
 
-    def in_order(self, calls: Iterable[Callable[[], T]]) -> "InOrder[T]":
+    def in_order(self, calls: Iterable[Callable[[], T]]) -> InOrder[T]:
         """Results of `calls`, in the order given, run by the pool a few ahead; the first
         ones are submitted at once, so a resource can let the others start theirs."""
         return InOrder(self._pool, calls, max(self.runtime.workers, 1))
@@ -209,8 +225,9 @@ class Session:
             self._contact = newest if isinstance(newest, datetime) else None
         return self._contact
 
-    def span(self, collection: Collection, start: date | datetime | None,
-             end: date | None) -> DayRange | None:
+    def span(
+        self, collection: Collection, start: date | datetime | None, end: date | None
+    ) -> DayRange | None:
         """The days a resource asks for: from its cursor's start (where history starts when
         it has none, earlier for a stored document still open) to `end` (else `until` or
         today), at most `max_days` (the rest is `remaining`)."""
@@ -237,7 +254,9 @@ class Session:
             yield
         except CollectionFailed as exc:
             skipped = isinstance(exc, ScopeNotGranted)
-            (self.outcome.skipped if skipped else self.outcome.failed).setdefault(collection.name, str(exc))
+            (self.outcome.skipped if skipped else self.outcome.failed).setdefault(
+                collection.name, str(exc)
+            )
             self.runtime.reporter.failed(collection.name, str(exc), skipped)
             (log.warning if skipped else log.error)("%s", exc)
             if not skipped and self.raise_on_failure:
@@ -247,7 +266,9 @@ class Session:
         """Tombstones yielded for `collection`."""
         if count:
             with self._lock:
-                self.outcome.deleted[collection.name] = self.outcome.deleted.get(collection.name, 0) + count
+                self.outcome.deleted[collection.name] = (
+                    self.outcome.deleted.get(collection.name, 0) + count
+                )
 
 
 class InOrder(Iterator[T]):
@@ -257,7 +278,9 @@ class InOrder(Iterator[T]):
     the calls not started.
     """
 
-    def __init__(self, pool: ThreadPoolExecutor, calls: Iterable[Callable[[], T]], ahead: int) -> None:
+    def __init__(
+        self, pool: ThreadPoolExecutor, calls: Iterable[Callable[[], T]], ahead: int
+    ) -> None:
         self._pool = pool
         self._queue = iter(calls)
         self._pending: deque[Future] = deque()

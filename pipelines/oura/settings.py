@@ -25,10 +25,10 @@ columns (dlt's schema evolution; no frozen contracts).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from pipelines.core.config import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS  # noqa: F401
 from pipelines.core.errors import UsageError
@@ -49,7 +49,7 @@ PROGRESS_TABLE = "_oura_load_progress"
 OFFSET_SUFFIX = "_utc_offset"
 
 # Column types used below (dlt data types).
-T, D, TS, I, F, B, J = "text", "date", "timestamp", "bigint", "double", "bool", "json"
+T, D, TS, I, F, B, J = "text", "date", "timestamp", "bigint", "double", "bool", "json"  # noqa: E741 - a table of type letters
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,15 @@ class Collection:
         return frozenset("__".join(p[: i + 1]) for p in parts for i in range(len(p)))
 
 
-
-def _daily(name: str, scope: str | None, columns: dict[str, str], *, route: str | None = None,
-           cursor: str = "day", open_end: str | None = None) -> Collection:
+def _daily(
+    name: str,
+    scope: str | None,
+    columns: dict[str, str],
+    *,
+    route: str | None = None,
+    cursor: str = "day",
+    open_end: str | None = None,
+) -> Collection:
     return Collection(
         name=name,
         route=route or name,
@@ -131,106 +137,278 @@ def _daily(name: str, scope: str | None, columns: dict[str, str], *, route: str 
 
 
 _READINESS_CONTRIBUTORS = (
-    "activity_balance", "body_temperature", "hrv_balance", "previous_day_activity",
-    "previous_night", "recovery_index", "resting_heart_rate", "sleep_balance", "sleep_regularity",
+    "activity_balance",
+    "body_temperature",
+    "hrv_balance",
+    "previous_day_activity",
+    "previous_night",
+    "recovery_index",
+    "resting_heart_rate",
+    "sleep_balance",
+    "sleep_regularity",
 )
 
 COLLECTIONS: tuple[Collection, ...] = (
     Collection(
-        name="personal_info", route="personal_info", kind=SINGLE, cursor=None,
-        primary_key=(USER_ID, "id"), scope=None, window_days=0,
+        name="personal_info",
+        route="personal_info",
+        kind=SINGLE,
+        cursor=None,
+        primary_key=(USER_ID, "id"),
+        scope=None,
+        window_days=0,
         columns=MappingProxyType(
             {"id": T, "age": I, "weight": F, "height": F, "biological_sex": T, "email": T}
         ),
     ),
     Collection(
-        name="ring_configuration", route="ring_configuration", kind=LISTED, cursor=None,
-        primary_key=(USER_ID, "id"), scope=None, window_days=0,
+        name="ring_configuration",
+        route="ring_configuration",
+        kind=LISTED,
+        cursor=None,
+        primary_key=(USER_ID, "id"),
+        scope=None,
+        window_days=0,
         columns=MappingProxyType(
-            {"id": T, "color": T, "design": T, "firmware_version": T, "hardware_type": T,
-             "set_up_at": TS, "size": I}
+            {
+                "id": T,
+                "color": T,
+                "design": T,
+                "firmware_version": T,
+                "hardware_type": T,
+                "set_up_at": TS,
+                "size": I,
+            }
         ),
     ),
-    _daily("daily_activity", "daily", {
-        "timestamp": TS, "score": I, "active_calories": I, "average_met_minutes": F,
-        "class_5_min": T,
-        **{f"contributors__{c}": I for c in (
-            "meet_daily_targets", "move_every_hour", "recovery_time", "stay_active",
-            "training_frequency", "training_volume")},
-        "equivalent_walking_distance": I, "high_activity_met_minutes": I,
-        "high_activity_time": I, "inactivity_alerts": I, "low_activity_met_minutes": I,
-        "low_activity_time": I, "medium_activity_met_minutes": I, "medium_activity_time": I,
-        "met": J, "meters_to_target": I, "non_wear_time": I, "resting_time": I,
-        "sedentary_met_minutes": I, "sedentary_time": I, "steps": I, "target_calories": I,
-        "target_meters": I, "total_calories": I,
-    }),
-    _daily("daily_readiness", "daily", {
-        "timestamp": TS, "score": I, "temperature_deviation": F,
-        "temperature_trend_deviation": F,
-        **{f"contributors__{c}": I for c in _READINESS_CONTRIBUTORS},
-    }),
-    _daily("daily_sleep", "daily", {
-        "timestamp": TS, "score": I,
-        **{f"contributors__{c}": I for c in (
-            "deep_sleep", "efficiency", "latency", "rem_sleep", "restfulness", "timing",
-            "total_sleep")},
-    }),
-    _daily("sleep", "daily", {
-        "bedtime_start": TS, "bedtime_end": TS, "type": T, "period": I,
-        "average_breath": F, "average_heart_rate": F, "average_hrv": I, "awake_time": I,
-        "deep_sleep_duration": I, "efficiency": I, "heart_rate": J, "hrv": J, "latency": I,
-        "light_sleep_duration": I, "low_battery_alert": B, "lowest_heart_rate": I,
-        "movement_30_sec": T, "readiness__score": I, "readiness__temperature_deviation": F,
-        "readiness__temperature_trend_deviation": F,
-        **{f"readiness__contributors__{c}": I for c in _READINESS_CONTRIBUTORS},
-        "readiness_score_delta": I, "rem_sleep_duration": I, "restless_periods": I,
-        "sleep_algorithm_version": T, "sleep_analysis_reason": T, "sleep_phase_30_sec": T,
-        "sleep_phase_5_min": T, "app_sleep_phase_5_min": T, "sleep_score_delta": I,
-        "time_in_bed": I, "total_sleep_duration": I, "ring_id": T,
-    }),
-    _daily("sleep_time", "daily", {
-        "optimal_bedtime__day_tz": I, "optimal_bedtime__start_offset": I,
-        "optimal_bedtime__end_offset": I, "recommendation": T, "status": T,
-    }),
-    _daily("daily_spo2", "spo2", {
-        "spo2_percentage__average": F, "breathing_disturbance_index": I,
-    }),
-    _daily("daily_stress", "daily", {
-        "stress_high": I, "recovery_high": I, "day_summary": T,
-    }),
-    _daily("daily_resilience", "stress", {
-        "level": T, "contributors__sleep_recovery": F, "contributors__daytime_recovery": F,
-        "contributors__stress": F,
-    }),
-    _daily("daily_cardiovascular_age", "heart_health", {
-        "vascular_age": I, "pulse_wave_velocity": F,
-    }),
+    _daily(
+        "daily_activity",
+        "daily",
+        {
+            "timestamp": TS,
+            "score": I,
+            "active_calories": I,
+            "average_met_minutes": F,
+            "class_5_min": T,
+            **{
+                f"contributors__{c}": I
+                for c in (
+                    "meet_daily_targets",
+                    "move_every_hour",
+                    "recovery_time",
+                    "stay_active",
+                    "training_frequency",
+                    "training_volume",
+                )
+            },
+            "equivalent_walking_distance": I,
+            "high_activity_met_minutes": I,
+            "high_activity_time": I,
+            "inactivity_alerts": I,
+            "low_activity_met_minutes": I,
+            "low_activity_time": I,
+            "medium_activity_met_minutes": I,
+            "medium_activity_time": I,
+            "met": J,
+            "meters_to_target": I,
+            "non_wear_time": I,
+            "resting_time": I,
+            "sedentary_met_minutes": I,
+            "sedentary_time": I,
+            "steps": I,
+            "target_calories": I,
+            "target_meters": I,
+            "total_calories": I,
+        },
+    ),
+    _daily(
+        "daily_readiness",
+        "daily",
+        {
+            "timestamp": TS,
+            "score": I,
+            "temperature_deviation": F,
+            "temperature_trend_deviation": F,
+            **{f"contributors__{c}": I for c in _READINESS_CONTRIBUTORS},
+        },
+    ),
+    _daily(
+        "daily_sleep",
+        "daily",
+        {
+            "timestamp": TS,
+            "score": I,
+            **{
+                f"contributors__{c}": I
+                for c in (
+                    "deep_sleep",
+                    "efficiency",
+                    "latency",
+                    "rem_sleep",
+                    "restfulness",
+                    "timing",
+                    "total_sleep",
+                )
+            },
+        },
+    ),
+    _daily(
+        "sleep",
+        "daily",
+        {
+            "bedtime_start": TS,
+            "bedtime_end": TS,
+            "type": T,
+            "period": I,
+            "average_breath": F,
+            "average_heart_rate": F,
+            "average_hrv": I,
+            "awake_time": I,
+            "deep_sleep_duration": I,
+            "efficiency": I,
+            "heart_rate": J,
+            "hrv": J,
+            "latency": I,
+            "light_sleep_duration": I,
+            "low_battery_alert": B,
+            "lowest_heart_rate": I,
+            "movement_30_sec": T,
+            "readiness__score": I,
+            "readiness__temperature_deviation": F,
+            "readiness__temperature_trend_deviation": F,
+            **{f"readiness__contributors__{c}": I for c in _READINESS_CONTRIBUTORS},
+            "readiness_score_delta": I,
+            "rem_sleep_duration": I,
+            "restless_periods": I,
+            "sleep_algorithm_version": T,
+            "sleep_analysis_reason": T,
+            "sleep_phase_30_sec": T,
+            "sleep_phase_5_min": T,
+            "app_sleep_phase_5_min": T,
+            "sleep_score_delta": I,
+            "time_in_bed": I,
+            "total_sleep_duration": I,
+            "ring_id": T,
+        },
+    ),
+    _daily(
+        "sleep_time",
+        "daily",
+        {
+            "optimal_bedtime__day_tz": I,
+            "optimal_bedtime__start_offset": I,
+            "optimal_bedtime__end_offset": I,
+            "recommendation": T,
+            "status": T,
+        },
+    ),
+    _daily(
+        "daily_spo2",
+        "spo2",
+        {
+            "spo2_percentage__average": F,
+            "breathing_disturbance_index": I,
+        },
+    ),
+    _daily(
+        "daily_stress",
+        "daily",
+        {
+            "stress_high": I,
+            "recovery_high": I,
+            "day_summary": T,
+        },
+    ),
+    _daily(
+        "daily_resilience",
+        "stress",
+        {
+            "level": T,
+            "contributors__sleep_recovery": F,
+            "contributors__daytime_recovery": F,
+            "contributors__stress": F,
+        },
+    ),
+    _daily(
+        "daily_cardiovascular_age",
+        "heart_health",
+        {
+            "vascular_age": I,
+            "pulse_wave_velocity": F,
+        },
+    ),
     _daily("vo2_max", "heart_health", {"timestamp": TS, "vo2_max": I}, route="vO2_max"),
-    _daily("workout", "workout", {
-        "activity": T, "calories": F, "distance": F, "start_datetime": TS, "end_datetime": TS,
-        "intensity": T, "label": T, "source": T,
-    }),
-    _daily("session", "session", {
-        "start_datetime": TS, "end_datetime": TS, "type": T, "mood": T, "heart_rate": J,
-        "heart_rate_variability": J, "motion_count": J,
-    }),
+    _daily(
+        "workout",
+        "workout",
+        {
+            "activity": T,
+            "calories": F,
+            "distance": F,
+            "start_datetime": TS,
+            "end_datetime": TS,
+            "intensity": T,
+            "label": T,
+            "source": T,
+        },
+    ),
+    _daily(
+        "session",
+        "session",
+        {
+            "start_datetime": TS,
+            "end_datetime": TS,
+            "type": T,
+            "mood": T,
+            "heart_rate": J,
+            "heart_rate_variability": J,
+            "motion_count": J,
+        },
+    ),
     _daily("tag", "tag", {"timestamp": TS, "text": T, "tags": J}),
-    _daily("enhanced_tag", "tag", {
-        "end_day": D, "start_time": TS, "end_time": TS, "tag_type_code": T, "comment": T,
-        "custom_name": T,
-    }, cursor="start_day"),
-    _daily("rest_mode_period", "daily", {
-        "end_day": D, "start_time": TS, "end_time": TS, "episodes": J,
-    }, cursor="start_day", open_end="end_day"),
+    _daily(
+        "enhanced_tag",
+        "tag",
+        {
+            "end_day": D,
+            "start_time": TS,
+            "end_time": TS,
+            "tag_type_code": T,
+            "comment": T,
+            "custom_name": T,
+        },
+        cursor="start_day",
+    ),
+    _daily(
+        "rest_mode_period",
+        "daily",
+        {
+            "end_day": D,
+            "start_time": TS,
+            "end_time": TS,
+            "episodes": J,
+        },
+        cursor="start_day",
+        open_end="end_day",
+    ),
     Collection(
-        name="heartrate", route="heartrate", kind=SERIES, cursor="timestamp",
-        primary_key=(USER_ID, "timestamp", "source"), scope="heartrate",
+        name="heartrate",
+        route="heartrate",
+        kind=SERIES,
+        cursor="timestamp",
+        primary_key=(USER_ID, "timestamp", "source"),
+        scope="heartrate",
         window_days=SERIES_WINDOW_DAYS,
         columns=MappingProxyType({"timestamp": TS, "timestamp_unix": I, "bpm": I, "source": T}),
     ),
     Collection(
-        name="ring_battery_level", route="ring_battery_level", kind=SERIES, cursor="timestamp",
-        primary_key=(USER_ID, "timestamp"), scope="daily", window_days=SERIES_WINDOW_DAYS,
+        name="ring_battery_level",
+        route="ring_battery_level",
+        kind=SERIES,
+        cursor="timestamp",
+        primary_key=(USER_ID, "timestamp"),
+        scope="daily",
+        window_days=SERIES_WINDOW_DAYS,
         columns=MappingProxyType(
             {"timestamp": TS, "timestamp_unix": I, "level": I, "charging": B, "in_charger": B}
         ),

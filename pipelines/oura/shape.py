@@ -8,32 +8,42 @@ every instant its written offset (`<field>_utc_offset`), and the tombstone flag
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 
 from pipelines.oura.settings import (
-    B,
-    D,
     DELETED,
+    OFFSET_SUFFIX,
+    TS,
+    USER_ID,
+    B,
+    Collection,
+    D,
     F,
     I,
     J,
-    OFFSET_SUFFIX,
     T,
-    TS,
-    USER_ID,
-    Collection,
 )
 
 # The dlt data types used in `settings`, as Arrow and DuckDB spell them (JSON: text in Arrow).
 ARROW_TYPES: dict[str, pa.DataType] = {
-    T: pa.string(), D: pa.date32(), TS: pa.timestamp("us", tz="UTC"), I: pa.int64(),
-    F: pa.float64(), B: pa.bool_(),
+    T: pa.string(),
+    D: pa.date32(),
+    TS: pa.timestamp("us", tz="UTC"),
+    I: pa.int64(),
+    F: pa.float64(),
+    B: pa.bool_(),
 }
 DUCKDB_TYPES: dict[str, str] = {
-    T: "VARCHAR", D: "DATE", TS: "TIMESTAMP WITH TIME ZONE", I: "BIGINT", F: "DOUBLE",
-    B: "BOOLEAN", J: "JSON",
+    T: "VARCHAR",
+    D: "DATE",
+    TS: "TIMESTAMP WITH TIME ZONE",
+    I: "BIGINT",
+    F: "DOUBLE",
+    B: "BOOLEAN",
+    J: "JSON",
 }
 # dlt's own columns of a raw table, as the loader writes them.
 DLT_COLUMNS: dict[str, str] = {"_dlt_load_id": T, "_dlt_id": T}
@@ -78,8 +88,11 @@ def column_hints(collection: Collection, rows: Iterable[dict] = ()) -> dict[str,
 
 def arrow_types(collection: Collection) -> dict[str, pa.DataType]:
     """Arrow types of `collection`'s raw columns (JSON fields have none: Arrow infers them)."""
-    return {name: ARROW_TYPES[data_type]
-            for name, data_type in raw_columns(collection).items() if data_type in ARROW_TYPES}
+    return {
+        name: ARROW_TYPES[data_type]
+        for name, data_type in raw_columns(collection).items()
+        if data_type in ARROW_TYPES
+    }
 
 
 def duckdb_ddl(collection: Collection) -> str:
@@ -100,6 +113,8 @@ def _new_json_fields(collection: Collection, rows: Iterable[dict]) -> set[str]:
         for name, value in row.items():
             if name in known or name in found:
                 continue
-            if isinstance(value, list) or (isinstance(value, dict) and isinstance(value.get("items"), list)):
+            if isinstance(value, list) or (
+                isinstance(value, dict) and isinstance(value.get("items"), list)
+            ):
                 found.add(name)
     return found

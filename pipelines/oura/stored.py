@@ -10,9 +10,10 @@ DuckDB, BigQuery and SQLAlchemy destinations.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Hashable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
 
 from pipelines.oura.dates import DayRange
 from pipelines.oura.runtime import Query
@@ -37,8 +38,11 @@ def reader(pipeline: Any) -> Iterator[Query]:
         def query(sql: str, *args: Any) -> list[tuple]:
             rendered = re.sub(
                 r"\{(table|col):([A-Za-z0-9_]+)\}",
-                lambda m: (client.make_qualified_table_name(m.group(2)) if m.group(1) == "table"
-                           else client.escape_column_name(m.group(2))),
+                lambda m: (
+                    client.make_qualified_table_name(m.group(2))
+                    if m.group(1) == "table"
+                    else client.escape_column_name(m.group(2))
+                ),
                 sql,
             )
             try:
@@ -60,8 +64,10 @@ class StoredDocuments:
     def extent(self, collection: Collection) -> DayRange | None:
         """The first and last cursor day stored for the user (None: nothing stored)."""
         cursor = collection.cursor
-        sql = (f"SELECT MIN({{col:{cursor}}}), MAX({{col:{cursor}}}) FROM {{table:{collection.name}}} "
-               f"WHERE {{col:{USER_ID}}} = %s")
+        sql = (
+            f"SELECT MIN({{col:{cursor}}}), MAX({{col:{cursor}}}) FROM {{table:{collection.name}}} "
+            f"WHERE {{col:{USER_ID}}} = %s"
+        )
         with self._open() as query:
             rows = query(sql, self.user_id)
         if not rows or rows[0][0] is None:
@@ -70,16 +76,20 @@ class StoredDocuments:
 
     def newest(self, collection: Collection) -> datetime | date | None:
         """The newest cursor value stored for the user (an instant for a time series)."""
-        sql = (f"SELECT MAX({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
-               f"WHERE {{col:{USER_ID}}} = %s")
+        sql = (
+            f"SELECT MAX({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
+            f"WHERE {{col:{USER_ID}}} = %s"
+        )
         with self._open() as query:
             rows = query(sql, self.user_id)
         return key_value(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def oldest_open(self, collection: Collection) -> date | None:
         """The oldest cursor day of a stored document still open (`Collection.open_end`)."""
-        sql = (f"SELECT MIN({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
-               f"WHERE {{col:{USER_ID}}} = %s AND {{col:{collection.open_end}}} IS NULL")
+        sql = (
+            f"SELECT MIN({{col:{collection.cursor}}}) FROM {{table:{collection.name}}} "
+            f"WHERE {{col:{USER_ID}}} = %s AND {{col:{collection.open_end}}} IS NULL"
+        )
         with self._open() as query:
             rows = query(sql, self.user_id)
         return as_date(rows[0][0]) if rows and rows[0][0] is not None else None
@@ -110,10 +120,10 @@ class StoredDocuments:
 def key_value(value: Any) -> Hashable:
     """A stored key part comparable with `rows.key_of`: instants as aware UTC datetimes."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     if isinstance(value, str) and len(value) > 10 and value[10:11] in ("T", " "):
         moment = datetime.fromisoformat(value)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     return value
 
 

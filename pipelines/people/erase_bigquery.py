@@ -54,8 +54,14 @@ def erased_datasets(dataset: str = RAW_DATASET, existing: Iterable[str] = ()) ->
     older versions used), and dbt's three."""
     prefix = os.environ.get("OURA_DBT_SCHEMA", DEFAULT_SCHEMA)
     per_pipeline = sorted(name for name in existing if name.startswith(f"{dataset}_staging_"))
-    return [dataset, f"{dataset}_staging", *per_pipeline,
-            f"{prefix}_staging", f"{prefix}_intermediate", f"{prefix}_marts"]
+    return [
+        dataset,
+        f"{dataset}_staging",
+        *per_pipeline,
+        f"{prefix}_staging",
+        f"{prefix}_intermediate",
+        f"{prefix}_marts",
+    ]
 
 
 def erase_user_bigquery(
@@ -93,12 +99,20 @@ def erase_user_bigquery(
         raw = [t for t in tables if t.schema == dataset]
         load_ids = _user_load_ids(bq, sql, raw, user_id)
         names |= _pipelines_of_loads(bq, sql, raw, load_ids)
-        script = erase_script(project, tables, dataset, bool(user_id), bool(names), bool(load_ids), dry_run)
-        params = {"user_id": user_id or "", "pipelines": sorted(names), "load_ids": sorted(load_ids)}
+        script = erase_script(
+            project, tables, dataset, bool(user_id), bool(names), bool(load_ids), dry_run
+        )
+        params = {
+            "user_id": user_id or "",
+            "pipelines": sorted(names),
+            "load_ids": sorted(load_ids),
+        }
         rows = _run(bq, script, params, "erasing" if not dry_run else "counting")
         report.deleted = {label: int(count) for label, count in rows}
         report.note = TIME_TRAVEL_NOTE if report.total and not dry_run else None
-        forget_outside_warehouse(report, pipelines_folder(KIND, f"bigquery:{project}", dataset), names)
+        forget_outside_warehouse(
+            report, pipelines_folder(KIND, f"bigquery:{project}", dataset), names
+        )
     return report
 
 
@@ -124,11 +138,19 @@ def erase_script(
     if doomed:
         steps.append(f"CREATE TEMP TABLE {DOOMED} AS {sources};")
     body: list[str] = []
-    for table, where in erasure_steps(sql, tables, dataset, has_user=has_user,
-                                      has_pipelines=has_pipelines, has_loads=has_loads,
-                                      doomed=doomed):
+    for table, where in erasure_steps(
+        sql,
+        tables,
+        dataset,
+        has_user=has_user,
+        has_pipelines=has_pipelines,
+        has_loads=has_loads,
+        doomed=doomed,
+    ):
         ref = sql.ref(table)
-        body.append(f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {ref} WHERE {where};")
+        body.append(
+            f"INSERT INTO {COUNTS} SELECT '{table.label}', COUNT(*) FROM {ref} WHERE {where};"
+        )
         if not dry_run:
             body.append(f"DELETE FROM {ref} WHERE {where};")
     if dry_run:
@@ -159,8 +181,9 @@ def _tables(client: Any, project: str, datasets: Iterable[str]) -> list[Warehous
         columns: dict[str, set[str]] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
-        found += [WarehouseTable(dataset, name, frozenset(cols))
-                  for name, cols in sorted(columns.items())]
+        found += [
+            WarehouseTable(dataset, name, frozenset(cols)) for name, cols in sorted(columns.items())
+        ]
     return found
 
 
@@ -181,8 +204,12 @@ def _pipelines_of_loads(
     if state is None or not load_ids:
         return set()
     query = pipelines_of_loads_sql(sql, state)
-    return {r[0] for r in _run(client, query, {"load_ids": sorted(load_ids)},
-                               "finding the person's pipelines")}
+    return {
+        r[0]
+        for r in _run(
+            client, query, {"load_ids": sorted(load_ids)}, "finding the person's pipelines"
+        )
+    }
 
 
 def _datasets(client: Any) -> list[str]:
@@ -201,7 +228,9 @@ class _Missing(Exception):
     """A dataset or table that does not exist."""
 
 
-def _run(client: Any, sql: str, params: dict[str, Any], what: str, missing_ok: bool = False) -> list[tuple]:
+def _run(
+    client: Any, sql: str, params: dict[str, Any], what: str, missing_ok: bool = False
+) -> list[tuple]:
     """Run a query or script with named parameters; its (last) result as tuples.
 
     Raises:
@@ -212,12 +241,16 @@ def _run(client: Any, sql: str, params: dict[str, Any], what: str, missing_ok: b
     from google.cloud import bigquery
 
     query_parameters = [
-        bigquery.ArrayQueryParameter(name, "STRING", value) if isinstance(value, list)
+        bigquery.ArrayQueryParameter(name, "STRING", value)
+        if isinstance(value, list)
         else bigquery.ScalarQueryParameter(name, "STRING", value)
-        for name, value in params.items() if f"@{name}" in sql
+        for name, value in params.items()
+        if f"@{name}" in sql
     ]
     try:
-        job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=query_parameters))
+        job = client.query(
+            sql, job_config=bigquery.QueryJobConfig(query_parameters=query_parameters)
+        )
         return [tuple(row) for row in job.result()]
     except NotFound as exc:
         if missing_ok:
@@ -240,7 +273,9 @@ def _client(dataset: str) -> Any:
 
     from pipelines.warehouse import bigquery_configuration
 
-    resolved = bigquery_configuration(dlt.destinations.bigquery(), dataset)  # a missing credential: one line
+    resolved = bigquery_configuration(
+        dlt.destinations.bigquery(), dataset
+    )  # a missing credential: one line
     credentials = resolved.credentials
     return bigquery.Client(
         project=credentials.project_id,

@@ -6,8 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.target import DUCKDB, RAW_DATASET, duckdb_file
 from pipelines.core.locks import warehouse_lock_path
+from pipelines.core.target import DUCKDB, RAW_DATASET, duckdb_file
 from pipelines.people.duckdb_file import base_tables, check_writable, compact_database, connect
 from pipelines.people.leftovers import (
     forget_outside_warehouse,
@@ -126,8 +126,15 @@ def _delete_rows(
         con.execute(f"CREATE TEMP TABLE {doomed} AS {sources}", {"user_id": user_id})
         _collect_children(con, children, doomed)
     deleted: dict[str, int] = {}
-    steps = erasure_steps(DUCKDB_SQL, tables, dataset, has_user=bool(user_id),
-                          has_pipelines=bool(names), has_loads=bool(load_ids), doomed=doomed)
+    steps = erasure_steps(
+        DUCKDB_SQL,
+        tables,
+        dataset,
+        has_user=bool(user_id),
+        has_pipelines=bool(names),
+        has_loads=bool(load_ids),
+        doomed=doomed,
+    )
     for table, where in steps:
         statement = f"DELETE FROM {DUCKDB_SQL.ref(table)} WHERE {where}"
         cursor = con.execute(statement, parameters_of(statement, DUCKDB_SQL, values))
@@ -145,10 +152,12 @@ def _collect_children(con: Any, children: list[WarehouseTable], doomed: str) -> 
             links = " OR ".join(
                 f"{c} IN (SELECT id FROM {doomed})" for c in LINK_COLUMNS if c in table.columns
             )
-            added += _count(con.execute(
-                f"INSERT INTO {doomed} SELECT _dlt_id FROM {DUCKDB_SQL.ref(table)} "
-                f"WHERE ({links}) AND _dlt_id NOT IN (SELECT id FROM {doomed})"
-            ))
+            added += _count(
+                con.execute(
+                    f"INSERT INTO {doomed} SELECT _dlt_id FROM {DUCKDB_SQL.ref(table)} "
+                    f"WHERE ({links}) AND _dlt_id NOT IN (SELECT id FROM {doomed})"
+                )
+            )
         if not added:
             return
 

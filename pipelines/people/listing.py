@@ -11,7 +11,7 @@ from pipelines.core.target import RAW_DATASET, duckdb_file
 from pipelines.oura.settings import PROGRESS_TABLE, USER_ID
 from pipelines.people.duckdb_file import base_tables, connect
 from pipelines.people.records import UserInfo
-from pipelines.people.tables import LOADS_TABLE, STATE_TABLE, DUCKDB_SQL, find
+from pipelines.people.tables import DUCKDB_SQL, LOADS_TABLE, STATE_TABLE, find
 from pipelines.warehouse import pipeline_name
 
 
@@ -105,8 +105,11 @@ def _info(
 def _loaded_users(con: Any, dataset: str) -> dict[str, dict[str, Any]]:
     """Per user id: documents stored, latest completed load, first and last day loaded."""
     tables = base_tables(con)
-    raw = [t for t in tables
-           if t.schema == dataset and USER_ID in t.columns and t.name != PROGRESS_TABLE]
+    raw = [
+        t
+        for t in tables
+        if t.schema == dataset and USER_ID in t.columns and t.name != PROGRESS_TABLE
+    ]
     found: dict[str, dict[str, Any]] = {}
     if raw:
         union = " UNION ALL ".join(f"SELECT {USER_ID} AS u FROM {DUCKDB_SQL.ref(t)}" for t in raw)

@@ -10,8 +10,8 @@ Parameters: `user_id` (text), `pipelines` and `load_ids` (arrays of text).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pipelines.oura.settings import USER_ID
 
@@ -74,28 +74,39 @@ def owned_and_children(
 ) -> tuple[list[WarehouseTable], list[WarehouseTable]]:
     """Tables with a `user_id` column, and dlt child tables linked to rows by id."""
     owned = [t for t in tables if USER_ID in t.columns]
-    children = [t for t in tables if USER_ID not in t.columns and "_dlt_id" in t.columns
-                and t.columns & set(LINK_COLUMNS)]
+    children = [
+        t
+        for t in tables
+        if USER_ID not in t.columns and "_dlt_id" in t.columns and t.columns & set(LINK_COLUMNS)
+    ]
     return owned, children
 
 
 def user_load_ids_sql(sql: Dialect, raw: list[WarehouseTable]) -> str | None:
     """The distinct dlt load ids of the person's rows in the raw tables (None: no such table)."""
-    parts = [f"SELECT DISTINCT _dlt_load_id FROM {sql.ref(t)} WHERE {USER_ID} = {sql.param('user_id')}"
-             for t in raw if USER_ID in t.columns and "_dlt_load_id" in t.columns]
+    parts = [
+        f"SELECT DISTINCT _dlt_load_id FROM {sql.ref(t)} WHERE {USER_ID} = {sql.param('user_id')}"
+        for t in raw
+        if USER_ID in t.columns and "_dlt_load_id" in t.columns
+    ]
     return " UNION DISTINCT ".join(parts) or None
 
 
 def pipelines_of_loads_sql(sql: Dialect, state: WarehouseTable) -> str:
     """The pipelines that stored their state in one of the loads `load_ids`."""
-    return (f"SELECT DISTINCT pipeline_name FROM {sql.ref(state)} "
-            f"WHERE {sql.in_array('_dlt_load_id', 'load_ids')}")
+    return (
+        f"SELECT DISTINCT pipeline_name FROM {sql.ref(state)} "
+        f"WHERE {sql.in_array('_dlt_load_id', 'load_ids')}"
+    )
 
 
 def doomed_ids_sql(sql: Dialect, owned: list[WarehouseTable]) -> str | None:
     """The `_dlt_id` of every row of the person's (None: no owned table has one)."""
-    parts = [f"SELECT _dlt_id AS id FROM {sql.ref(t)} WHERE {USER_ID} = {sql.param('user_id')}"
-             for t in owned if "_dlt_id" in t.columns]
+    parts = [
+        f"SELECT _dlt_id AS id FROM {sql.ref(t)} WHERE {USER_ID} = {sql.param('user_id')}"
+        for t in owned
+        if "_dlt_id" in t.columns
+    ]
     return " UNION ALL ".join(parts) or None
 
 
@@ -126,8 +137,9 @@ def erasure_steps(
     if has_user:
         if doomed:
             for table in children:
-                links = " OR ".join(f"{c} IN (SELECT id FROM {doomed})"
-                                    for c in LINK_COLUMNS if c in table.columns)
+                links = " OR ".join(
+                    f"{c} IN (SELECT id FROM {doomed})" for c in LINK_COLUMNS if c in table.columns
+                )
                 steps.append((table, f"({links})"))
         steps += [(table, f"{USER_ID} = {sql.param('user_id')}") for table in owned]
     state = find(tables, dataset, STATE_TABLE)
@@ -138,17 +150,22 @@ def erasure_steps(
         # Loads still referenced by a row that stays: rows that go are left out by a filter,
         # so the statement means the same whether it runs after the deletes or (in a dry
         # run) instead of them.
-        referenced = [f"SELECT _dlt_load_id FROM {sql.ref(t)} WHERE _dlt_load_id IS NOT NULL"
-                      f"{_stays(sql, t, has_user, doomed, has_pipelines)}"
-                      for t in tables if t.schema == dataset and "_dlt_load_id" in t.columns]
-        still_used = (f" AND load_id NOT IN ({' UNION DISTINCT '.join(referenced)})"
-                      if referenced else "")
+        referenced = [
+            f"SELECT _dlt_load_id FROM {sql.ref(t)} WHERE _dlt_load_id IS NOT NULL"
+            f"{_stays(sql, t, has_user, doomed, has_pipelines)}"
+            for t in tables
+            if t.schema == dataset and "_dlt_load_id" in t.columns
+        ]
+        still_used = (
+            f" AND load_id NOT IN ({' UNION DISTINCT '.join(referenced)})" if referenced else ""
+        )
         steps.append((loads, f"{sql.in_array('load_id', 'load_ids')}{still_used}"))
     return steps
 
 
-def _stays(sql: Dialect, table: WarehouseTable, has_user: bool, doomed: str | None,
-           has_pipelines: bool) -> str:
+def _stays(
+    sql: Dialect, table: WarehouseTable, has_user: bool, doomed: str | None, has_pipelines: bool
+) -> str:
     """A filter keeping only the rows of `table` that the erasure leaves."""
     if table.name == STATE_TABLE and has_pipelines:
         return f" AND NOT ({sql.in_array('pipeline_name', 'pipelines')})"

@@ -163,8 +163,12 @@ class Journal:
     def forget_user(self, user_id: str, dry_run: bool = False) -> int:
         """Delete a person's events and cached ids (erasure); the number of rows."""
         with self._transaction() as db:
-            rows = db.execute("SELECT count(*) FROM events WHERE user_id = ?", (user_id,)).fetchone()[0]
-            rows += db.execute("SELECT count(*) FROM user_ids WHERE user_id = ?", (user_id,)).fetchone()[0]
+            rows = db.execute(
+                "SELECT count(*) FROM events WHERE user_id = ?", (user_id,)
+            ).fetchone()[0]
+            rows += db.execute(
+                "SELECT count(*) FROM user_ids WHERE user_id = ?", (user_id,)
+            ).fetchone()[0]
             if not dry_run:
                 db.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
                 db.execute("DELETE FROM user_ids WHERE user_id = ?", (user_id,))

@@ -22,8 +22,8 @@ from pathlib import Path
 import uvicorn
 
 from pipelines.core.config import Endpoints
-from pipelines.core.target import RAW_DATASET
 from pipelines.core.errors import OuraEltError
+from pipelines.core.target import RAW_DATASET
 from pipelines.oura.helpers import RetryPolicy
 from pipelines.webhooks.journal import Journal
 from pipelines.webhooks.receiver import ReceiverConfig, create_receiver
@@ -93,8 +93,11 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None,
-          sock: socket.socket | None = None) -> None:
+def serve(
+    options: ServeOptions,
+    on_ready: Callable[[str], None] | None = None,
+    sock: socket.socket | None = None,
+) -> None:
     """Receive and process events until interrupted (Ctrl-C, SIGTERM).
 
     Args:
@@ -111,8 +114,9 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None] | None = None,
         _serve(options, on_ready, sock)
 
 
-def _serve(options: ServeOptions, on_ready: Callable[[str], None] | None,
-           sock: socket.socket) -> None:
+def _serve(
+    options: ServeOptions, on_ready: Callable[[str], None] | None, sock: socket.socket
+) -> None:
     endpoints = options.endpoints or Endpoints.from_env()
     credentials = app_credentials(endpoints)
     journal = Journal(options.journal_path or default_journal_path())

@@ -9,9 +9,9 @@ event type without any data route, so nothing can be loaded for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 from pipelines.core import config
 from pipelines.oura.settings import COLLECTIONS

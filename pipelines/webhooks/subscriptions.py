@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from pipelines.auth.endpoints import is_loopback_host, require_safe_transport
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
-from pipelines.auth.endpoints import is_loopback_host, require_safe_transport
 from pipelines.oura.http import HttpSession, TlsFailure, Transient, detail
 from pipelines.webhooks.settings import DATA_TYPES, DEFAULT_DATA_TYPES, EVENT_TYPES
 
@@ -116,7 +116,7 @@ def _instant(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def check_callback_url(url: str) -> str:
@@ -150,8 +150,10 @@ class SubscriptionClient:
         require_safe_transport(self.base_url, "API base URL")
         self._http = HttpSession(
             self.base_url,
-            {"x-client-id": self._credentials.client_id,
-             "x-client-secret": self._credentials.client_secret},
+            {
+                "x-client-id": self._credentials.client_id,
+                "x-client-secret": self._credentials.client_secret,
+            },
             timeouts=(TIMEOUT_SECONDS, TIMEOUT_SECONDS),
         )
 
@@ -304,7 +306,9 @@ def _decode(response: requests.Response, what: str, id_: str | None) -> Any:
             "OURA_CLIENT_ID and OURA_CLIENT_SECRET"
         )
     if status == 422 and _invalid_field(response) == "data_type":
-        raise DataTypeNotOffered(f"{what} failed: Oura does not offer webhooks for this data type ({said})")
+        raise DataTypeNotOffered(
+            f"{what} failed: Oura does not offer webhooks for this data type ({said})"
+        )
     if status == 409:
         raise SubscriptionExists(f"{what} failed: {said or 'it already exists'}")
     if status == 400 and "verification" in said.lower():

@@ -21,8 +21,6 @@ import os
 import threading
 import time
 
-from pipelines.core.config import Endpoints
-from pipelines.core.errors import OuraEltError
 from pipelines.auth import (
     OAuthTokenProvider,
     StaticTokenProvider,
@@ -33,6 +31,8 @@ from pipelines.auth import (
 )
 from pipelines.auth.endpoints import fetch_user_id
 from pipelines.auth.tokens import ACCESS_TOKEN_ENV, same_api
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError
 from pipelines.webhooks.journal import Journal
 
 log = logging.getLogger("oura_elt.webhooks")

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.config import Endpoints
-from pipelines.core.target import RAW_DATASET, duckdb_file
-from pipelines.core.errors import OuraEltError
 from pipelines.core import locks
+from pipelines.core.config import Endpoints
+from pipelines.core.errors import OuraEltError
+from pipelines.core.target import RAW_DATASET, duckdb_file
 from pipelines.oura import oura_documents
 from pipelines.oura.helpers import OuraClient, RetryPolicy, ScopeNotGranted
 from pipelines.oura.ratelimit import RateBudget, shared_budget
@@ -342,7 +342,9 @@ class Worker:
         """Hold the worker pipeline's folder and the warehouse's write lock."""
         with (
             locks.hold(
-                folder_lock_path(pipeline), "the webhook worker's pipeline", timeout=self.lock_timeout
+                folder_lock_path(pipeline),
+                "the webhook worker's pipeline",
+                timeout=self.lock_timeout,
             ),
             locks.warehouse_lock(
                 self.destination, self.duckdb_path, self.dataset_name, timeout=self.lock_timeout

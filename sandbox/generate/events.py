@@ -117,7 +117,7 @@ def session_samples(user: UserModel, day: int, span: Span) -> tuple[list, list |
     calm = span.detail["type"] in ("meditation", "breathing", "relaxation", "nap", "rest")
     heart, variability, motion = [], [], []
     bpm = user.profile.resting_hr + 14.0
-    for i in range(count):
+    for _ in range(count):
         target = user.profile.resting_hr + (4 if calm else 10)
         bpm += 0.05 * (target - bpm) + rng.gauss(0, 0.8)
         missing = rng.random() < 0.02
