@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -37,12 +38,18 @@ from pipelines.core.errors import OuraEltError, UsageError
 from pipelines.core.target import DUCKDB, RAW_DATASET, Target
 from pipelines.oura import oura_load_records, oura_source
 from pipelines.oura.dates import DayRange
+from pipelines.oura.fetch import fetch
 from pipelines.oura.helpers import OuraClient, RetryPolicy
 from pipelines.oura.kinds import earliest_day, latest_day
 from pipelines.oura.ratelimit import RateBudget, shared_budget
 from pipelines.oura.runtime import DEFAULT_WORKERS, NullReporter, Outcome, Reporter, SourceRuntime
 from pipelines.oura.session import Session
-from pipelines.oura.settings import DEFAULT_CHUNK_DAYS, DEFAULT_LOOKBACK_DAYS, resolve_collections
+from pipelines.oura.settings import (
+    BY_NAME,
+    DEFAULT_CHUNK_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    resolve_collections,
+)
 from pipelines.oura.stored import reader
 from pipelines.warehouse import (
     WarehouseError,
@@ -336,6 +343,10 @@ class _Load:
         )
         self.load_ids: list[str] = []
         self._plan: Session | None = None
+        # The next chunk of a closed range, asked for while this one commits (`_prefetch`).
+        self._upcoming: tuple[DayRange, list[str]] | None = None
+        self._prefetched: dict[tuple[str, DayRange], Any] = {}
+        self._prefetch_pool: ThreadPoolExecutor | None = None
 
     def run(self) -> LoadSummary:
         summary = LoadSummary("", self.profile, self.where, self.target.dataset)
@@ -352,6 +363,7 @@ class _Load:
                         runtime.close()
                     summary.record(runtime.outcome)
             finally:
+                self._stop_prefetching()
                 summary.requests, summary.retries = self.client.requests, self.client.retries
                 if self._plan is not None:
                     self._plan.close()
@@ -385,6 +397,8 @@ class _Load:
                 runtime = self._runtime()
                 dates = {"start_date": part.start, "end_date": part.end} if part else {}
                 wanted = names if part else [n for n in names if n not in dated]
+                following = parts[number] if number < len(parts) else None
+                self._upcoming = (following, dated) if following else None
                 yield runtime, self._source(runtime, wanted, **dates), (number, len(parts))
                 stopped = runtime.outcome.failed.keys() | runtime.outcome.skipped.keys()
                 names = [n for n in dated if n not in stopped]
@@ -426,6 +440,40 @@ class _Load:
     def _user_id(self) -> str:
         return self._planning().user_id()
 
+    def _prefetch(self, runtime: SourceRuntime) -> None:
+        """Ask for the next chunk of a closed range while this one is normalized and
+        committed, as its run will ask (the same windows: `Session.span`), so waiting on
+        the API overlaps the commit. Not for a collection that failed or was skipped in
+        this run, nor one whose span an open document may widen."""
+        upcoming, self._upcoming = self._upcoming, None
+        if upcoming is None:
+            return
+        part, names = upcoming
+        last = min(part.end, latest_day(self.request.now))
+        if part.start > last:
+            return
+        stopped = runtime.outcome.failed.keys() | runtime.outcome.skipped.keys()
+        user_id = self._user_id()
+        if self._prefetch_pool is None:
+            workers = max(self.request.workers, 1)
+            self._prefetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="oura-prefetch")
+        for name in names:
+            collection = BY_NAME[name]
+            if name in stopped or collection.open_end:
+                continue
+            for window in DayRange(part.start, last).split(collection.window_days):
+                self._prefetched[(name, window)] = self._prefetch_pool.submit(
+                    fetch, self.client, collection, window, user_id
+                )
+
+    def _stop_prefetching(self) -> None:
+        """Drop what was asked for ahead and not used (a load that stopped early)."""
+        for future in self._prefetched.values():
+            future.cancel()
+        self._prefetched.clear()
+        if self._prefetch_pool is not None:
+            self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
+
     def _runtime(self, **options: Any) -> SourceRuntime:
         request = self.request
         known = self._plan.known() if self._plan is not None else {}
@@ -437,6 +485,7 @@ class _Load:
             now=request.now,
             reporter=self.reporter,
             stored=self._stored_reader,
+            prefetched=self._prefetched,
             **known,
             **options,
         )
@@ -482,6 +531,7 @@ class _Load:
         of what was read goes into the same package."""
         records = oura_load_records(runtime.outcome, self.request.now)
         self._step(self.pipeline.extract, [source, records])
+        self._prefetch(runtime)
         self._step(self.pipeline.normalize)
         self.reporter.note(f"committing {self._chunk_label(runtime.outcome, number, total)}")
         with self.writing():

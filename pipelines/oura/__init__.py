@@ -214,7 +214,11 @@ def _dated(
         windows = list(span.split(collection.window_days))
         session.runtime.reporter.planned(collection.name, len(windows))
         client = session.client
-        results = session.in_order(partial(fetch, client, collection, w, user_id) for w in windows)
+        ahead = session.runtime.prefetched  # windows the caller asked for already
+        results = session.in_order(
+            ahead.pop((collection.name, w), None) or partial(fetch, client, collection, w, user_id)
+            for w in windows
+        )
         yield []  # the first windows are on their way: let the other resources start theirs
         # What is stored is read only now, while those requests are out: fetching never waits
         # for the warehouse (a loader's lock may hold it through another person's commit).

@@ -99,6 +99,9 @@ class SourceRuntime:
         history_start: where the user's history starts, if the caller knows.
         outcome: filled in by the run.
         sessions: the runs' sessions (`close()` them when done).
+        prefetched: windows the caller already asked for, (collection name, window) ->
+            the `Future` of what `fetch` returns; a resource takes its window from here
+            instead of asking again (a load fetches its next chunk while it commits this one).
     """
 
     client: Any = None
@@ -116,6 +119,7 @@ class SourceRuntime:
     history_start: date | None = None
     outcome: Outcome = field(default_factory=Outcome)
     sessions: list[Any] = field(default_factory=list)
+    prefetched: dict[tuple[str, Any], Any] = field(default_factory=dict)
 
     def close(self) -> None:
         """Stop the runs' request threads."""

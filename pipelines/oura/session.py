@@ -292,7 +292,8 @@ class InOrder(Iterator[T]):
         call = next(self._queue, None)
         if call is None:
             return False
-        self._pending.append(self._pool.submit(call))
+        # A call already under way elsewhere (a prefetched window) is waited for, not run.
+        self._pending.append(call if isinstance(call, Future) else self._pool.submit(call))
         return True
 
     def __next__(self) -> T:
