@@ -550,7 +550,7 @@ def _release_duckdb() -> None:
 
 
 def _log_file(args: list[str]) -> Path:
-    """Where dbt wrote its log for this invocation (`--log-path`, DBT_LOG_PATH, or the project's)."""
+    """Where dbt wrote its log for this call (`--log-path`, DBT_LOG_PATH, or the project's)."""
     if "--log-path" in args:
         folder = Path(args[args.index("--log-path") + 1])
     else:
@@ -602,7 +602,10 @@ def _tested_model(node: Any) -> str | None:
 def _describe_exception(exc: BaseException) -> str:
     text = _first_line(str(exc))
     if is_lock_conflict(text):
-        return "another process (a load or a query tool?) holds the DuckDB file; wait for it to finish and retry"
+        return (
+            "another process (a load or a query tool?) holds the DuckDB file;"
+            " wait for it to finish and retry"
+        )
     return text
 
 

@@ -2,8 +2,9 @@
 
 Nothing here is special-cased for the demo: it starts the sandbox, logs in through
 the real OAuth2 flow (the demo acts as the browser), and loads through the same
-Prefect `backfill` flow a scheduled run uses (chunked, resumable, then `dbt build`). Everything it writes lives under `data/demo/` (its own warehouse,
-token store and pipeline state), so it never touches your real data, and every run
+Prefect `backfill` flow a scheduled run uses (chunked, resumable, then `dbt build`).
+Everything it writes lives under `data/demo/` (its own warehouse, token store and
+pipeline state), so it never touches your real data, and every run
 starts from nothing.
 """
 

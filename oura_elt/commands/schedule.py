@@ -105,7 +105,8 @@ def schedule(
             if interval is not None:
                 when = f"every {interval:g} s"
             else:
-                when = f"'{cron}' in {zone}, next run {schedules.next_nightly_run(cron, zone):%Y-%m-%d %H:%M %Z}"
+                next_run = schedules.next_nightly_run(cron, zone)
+                when = f"'{cron}' in {zone}, next run {next_run:%Y-%m-%d %H:%M %Z}"
             console.print(f"serving {schedules.NIGHTLY} (refresh, {when}) into {target}")
             console.print(
                 f"and {schedules.BACKFILL} (on demand): PREFECT_API_URL={server.api_url} "

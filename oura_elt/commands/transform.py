@@ -156,7 +156,8 @@ def _print(summary: Any) -> None:
 
     if summary.created_raw_tables:
         console.print(
-            f"[dim]created empty raw tables (never loaded): {', '.join(summary.created_raw_tables)}[/]",
+            "[dim]created empty raw tables (never loaded): "
+            f"{', '.join(summary.created_raw_tables)}[/]",
             soft_wrap=True,
         )
     if summary.target == "duckdb":

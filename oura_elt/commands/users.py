@@ -47,7 +47,10 @@ def users(
     try:
         people = list_users(duckdb_path)
     except WarehouseBusy as exc:  # the logins are still worth showing; the exit code says it all
-        problem = f"{exc.cause}; listing logins only: close it there, or wait for it to finish, and run again"
+        problem = (
+            f"{exc.cause}; listing logins only: close it there, or wait for it to finish,"
+            " and run again"
+        )
         people = list_users(duckdb_path, read_warehouse=False)
     if as_json:
         print(json.dumps([asdict(p) for p in people], indent=2, default=_json_value))
@@ -244,7 +247,8 @@ def _print_erasure(erasure: ErasureReport, removal: Removal) -> None:
         _say(f"Removed dlt working state: {', '.join(erasure.pipelines)}.")
     if erasure.journal_rows:
         _say(
-            f"Removed {erasure.journal_rows} row(s) of the webhook journal (ids of changed documents)."
+            f"Removed {erasure.journal_rows} row(s) of the webhook journal"
+            " (ids of changed documents)."
         )
 
 

@@ -108,13 +108,15 @@ def list_subscriptions() -> None:
         client.close()
     if not subscriptions:
         console.print(
-            "No webhook subscriptions. Create them with: oura-elt webhooks subscribe --callback-url URL"
+            "No webhook subscriptions. Create them with:"
+            " oura-elt webhooks subscribe --callback-url URL"
         )
         return
     now = current_time()
     for sub in sorted(subscriptions, key=lambda s: (s.data_type, s.event_type)):
         console.print(
-            f"{sub.data_type:<26} {sub.event_type:<7} {_expiry(sub, now):<34} {sub.id}  {sub.callback_url}",
+            f"{sub.data_type:<26} {sub.event_type:<7} {_expiry(sub, now):<34}"
+            f" {sub.id}  {sub.callback_url}",
             markup=False,
             soft_wrap=True,
         )
