@@ -107,7 +107,7 @@ def bytecode_cache() -> Iterator[None]:
 
 
 def run_trial(name: str, seed: int, root: Path, quick: bool) -> Trial:
-    """One trial of scenario `name` (in a worker process); a crash of the harness is a failed trial."""
+    """One trial of scenario `name` (in a worker process); a harness crash is a failed trial."""
     config.telemetry_off()
     try:
         return SCENARIOS[name].run(TrialContext(seed, root, quick))
@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed, text in result.problems():
             out.print(f"[red]{result.scenario.name}[/] seed {seed}: {text}", soft_wrap=True)
             out.print(
-                f"  repeat: python -m bench.chaos --scenario {result.scenario.name} --seed {seed} --trials 1"
-                + (" --quick" if args.quick else ""),
+                f"  repeat: python -m bench.chaos --scenario {result.scenario.name}"
+                f" --seed {seed} --trials 1" + (" --quick" if args.quick else ""),
                 soft_wrap=True,
             )
     if not any(workdir.iterdir()) and not args.workdir:

@@ -190,7 +190,7 @@ class Stage:
         )
 
     def args(self, *extra: str) -> list[str]:
-        """`load` arguments: the profile, and in a quick trial a few collections from the first day."""
+        """`load` arguments: the profile, and in a quick trial a few collections from day one."""
         args = ["load"]
         if self.oauth:
             args += ["--profile", PROFILE]
@@ -475,32 +475,13 @@ def bad_disk(ctx: TrialContext) -> Trial:
                 return trial
             before = stored_keys(stage.ws.db)
 
-            target = stage.ws.db
-            if mode == "disk-full":
-                room = _used_bytes(disk) + ctx.rng.randint(64, 1024) * 1024
-                mount("-o", f"remount,size={room}", "tmpfs", str(disk))
-            elif mode == "read-only":
-                mount("--bind", str(disk), str(disk))
-                mounted = True
-                mount("-o", "remount,bind,ro", str(disk))
-            else:
-                blocker = ctx.root / "not-a-folder"
-                blocker.write_text("a file where a folder should be\n")
-                target = blocker / "oura.duckdb"
+            target, mounted = _make_fault(ctx, mode, disk, mounted, stage.ws.db)
             broken = stage.run(mode, "--duckdb", str(target))
             if broken.code == 0:
                 trial.failures.append(f"the load on a {mode} path succeeded")
             else:
                 trial.judge(broken, any_of=CAUSES[mode])
-            lost = before - stored_keys(stage.ws.db)
-            if lost:  # keep the warehouse as the failure left it
-                shutil.copytree(disk, ctx.root / "after-the-failed-load", dirs_exist_ok=True)
-                tables = sorted({table for table, _ in lost})
-                trial.note("lost after the failure", len(lost))
-                trial.failures.append(
-                    f"{len(lost)} documents committed before were gone after the failed load "
-                    f"(tables {', '.join(tables)})"
-                )
+            lost = _lost_since(ctx, trial, before, stage.ws.db, disk)
             if mode == "read-only":
                 umount(disk)
                 mounted = False
@@ -518,6 +499,42 @@ def bad_disk(ctx: TrialContext) -> Trial:
                     shutil.copytree(disk, ctx.root / "disk-at-failure", dirs_exist_ok=True)
                 umount(disk)
     return trial
+
+
+def _make_fault(
+    ctx: TrialContext, mode: str, disk: Path, mounted: bool, db: Path
+) -> tuple[Path, bool]:
+    """Break the warehouse's folder as `mode` says: (the path to load into, mounted)."""
+    if mode == "disk-full":
+        room = _used_bytes(disk) + ctx.rng.randint(64, 1024) * 1024
+        mount("-o", f"remount,size={room}", "tmpfs", str(disk))
+        return db, mounted
+    if mode == "read-only":
+        mount("--bind", str(disk), str(disk))
+        try:
+            mount("-o", "remount,bind,ro", str(disk))
+        except BaseException:
+            umount(disk)
+            raise
+        return db, True
+    blocker = ctx.root / "not-a-folder"
+    blocker.write_text("a file where a folder should be\n")
+    return blocker / "oura.duckdb", mounted
+
+
+def _lost_since(ctx: TrialContext, trial: Trial, before: set, db: Path, disk: Path) -> set:
+    """Documents stored `before` the failed load and gone after it (a failure, with the
+    warehouse kept as the failure left it)."""
+    lost = before - stored_keys(db)
+    if lost:
+        shutil.copytree(disk, ctx.root / "after-the-failed-load", dirs_exist_ok=True)
+        tables = sorted({table for table, _ in lost})
+        trial.note("lost after the failure", len(lost))
+        trial.failures.append(
+            f"{len(lost)} documents committed before were gone after the failed load "
+            f"(tables {', '.join(tables)})"
+        )
+    return lost
 
 
 def _used_bytes(mount_point: Path) -> int:

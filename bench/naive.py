@@ -55,7 +55,8 @@ def naive_load(base_url: str, token: str, start: date, end: date, db_path: Path)
     session.headers["Authorization"] = f"Bearer {token}"
     con = duckdb.connect(str(db_path))
     con.execute(
-        "CREATE TABLE IF NOT EXISTS docs (route TEXT, id TEXT, day TEXT, doc JSON, PRIMARY KEY (route, id))"
+        "CREATE TABLE IF NOT EXISTS docs "
+        "(route TEXT, id TEXT, day TEXT, doc JSON, PRIMARY KEY (route, id))"
     )
     con.execute("CREATE TABLE IF NOT EXISTS samples (route TEXT, ts TEXT, doc JSON)")
     n_requests = 0

@@ -61,7 +61,8 @@ def read_table(db: Path | Any, table: str) -> list[dict[str, Any]]:
     with duckdb.connect(str(db), read_only=True) as con:
         con.execute("SET enable_progress_bar = false")  # it would print from worker processes
         exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_schema = ? AND table_name = ?",
             [DATASET, table],
         ).fetchone()[0]
         if not exists:

@@ -81,11 +81,7 @@ MAX_FUNCTION_LINES = 60
 LENGTH_CHECKED = ("pipelines", "flows", "oura_elt", "sandbox", "bench")
 # (path, function) -> why it is still longer than MAX_FUNCTION_LINES. Only bench/ functions
 # the split of issue 16 has not reached yet; the list only shrinks (a stale entry fails).
-LONG_FUNCTIONS_ALLOWED = {
-    ("bench/chaos_scenarios.py", "bad_disk"): "bench/ is being reworked separately (issue 16)",
-    ("bench/run.py", "bigquery"): "bench/ is being reworked separately (issue 16)",
-    ("bench/run.py", "backfill"): "bench/ is being reworked separately (issue 16)",
-}
+LONG_FUNCTIONS_ALLOWED: dict[tuple[str, str], str] = {}  # (path, name) -> why it may stay long
 
 
 def function_lengths(root: Path = ROOT) -> dict[tuple[str, str], int]:

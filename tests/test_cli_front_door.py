@@ -222,3 +222,16 @@ def test_the_old_duckdb_path_spelling_still_works(tmp_path):
                 f"error: {foreign} is not a DuckDB database; give --duckdb a DuckDB file, "
                 "or a new path"
             ]
+
+
+def test_the_old_target_spelling_still_works_and_may_not_contradict(tmp_path):
+    """`transform --target` is the hidden old name of `--destination`: it still chooses the
+    warehouse, and the two spellings saying different things is a usage mistake."""
+    env = {"OURA_ELT_HOME": str(tmp_path / "home")}
+    old = run("transform", "--target", "nowhere", env=env, cwd=tmp_path)
+    assert old.returncode == 2 and "'nowhere' is not one of" in old.stderr, old.stderr
+    both = run(
+        "transform", "--destination", "bigquery", "--target", "duckdb", env=env, cwd=tmp_path
+    )
+    assert both.returncode == 2, both.stderr
+    assert both.stderr.strip().splitlines()[0].startswith("error: --destination and --target")

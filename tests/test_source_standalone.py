@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ def world(sandbox_factory, monkeypatch):
     """One sandbox person, 20 days; heart-rate pages hold 10,000 samples (so a week of them is
     one request: the second run's count below is about windows, not the server's page size).
     The token and the API reach the source only as a dlt user would configure them."""
-    sandbox = sandbox_factory(users=1, history_days=20, series_page_size=10_000)
+    # Seed 38: a document of the last days is deleted at Oura by the next morning.
+    sandbox = sandbox_factory(users=1, history_days=20, series_page_size=10_000, seed=38)
     monkeypatch.setenv("SOURCES__OURA__ACCESS_TOKEN", "sandbox-pat-0")
     monkeypatch.setenv("SOURCES__OURA__BASE_URL", sandbox.base_url)
     monkeypatch.setenv("OURA_ELT_NOW", sandbox.world.now.isoformat())
@@ -91,6 +92,7 @@ def assert_equals_truth(read, world) -> None:
 )
 def test_a_plain_dlt_pipeline_loads_exactly_the_ground_truth(world, tmp_path, destination):
     target, read = destination(tmp_path)
+    doomed = start_where_the_next_day_deletes_something(world)
     pipeline = dlt.pipeline(
         "oura_standalone",
         destination=target,
@@ -101,8 +103,11 @@ def test_a_plain_dlt_pipeline_loads_exactly_the_ground_truth(world, tmp_path, de
     info = pipeline.run(oura_source())
     assert not info.has_failed_jobs
     assert_equals_truth(read, world.world)
+    assert doomed <= stored_ids(read, doomed)
     state = pipeline.state["sources"]["oura"]["resources"]
-    assert state["sleep"]["incremental"]["day"]["last_value"] == date(2026, 11, 20)
+    # Daily cursors stop at the day still in progress somewhere (UTC-12); series at now.
+    in_progress = (world.world.now.astimezone(UTC) - timedelta(hours=12)).date()
+    assert state["sleep"]["incremental"]["day"]["last_value"] == in_progress
     assert state["heartrate"]["incremental"]["timestamp"]["last_value"] == world.world.now
 
     # The next morning: one request per collection (restated days and deletions included).
@@ -117,6 +122,45 @@ def test_a_plain_dlt_pipeline_loads_exactly_the_ground_truth(world, tmp_path, de
         1 for c in BY_NAME.values() if c.kind == DAILY
     )
     assert_equals_truth(read, world.world)
+    assert not doomed & stored_ids(read, doomed), "documents deleted at Oura are still stored"
+
+
+CHURNING = ("sleep", "workout", "tag", "enhanced_tag")  # collections the sandbox deletes from
+
+
+def start_where_the_next_day_deletes_something(sandbox) -> set[tuple[str, str]]:
+    """Set the server's clock back to the latest moment whose next day deletes a document
+    (so the second run must remove it); the (collection, id) pairs it deletes."""
+    world = sandbox.world
+    latest = world.now
+    for back in range(10):
+        clock = latest - timedelta(days=back)
+        world.set_now(clock)
+        today = world.local_today(0)
+        days = [today - timedelta(days=k) for k in range(3)]
+
+        def visible(collections=CHURNING, days=days):
+            return {
+                (c, d["id"])
+                for c in collections
+                for day in days
+                for d in world.documents(0, c, day)
+            }
+
+        now_seen = visible()
+        world.set_now(clock + timedelta(days=1))
+        gone = now_seen - visible()
+        world.set_now(clock)
+        if gone:
+            sandbox.admin("clock", {"now": clock.isoformat()})
+            os.environ["OURA_ELT_NOW"] = clock.isoformat()
+            return gone
+    raise AssertionError("no day of the last ten deletes a document: the test would prove nothing")
+
+
+def stored_ids(read, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    tables = {table for table, _ in pairs}
+    return {(t, row["id"]) for t in tables for row in read(t)}
 
 
 def test_with_resources_and_a_closed_range_leave_the_cursor_alone(world, tmp_path):
