@@ -18,7 +18,7 @@ from rich.table import Table
 
 from oura_elt.commands.app import App
 from oura_elt.commands.options import DestinationOpt, DuckdbOpt, check_destination
-from oura_elt.console import console, err_console, error_line
+from oura_elt.console import console, duration, err_console, error_line
 from pipelines.core.errors import OuraEltError, UsageError
 
 if TYPE_CHECKING:
@@ -308,18 +308,7 @@ def _token_state(person: UserInfo) -> str:
     left = person.expires_at - time.time()
     if left <= 0:
         return "expired (refreshed on next use)"
-    return f"expires in {_duration(left)}"
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
+    return f"expires in {duration(left)}"
 
 
 def _local(moment: datetime) -> str:

@@ -44,7 +44,6 @@ from pipelines.core.errors import OuraEltError, UsageError
 REDIRECT_URI_ENV = "OURA_REDIRECT_URI"
 LOGIN_TIMEOUT_ENV = "OURA_LOGIN_TIMEOUT"
 DEFAULT_LOGIN_TIMEOUT_SECONDS = 300.0
-_DEVELOPER_PORTAL = "https://developer.ouraring.com/applications"
 
 
 def login(
@@ -80,7 +79,7 @@ def login(
     name = resolve_profile(profile)
     endpoints = endpoints or Endpoints.from_env()
     notify = notify or (lambda line: None)
-    client_id, client_secret = _app_credentials(endpoints)
+    client_id, client_secret = endpoints.app_credentials()
     redirect_uri = redirect_uri or os.environ.get(REDIRECT_URI_ENV) or DEFAULT_REDIRECT_URI
     check_redirect_uri(redirect_uri)
     _check_transport(endpoints)
@@ -228,20 +227,6 @@ def check_redirect_uri(uri: str) -> tuple[str, int, str]:
             "(registered with your Oura app)"
         )
     return parts.hostname or "", port or 80, parts.path or "/"
-
-
-def _app_credentials(endpoints: Endpoints) -> tuple[str, str]:
-    if not endpoints.client_id:
-        raise OuraEltError(
-            "OURA_CLIENT_ID is not set: set it to your Oura API application's client id "
-            f"({_DEVELOPER_PORTAL})"
-        )
-    if not endpoints.client_secret:
-        raise OuraEltError(
-            "OURA_CLIENT_SECRET is not set: set it to your Oura API application's client secret "
-            f"({_DEVELOPER_PORTAL})"
-        )
-    return endpoints.client_id, endpoints.client_secret
 
 
 def _login_timeout(timeout: float | None) -> float:
