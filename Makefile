@@ -17,11 +17,12 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test bench chaos browser bqemulator schedule lock clean help
+.PHONY: setup demo test lint bench chaos browser bqemulator schedule lock clean help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on the local Oura-compatible server"
 	@echo "make test   - set up and run the offline test suite"
+	@echo "make lint   - ruff (style, likely bugs) and import-linter (the layers' direction)"
 	@echo "make bench  - benchmarks against a naive loader and DuckDB's own ingest (BENCH_ARGS=--quick)"
 	@echo "make chaos  - the fault-injection suite: many seeded trials per fault (CHAOS_ARGS=...)"
 	@echo "make schedule - serve the nightly refresh on a local Prefect server (SCHEDULE_ARGS=...)"
@@ -49,6 +50,13 @@ demo: setup
 
 test: setup browser bqemulator
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Zero findings or a failure: ruff's rules and format (pyproject [tool.ruff]) and the
+# direction of imports between layers (pyproject [tool.importlinter]).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: setup bqemulator
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -10,6 +10,7 @@ Profiles fan out like `refresh`'s, under one shared request budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -83,9 +84,15 @@ def backfill_profile(
             )
             for chunk in chunks
         ]
-    # The whole history, incrementally: each chunk moves the saved cursors to its end, so a
-    # re-run skips the chunks already loaded. The first chunk also loads the undated
-    # collections; the last one, which reaches today, reads the lookback again.
+    return _load_history(load, profile, chunks, lookback_days, common)
+
+
+def _load_history(
+    load: Any, profile: str, chunks: list[DayRange], lookback_days: int, common: dict[str, Any]
+) -> list[Any]:
+    """The whole history, incrementally: each chunk moves the saved cursors to its end, so a
+    re-run skips the chunks already loaded. The first chunk also loads the undated
+    collections; the last one, which reaches today, reads the lookback again."""
     dated = [c.name for c in COLLECTIONS if c.dated]
     return [
         load(
@@ -146,16 +153,8 @@ def backfill(
     check_at_least(chunk_days, 1, "chunk_days")
     return run_cohort(
         "backfill",
-        lambda profile, target, budget: backfill_profile.submit(
-            profile,
-            target=target,
-            budget=budget,
-            start_date=start_date,
-            end_date=end_date,
-            chunk_days=chunk_days,
-            lookback_days=lookback_days,
-            api_base_url=api_base_url,
-            token_block=token_block,
+        _profile_backfiller(
+            start_date, end_date, chunk_days, lookback_days, api_base_url, token_block
         ),
         profiles=profiles,
         token_block=token_block,
@@ -164,4 +163,26 @@ def backfill(
         rate_limit=rate_limit,
         max_parallel=max_parallel,
         run_dbt=run_dbt,
+    )
+
+
+def _profile_backfiller(
+    start_date: date | None,
+    end_date: date | None,
+    chunk_days: int,
+    lookback_days: int,
+    api_base_url: str | None,
+    token_block: str | None,
+) -> Callable[[str, Any, Any], Any]:
+    """How `run_cohort` starts one profile's backfill: a `backfill profile` task run."""
+    return lambda profile, target, budget: backfill_profile.submit(
+        profile,
+        target=target,
+        budget=budget,
+        start_date=start_date,
+        end_date=end_date,
+        chunk_days=chunk_days,
+        lookback_days=lookback_days,
+        api_base_url=api_base_url,
+        token_block=token_block,
     )

@@ -14,6 +14,7 @@ Failed naming them (or, with `fail_when_stale=False`, in a Completed state named
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow
@@ -68,18 +69,9 @@ def refresh(
         OuraEltError: a profile failed to load (after retries) or dbt failed.
         StaleData: someone's data is stale (with `fail_when_stale`).
     """
-    load = load_window.with_options(**retry_options())
     report = run_cohort(
         "refresh",
-        lambda profile, target, budget: load.submit(
-            profile,
-            target=target,
-            budget=budget,
-            api_base_url=api_base_url,
-            lookback_days=lookback_days,
-            chunk_days=DEFAULT_CHUNK_DAYS,
-            token_block=token_block,
-        ),
+        _recent_days_loader(api_base_url, lookback_days, token_block),
         profiles=profiles,
         token_block=token_block,
         destination=destination,
@@ -90,6 +82,37 @@ def refresh(
     )
     if stale_after_hours is None or report.dbt is None:
         return report  # the marts were not rebuilt: nothing new to judge
+    return _judge_freshness(
+        report, profiles, token_block, destination, duckdb_path, stale_after_hours, fail_when_stale
+    )
+
+
+def _recent_days_loader(
+    api_base_url: str | None, lookback_days: int, token_block: str | None
+) -> Callable[[str, Any, Any], Any]:
+    """How `run_cohort` starts one profile's load: a retried `load` task run of its recent days."""
+    load = load_window.with_options(**retry_options())
+    return lambda profile, target, budget: load.submit(
+        profile,
+        target=target,
+        budget=budget,
+        api_base_url=api_base_url,
+        lookback_days=lookback_days,
+        chunk_days=DEFAULT_CHUNK_DAYS,
+        token_block=token_block,
+    )
+
+
+def _judge_freshness(
+    report: Any,
+    profiles: list[str] | None,
+    token_block: str | None,
+    destination: str,
+    duckdb_path: str | None,
+    stale_after_hours: float,
+    fail_when_stale: bool,
+) -> Any:
+    """The report, or (someone's data stale) a failure or a "Stale" state naming them."""
     from pipelines.core.target import Target
 
     stale = check_freshness(

@@ -159,7 +159,9 @@ def deployments(
             renew_webhooks.to_deployment(
                 RENEW_WEBHOOKS,
                 schedules=[Cron(RENEW_CRON, timezone=check_timezone(timezone_name))],
-                description="Every day: renew Oura webhook subscriptions that expire within 7 days.",
+                description=(
+                    "Every day: renew Oura webhook subscriptions that expire within 7 days."
+                ),
                 tags=TAGS,
                 entrypoint_type=EntrypointType.MODULE_PATH,
             )

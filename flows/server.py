@@ -156,7 +156,8 @@ def start_server(
         if process.poll() is not None:
             server.process = None
             raise OuraEltError(
-                f"the Prefect server exited with code {process.returncode} while starting; see {log_path}"
+                f"the Prefect server exited with code {process.returncode} while starting;"
+                f" see {log_path}"
             )
         if time.monotonic() > deadline:
             server.stop()

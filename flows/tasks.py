@@ -182,6 +182,17 @@ def load_window(
         reporter=RunLogReporter(logger),
         warehouse_lock=target.commit_lock,
     )
+    _log_summary(logger, profile, summary)
+    if not summary.ok:
+        failed = "; ".join(summary.failed.values())
+        raise LoadIncomplete(
+            f"profile '{profile}': {len(summary.failed)} collection(s) failed: {failed}"
+        )
+    return summary
+
+
+def _log_summary(logger: Any, profile: str, summary: Any) -> None:
+    """One line of a load's figures in the task run's log."""
     logger.info(
         "%s: %d documents, %d deleted, %d requests (%d retried), days %s..%s, %.1f s",
         profile,
@@ -193,12 +204,6 @@ def load_window(
         summary.end,
         summary.seconds,
     )
-    if not summary.ok:
-        failed = "; ".join(summary.failed.values())
-        raise LoadIncomplete(
-            f"profile '{profile}': {len(summary.failed)} collection(s) failed: {failed}"
-        )
-    return summary
 
 
 @task(

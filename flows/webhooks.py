@@ -64,7 +64,8 @@ def renew_webhooks(
     failed = [o for o in outcomes if o.action == "failed"]
     if failed:
         raise OuraEltError(
-            f"renew-webhooks: {len(failed)} of {len(outcomes)} subscription(s) could not be renewed: "
+            f"renew-webhooks: {len(failed)} of {len(outcomes)} subscription(s)"
+            " could not be renewed: "
             + "; ".join(f"{o.event_type} {o.data_type}: {o.error}" for o in failed[:5])
         )
     return counts

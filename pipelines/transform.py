@@ -129,19 +129,7 @@ def transform(
             one line naming the failed node.
     """
     env, summary = _prepare(duckdb_path, target, raw_dataset, schema, create_raw_tables=False)
-    args = ["build", *_common_args(target, target_path)]
-    if select:
-        # Only tests whose every parent is selected: a relationships test into a model
-        # outside the selection may point at a table not built yet.
-        args += ["--select", *select, "--indirect-selection", "cautious"]
-    exclude = list(exclude or ())
-    if target == "bigquery":
-        # Unit tests are development checks with DuckDB fixtures; BigQuery runs the data tests.
-        exclude.append("resource_type:unit_test")
-    if exclude:
-        args += ["--exclude", *exclude]
-    if full_refresh:
-        args.append("--full-refresh")
+    args = _build_args(target, target_path, select, exclude, full_refresh)
 
     from pipelines.core import locks, warehouse_file
 
@@ -157,6 +145,30 @@ def transform(
     summary.seconds = time.monotonic() - started
     _count(result, summary)
     return summary
+
+
+def _build_args(
+    target: str,
+    target_path: Path | str | None,
+    select: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+    full_refresh: bool,
+) -> list[str]:
+    """The arguments of `dbt build` for this target and node selection."""
+    args = ["build", *_common_args(target, target_path)]
+    if select:
+        # Only tests whose every parent is selected: a relationships test into a model
+        # outside the selection may point at a table not built yet.
+        args += ["--select", *select, "--indirect-selection", "cautious"]
+    exclude = list(exclude or ())
+    if target == "bigquery":
+        # Unit tests are development checks with DuckDB fixtures; BigQuery runs the data tests.
+        exclude.append("resource_type:unit_test")
+    if exclude:
+        args += ["--exclude", *exclude]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
 
 
 def generate_docs(
@@ -550,7 +562,7 @@ def _release_duckdb() -> None:
 
 
 def _log_file(args: list[str]) -> Path:
-    """Where dbt wrote its log for this invocation (`--log-path`, DBT_LOG_PATH, or the project's)."""
+    """Where dbt wrote its log for this call (`--log-path`, DBT_LOG_PATH, or the project's)."""
     if "--log-path" in args:
         folder = Path(args[args.index("--log-path") + 1])
     else:
@@ -602,7 +614,10 @@ def _tested_model(node: Any) -> str | None:
 def _describe_exception(exc: BaseException) -> str:
     text = _first_line(str(exc))
     if is_lock_conflict(text):
-        return "another process (a load or a query tool?) holds the DuckDB file; wait for it to finish and retry"
+        return (
+            "another process (a load or a query tool?) holds the DuckDB file;"
+            " wait for it to finish and retry"
+        )
     return text
 
 

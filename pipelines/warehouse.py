@@ -64,7 +64,8 @@ def make_destination(
             import google.cloud.bigquery  # noqa: F401
         except ImportError:
             raise WarehouseError(
-                "BigQuery support is not installed; install it with: pip install 'oura-elt[bigquery]'"
+                "BigQuery support is not installed;"
+                " install it with: pip install 'oura-elt[bigquery]'"
             ) from None
         from pipelines import bigquery_destination
 
@@ -166,7 +167,8 @@ def recorded_ranges(pipeline: Any, user_id: str) -> dict[str, list[DayRange]]:
         rows = query(
             "SELECT p.{col:collection}, p.{col:start_day}, p.{col:end_day} "
             "FROM {table:" + PROGRESS_TABLE + "} AS p JOIN {table:_dlt_loads} AS l "
-            "ON l.{col:load_id} = p.{col:_dlt_load_id} WHERE p.{col:user_id} = %s AND l.{col:status} = 0",
+            "ON l.{col:load_id} = p.{col:_dlt_load_id} "
+            "WHERE p.{col:user_id} = %s AND l.{col:status} = 0",
             user_id,
         )
     found: dict[str, list[DayRange]] = {}
@@ -219,7 +221,10 @@ def describe_failure(exc: BaseException, where: str) -> str:
         if is_lock_conflict(message):
             return f"{where} {_IN_USE}"
         if "No space left on device" in message or getattr(root, "errno", None) == errno.ENOSPC:
-            return f"loading into {where} failed: the disk is full (No space left on device); free space and run again"
+            return (
+                f"loading into {where} failed: the disk is full (No space left on device);"
+                " free space and run again"
+            )
         if "Read-only file system" in message or getattr(root, "errno", None) == errno.EROFS:
             return (
                 f"loading into {where} failed: the file system is read-only; choose a writable path"

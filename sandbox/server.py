@@ -224,25 +224,10 @@ async def _guarded(request: Request, route: Route | None, handler, demo: bool = 
         sb.count("status:500", "fault:error_5xx")
         return oura_json({"detail": "Internal Server Error"}, 500)
     if fault == "rate_429":
-        plan = sb.faults.plan
-        now = int(datetime.now(UTC).timestamp())
-        headers = {
-            "Retry-After": str(plan.retry_after),
-            "X-RateLimit-Limit": str(sb.limiter.token_limit),
-            "X-RateLimit-Window": str(sb.limiter.window),
-            "X-RateLimit-Reset": str(now + plan.retry_after),
-            "X-RateLimit-Tier": "application",
-        }
-        sb.count("status:429", "fault:rate_429")
-        return oura_json({"detail": "Rate limit exceeded."}, 429, headers)
-    if not demo and not scope_satisfied(route, grant.scopes):
-        sb.count("status:401", "scope_denied")
-        return oura_json({"detail": f"Token is not authorized access {route.scope} scope."}, 401)
-    if not demo and grant.user_index in sb.lapsed:
-        sb.count("status:403")
-        return oura_json(
-            {"detail": "The user's Oura membership has expired; their data is not available."}, 403
-        )
+        return _fault_429(sb)
+    denied = None if demo else _denied(sb, route, grant)
+    if denied is not None:
+        return denied
     try:
         with sb.lock:
             payload = handler(sb, route, grant, request)
@@ -253,6 +238,34 @@ async def _guarded(request: Request, route: Route | None, handler, demo: bool = 
         sb.count("status:404")
         return oura_json({"detail": "Document not found"}, 404)
     return _deliver(sb, request, payload, fault)
+
+
+def _fault_429(sb: Sandbox) -> Response:
+    """An injected 429 storm: the application tier's answer, with its Retry-After."""
+    plan = sb.faults.plan
+    now = int(datetime.now(UTC).timestamp())
+    headers = {
+        "Retry-After": str(plan.retry_after),
+        "X-RateLimit-Limit": str(sb.limiter.token_limit),
+        "X-RateLimit-Window": str(sb.limiter.window),
+        "X-RateLimit-Reset": str(now + plan.retry_after),
+        "X-RateLimit-Tier": "application",
+    }
+    sb.count("status:429", "fault:rate_429")
+    return oura_json({"detail": "Rate limit exceeded."}, 429, headers)
+
+
+def _denied(sb: Sandbox, route: Route, grant: Grant) -> Response | None:
+    """The refusal of a token without the route's scope, or of a lapsed membership."""
+    if not scope_satisfied(route, grant.scopes):
+        sb.count("status:401", "scope_denied")
+        return oura_json({"detail": f"Token is not authorized access {route.scope} scope."}, 401)
+    if grant.user_index in sb.lapsed:
+        sb.count("status:403")
+        return oura_json(
+            {"detail": "The user's Oura membership has expired; their data is not available."}, 403
+        )
+    return None
 
 
 def _deliver(sb: Sandbox, request: Request, payload: Any, fault: str | None) -> Response:

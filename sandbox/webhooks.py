@@ -483,6 +483,31 @@ def _validated(
     Raises:
         _Invalid: with pydantic-style errors.
     """
+    body = _json_object(raw)
+    errors = []
+    for name in required + optional:
+        value = body.get(name)
+        if value is None:
+            if name in required:
+                errors.append(
+                    {
+                        "type": "missing",
+                        "loc": ["body", name],
+                        "msg": "Field required",
+                        "input": body,
+                    }
+                )
+            continue
+        error = _field_error(name, value, data_types)
+        if error is not None:
+            errors.append(error)
+    if errors:
+        raise _Invalid(errors)
+    return body
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or the error pydantic gives for anything else."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -500,44 +525,26 @@ def _validated(
                 }
             ]
         )
-    errors = []
-    for name in required + optional:
-        value = body.get(name)
-        if value is None:
-            if name in required:
-                errors.append(
-                    {
-                        "type": "missing",
-                        "loc": ["body", name],
-                        "msg": "Field required",
-                        "input": body,
-                    }
-                )
-            continue
-        if not isinstance(value, str):
-            errors.append(
-                {
-                    "type": "string_type",
-                    "loc": ["body", name],
-                    "msg": "Input should be a valid string",
-                    "input": value,
-                }
-            )
-            continue
-        allowed = (
-            EVENT_TYPES if name == "event_type" else data_types if name == "data_type" else None
-        )
-        if allowed and value not in allowed:
-            expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
-            errors.append(
-                {
-                    "type": "enum",
-                    "loc": ["body", name],
-                    "msg": f"Input should be {expected}",
-                    "input": value,
-                    "ctx": {"expected": expected},
-                }
-            )
-    if errors:
-        raise _Invalid(errors)
     return body
+
+
+def _field_error(name: str, value: object, data_types: tuple[str, ...]) -> dict[str, Any] | None:
+    """The pydantic-style error of a present field: not a string, or not one of its enum."""
+    if not isinstance(value, str):
+        return {
+            "type": "string_type",
+            "loc": ["body", name],
+            "msg": "Input should be a valid string",
+            "input": value,
+        }
+    allowed = EVENT_TYPES if name == "event_type" else data_types if name == "data_type" else None
+    if allowed and value not in allowed:
+        expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+        return {
+            "type": "enum",
+            "loc": ["body", name],
+            "msg": f"Input should be {expected}",
+            "input": value,
+            "ctx": {"expected": expected},
+        }
+    return None

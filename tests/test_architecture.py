@@ -1,9 +1,10 @@
 """The layers point one way: import-linter's contracts (`[tool.importlinter]` in pyproject.toml)
 hold on the tree, and they do catch an upward import, a cycle and a sandbox that imports
-the product (each planted in a copy of the tree)."""
+the product (each planted in a copy of the tree). And no function is longer than 60 lines."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -74,3 +75,40 @@ def test_a_planted_import_breaks_a_contract(tmp_path, module, planted, broken):
     result = lint_imports(tree)
     assert result.returncode != 0, result.stdout
     assert broken in broken_contracts(result.stdout)
+
+
+MAX_FUNCTION_LINES = 60
+LENGTH_CHECKED = ("pipelines", "flows", "oura_elt", "sandbox", "bench")
+# (path, function) -> why it may stay longer than MAX_FUNCTION_LINES: empty, and an entry
+# that is no longer too long fails, so the list can only shrink.
+LONG_FUNCTIONS_ALLOWED: dict[tuple[str, str], str] = {}
+
+
+def function_lengths(root: Path = ROOT) -> dict[tuple[str, str], int]:
+    """(path, name) -> lines from `def` to the function's last line, for every function
+    and method (nested ones too) under the checked packages; the longest of a name."""
+    lengths: dict[tuple[str, str], int] = {}
+    for package in LENGTH_CHECKED:
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            for node in ast.walk(ast.parse(path.read_text(), filename=relative)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    key = (relative, node.name)
+                    length = node.end_lineno - node.lineno + 1
+                    lengths[key] = max(length, lengths.get(key, 0))
+    return lengths
+
+
+def test_no_function_is_longer_than_60_lines():
+    lengths = function_lengths()
+    assert len(lengths) > 500  # the walk did find the code
+    too_long = {
+        key: n
+        for key, n in lengths.items()
+        if n > MAX_FUNCTION_LINES and key not in LONG_FUNCTIONS_ALLOWED
+    }
+    assert not too_long, "split these functions (lines from def to end): " + "; ".join(
+        f"{path}:{name} {n}" for (path, name), n in sorted(too_long.items())
+    )
+    stale = [key for key in LONG_FUNCTIONS_ALLOWED if lengths.get(key, 0) <= MAX_FUNCTION_LINES]
+    assert not stale, f"no longer too long: remove from LONG_FUNCTIONS_ALLOWED: {stale}"

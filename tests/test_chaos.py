@@ -47,7 +47,8 @@ def test_scenario_leaves_exactly_the_ground_truth(quick_suite, name):
     counts = result.counts
     problems = "; ".join(f"seed {seed}: {text}" for seed, text in result.problems())
     assert result.ok, (
-        f"{name}: {problems} (repeat: python -m bench.chaos --scenario {name} --seed {SEED} --quick)"
+        f"{name}: {problems}"
+        f" (repeat: python -m bench.chaos --scenario {name} --seed {SEED} --quick)"
     )
     assert counts.expected > 1000 and counts.loaded == counts.expected
     assert result.clear in ("yes", "-")

@@ -37,7 +37,8 @@ def mart_statuses(db, user_id: str) -> dict:
     with duckdb.connect(str(db), read_only=True) as con:
         return dict(
             con.execute(
-                "select coverage_date, sleep_status from oura_marts.data_coverage where user_id = ?",
+                "select coverage_date, sleep_status from oura_marts.data_coverage"
+                " where user_id = ?",
                 [user_id],
             ).fetchall()
         )

@@ -218,7 +218,10 @@ def test_the_check_catches_duckdb_only_sql(tmp_path):
 
 
 def test_functions_called_ignores_strings_comments_and_names():
-    sql = "select count(x), `t`.f as a -- epoch(x)\nfrom t where s = 'list_extract(' and cast(y as int64) in (1)"
+    sql = (
+        "select count(x), `t`.f as a -- epoch(x)\n"
+        "from t where s = 'list_extract(' and cast(y as int64) in (1)"
+    )
     assert functions_called(sql) == Counter({"count": 1, "cast": 1, "in": 1})
 
 

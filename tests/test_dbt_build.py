@@ -268,8 +268,12 @@ def test_every_mart_puts_the_us_persons_documents_on_the_day_oura_gave_them(buil
         "workouts": "select workout_id, workout_date from oura_marts.workouts",
         "sessions": "select session_id, session_date from oura_marts.sessions",
         "tags": "select distinct tag_document_id, tag_date from oura_marts.tags",
-        "score_contributors": "select distinct document_id, score_date from oura_marts.score_contributors",
-        "activity_minutes": "select distinct daily_activity_id, activity_date from oura_marts.activity_minutes",
+        "score_contributors": (
+            "select distinct document_id, score_date from oura_marts.score_contributors"
+        ),
+        "activity_minutes": (
+            "select distinct daily_activity_id, activity_date from oura_marts.activity_minutes"
+        ),
     }
     for mart, sql in checks.items():
         rows = query(db, f"{sql} where user_id = ?", user_id)
@@ -488,7 +492,8 @@ def test_an_incremental_build_rewrites_only_the_days_it_must(built):
         # Every sample of one person's old day deleted at Oura and the day re-read: the
         # day's raw rows are gone, and no raw row of it has a new load id.
         [(emptied_user,)] = con.execute(
-            "select min(user_id) from oura_raw.heartrate where cast(timezone('UTC', \"timestamp\") as date) = ?",
+            "select min(user_id) from oura_raw.heartrate"
+            " where cast(timezone('UTC', \"timestamp\") as date) = ?",
             [emptied_day],
         ).fetchall()
         con.execute(
@@ -520,14 +525,16 @@ def test_an_incremental_build_rewrites_only_the_days_it_must(built):
     assert mart_day == raw_day
     emptied = query(
         db,
-        "select count(*) from oura_marts.heart_rate_samples where user_id = ? and measured_date = ?",
+        "select count(*) from oura_marts.heart_rate_samples"
+        " where user_id = ? and measured_date = ?",
         emptied_user,
         emptied_day,
     )
     assert emptied == [(0,)], "the samples of a day deleted at Oura must leave the mart"
     others = query(
         db,
-        "select count(*) from oura_marts.heart_rate_samples where user_id <> ? and measured_date = ?",
+        "select count(*) from oura_marts.heart_rate_samples"
+        " where user_id <> ? and measured_date = ?",
         emptied_user,
         emptied_day,
     )

@@ -102,8 +102,8 @@ def test_a_failing_data_test_raises_one_line_naming_it(warehouse_copy, tmp_path)
     message = str(caught.value)
     assert "\n" not in message
     assert (
-        "test unique_stg_oura__sleep_periods_sleep_period_id: 1 failing row(s) in stg_oura__sleep_periods"
-        in message
+        "test unique_stg_oura__sleep_periods_sleep_period_id:"
+        " 1 failing row(s) in stg_oura__sleep_periods" in message
     )
     assert str(tmp_path / "dbt" / "logs" / "dbt.log") in message
 

@@ -208,7 +208,7 @@ def test_no_token_appears_in_output_tables_or_working_files(sandbox, tmp_path):
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """`oura-elt ...` in this process (the console-script entry point): exit code, stdout, stderr."""
+    """`oura-elt ...` in this process (the console script's entry point): code, stdout, stderr."""
     from oura_elt.cli import main
 
     monkeypatch.setattr(sys, "argv", ["oura-elt", *args])
@@ -253,8 +253,8 @@ def test_an_unreachable_api_is_one_clear_line(offline, monkeypatch, capsys):
     code, _, err = run_main(monkeypatch, capsys, "load", "--duckdb", str(offline / "x.duckdb"))
     assert code == 1
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
-        "error: cannot reach the Oura API at http://127.0.0.1:9 (connection refused or host unknown); "
-        "check the network or OURA_API_BASE_URL"
+        "error: cannot reach the Oura API at http://127.0.0.1:9"
+        " (connection refused or host unknown); check the network or OURA_API_BASE_URL"
     ], err
 
 
@@ -289,6 +289,7 @@ def test_the_cli_summarises_and_a_failed_collection_exits_non_zero(sandbox, tmp_
     assert "daily_sleep" in result.stdout and "requests" in result.stdout
     assert f"{start}..{(CLOCK + timedelta(hours=14)).date()}" in result.stdout
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
-        "error: heartrate: the API repeated a next_token 3 times (pagination loop); stopped this collection"
+        "error: heartrate: the API repeated a next_token 3 times (pagination loop);"
+        " stopped this collection"
     ]
     assert len(read_table(db, "daily_sleep")) >= 10  # the other collection loaded

@@ -206,7 +206,8 @@ def test_the_client_side_budget_holds_requests_back(sandbox, tmp_path):
         start_date=sandbox.world.now.date(),
         collections=["daily_sleep", "sleep", "daily_activity", "workout"],
     )
-    # personal_info and 4 collections fetched in parallel (a start date: no ring_configuration needed)
+    # personal_info and 4 collections fetched in parallel (a start date: no ring_configuration
+    # needed)
     assert summary.ok and summary.requests == 5
     assert time.monotonic() - started >= 1.0 and budget.waited_seconds > 0
     assert sandbox.stats().get("status:429", 0) == 0

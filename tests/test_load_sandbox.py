@@ -58,8 +58,8 @@ def test_full_load_of_two_users_equals_the_ground_truth(sandbox, tmp_path):
     with duckdb.connect(str(db), read_only=True) as con:
         types = dict(
             con.execute(
-                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'oura_raw'"
+                "SELECT table_name || '.' || column_name, data_type"
+                " FROM information_schema.columns WHERE table_schema = 'oura_raw'"
             ).fetchall()
         )
         tables = {

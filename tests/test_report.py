@@ -261,7 +261,8 @@ def test_relationship_r_equals_duckdbs_corr_over_the_same_pairs(warehouse):
         select corr(d.readiness_score, prev.activity_score), count(*)
         from oura_marts.daily_summary d join oura_marts.daily_summary prev
           on prev.user_id = d.user_id and prev.summary_date = d.summary_date - 1
-        where d.user_id = ? and d.readiness_score is not null and prev.activity_score is not null""",
+        where d.user_id = ? and d.readiness_score is not null
+          and prev.activity_score is not null""",
         user_id,
     )
     rel = rels["readiness-vs-prev-activity"]

@@ -101,13 +101,15 @@ def test_the_page_loads_offline_without_errors(laptop):
 def test_every_chart_rendered_an_svg_of_nonzero_size(laptop, report):
     html = report[1].read_text()
     expected = html.count('<figure class="chart"')
-    charts = laptop.page.evaluate("""() => [...document.querySelectorAll('figure.chart')].map(fig => {
+    charts = laptop.page.evaluate("""() =>
+      [...document.querySelectorAll('figure.chart')].map(fig => {
         const svg = fig.querySelector('.main-svg');
         const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
         const gd = fig.querySelector('.plotly-graph-div');
         return {id: gd && gd.id, width: box.width, height: box.height,
                 traces: gd && gd.data ? gd.data.length : 0,
-                points: gd && gd.data ? gd.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0};
+                points: gd && gd.data
+                    ? gd.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0};
     })""")
     assert len(charts) == expected > 10
     for chart in charts:
@@ -229,8 +231,9 @@ def test_every_person_has_a_visible_coverage_strip_of_the_marts_statuses(laptop,
         with duckdb.connect(str(db), read_only=True) as con:
             statuses = dict(
                 con.execute(
-                    "select cast(coverage_date as varchar), sleep_status from oura_marts.data_coverage "
-                    "where user_id = ? and coverage_date between ? and ?",
+                    "select cast(coverage_date as varchar), sleep_status"
+                    " from oura_marts.data_coverage"
+                    " where user_id = ? and coverage_date between ? and ?",
                     [user_id, first, last],
                 ).fetchall()
             )

@@ -233,7 +233,10 @@ def test_heart_rate_ignores_date_only_parameters_and_rejects_long_windows(sandbo
 
 
 def test_an_unescaped_plus_in_the_offset_is_a_validation_error(sandbox):
-    url = f"{sandbox.base_url}{V2}/heartrate?start_datetime=2026-11-18T00:00:00+00:00&end_datetime=2026-11-19T00:00:00%2B00:00"
+    url = (
+        f"{sandbox.base_url}{V2}/heartrate"
+        "?start_datetime=2026-11-18T00:00:00+00:00&end_datetime=2026-11-19T00:00:00%2B00:00"
+    )
     resp = requests.get(url, headers={"Authorization": "Bearer sandbox-pat-0"}, timeout=10)
     assert resp.status_code == 422
     assert_valid("HTTPValidationError", resp.json())

@@ -109,8 +109,9 @@ def load_profile(base_url: str, db: Path, profile: str):
 
 def base_tables(con) -> list[tuple[str, str, set[str]]]:
     rows = con.execute(
-        "SELECT c.table_schema, c.table_name, list(c.column_name) FROM information_schema.columns c "
-        "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+        "SELECT c.table_schema, c.table_name, list(c.column_name)"
+        " FROM information_schema.columns c"
+        " JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
         "WHERE t.table_type = 'BASE TABLE' GROUP BY 1, 2 ORDER BY 1, 2"
     ).fetchall()
     return [(s, n, set(cols)) for s, n, cols in rows]
@@ -133,7 +134,8 @@ def rows_by_user(
             if "user_id" not in columns or schema_only not in (None, schema):
                 continue
             for user_id, count, digest in con.execute(
-                f'SELECT user_id, count(*), {fingerprint} FROM "{schema}"."{name}" AS t GROUP BY user_id'
+                f'SELECT user_id, count(*), {fingerprint} FROM "{schema}"."{name}" AS t'
+                " GROUP BY user_id"
             ).fetchall():
                 out[(f"{schema}.{name}", user_id)] = (count, digest)
     return out
@@ -159,11 +161,12 @@ def schema_facts(db: Path) -> tuple:
         return tuple(
             con.execute(sql).fetchall()
             for sql in (
-                "SELECT schema_name, table_name, column_index, column_name, data_type, is_nullable, comment "
-                f"FROM duckdb_columns() {where} ORDER BY ALL",
-                f"SELECT schema_name, table_name, constraint_type, constraint_text FROM duckdb_constraints() {where} "
-                "ORDER BY ALL",
-                f"SELECT schema_name, view_name, sql, comment FROM duckdb_views() {where} AND NOT internal ORDER BY ALL",
+                "SELECT schema_name, table_name, column_index, column_name, data_type,"
+                f" is_nullable, comment FROM duckdb_columns() {where} ORDER BY ALL",
+                "SELECT schema_name, table_name, constraint_type, constraint_text"
+                f" FROM duckdb_constraints() {where} ORDER BY ALL",
+                "SELECT schema_name, view_name, sql, comment"
+                f" FROM duckdb_views() {where} AND NOT internal ORDER BY ALL",
             )
         )
 
@@ -288,7 +291,8 @@ def cohort(tmp_path_factory) -> Cohort:
     shutil.copy(db, base / "pristine.duckdb")
     shutil.copytree(home, base / "pristine-home")
     yield Cohort(
-        running.base_url, running.sandbox, db, home, base / "pristine.duckdb", base / "pristine-home",
+        running.base_url, running.sandbox, db, home,
+        base / "pristine.duckdb", base / "pristine-home",
         records, {p: r.user_id for p, r in records.items()}, before, after,
         summary.total_documents, started,
     )  # fmt: skip
@@ -364,8 +368,9 @@ def test_listing_shows_user_id_scopes_expiry_and_last_load(world):
             block.startswith(f"{profile} {uid} scopes daily ") and "token expires in 23 h" in block
         )
         assert (
-            f"last load {person.last_load_at.astimezone():%Y-%m-%d %H:%M} ({person.documents:,} documents, "
-            f"days {person.first_day} .. {person.last_day})" in block
+            f"last load {person.last_load_at.astimezone():%Y-%m-%d %H:%M}"
+            f" ({person.documents:,} documents, days {person.first_day} .. {person.last_day})"
+            in block
         )
     as_json = CliRunner().invoke(users_app, ["--duckdb", str(world.db), "--json"])
     assert [p["user_id"] for p in json.loads(as_json.output)] == [
@@ -379,7 +384,8 @@ def test_listing_shows_user_id_scopes_expiry_and_last_load(world):
 
 def test_listing_while_a_load_holds_the_file_lists_logins_only(world):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
          "sys.stdin.read()", str(world.db)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -554,7 +560,8 @@ def test_a_profile_never_loaded_erases_nothing_and_says_so(world):
 
 
 def test_child_tables_are_erased_through_root_and_parent_ids(tmp_path):
-    """dlt child tables carry no user_id: merge children link by _dlt_root_id, append ones by _dlt_parent_id."""
+    """dlt child tables carry no user_id: merge children link by _dlt_root_id, append ones by
+    _dlt_parent_id."""
     import dlt
 
     db = tmp_path / "kids.duckdb"
@@ -664,7 +671,8 @@ def test_interactive_confirmation_no_changes_nothing(world):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OURA_")}
     env["OURA_ELT_HOME"] = str(world.home)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLI, "users", "remove", "alice", "--erase", "--duckdb", str(world.db)],
+        [sys.executable, "-c", CLI,
+         "users", "remove", "alice", "--erase", "--duckdb", str(world.db)],
         stdin=secondary, stdout=secondary, stderr=subprocess.PIPE, env=env, cwd=PROJECT_ROOT,
     )  # fmt: skip
     os.close(secondary)
@@ -710,7 +718,8 @@ def test_a_busy_warehouse_is_refused_and_nothing_changes(world, monkeypatch, cap
     assert code == 1 and err.count("\n") == 1 and "in use by a running load" in err
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
          "sys.stdin.read()", str(world.db)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

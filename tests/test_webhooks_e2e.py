@@ -346,7 +346,8 @@ def test_a_receiver_killed_before_processing_loses_nothing_and_processes_each_ev
             "SELECT user_id, data_type, object_id, processed FROM events"
         ).fetchall()
     assert len(events) == accepted and all(processed == 1 for *_, processed in events)
-    # Exactly once in the warehouse: each changed document's row equals the world's; gone ones are absent.
+    # Exactly once in the warehouse: each changed document's row equals the world's; gone ones
+    # are absent.
     expected: dict[str, dict[tuple, dict]] = {}
     for user_id, data_type, object_id, _ in events:
         found = world.find_document(WEBHOOK_DATA_TYPES[data_type], object_id)

@@ -70,7 +70,7 @@ def save_profile(name: str, user_index: int, base_url: str, user_id: str | None)
 
 
 def oura_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 of timestamp + body, keyed with the client secret, uppercase hex (reference §7)."""
+    """HMAC-SHA256 of timestamp + body, keyed with the client secret, in uppercase hex (§7)."""
     return hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).hexdigest().upper()
 
 

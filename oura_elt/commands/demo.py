@@ -2,8 +2,9 @@
 
 Nothing here is special-cased for the demo: it starts the sandbox, logs in through
 the real OAuth2 flow (the demo acts as the browser), and loads through the same
-Prefect `backfill` flow a scheduled run uses (chunked, resumable, then `dbt build`). Everything it writes lives under `data/demo/` (its own warehouse,
-token store and pipeline state), so it never touches your real data, and every run
+Prefect `backfill` flow a scheduled run uses (chunked, resumable, then `dbt build`).
+Everything it writes lives under `data/demo/` (its own warehouse, token store and
+pipeline state), so it never touches your real data, and every run
 starts from nothing.
 """
 
@@ -13,6 +14,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urljoin
 
 import typer
@@ -39,24 +41,66 @@ def act_as_browser(authorize_url: str) -> None:
     threading.Thread(target=browse, daemon=True).start()
 
 
-def demo(
-    days: int = typer.Option(730, "--days", min=1, help="Days of history to load."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sandbox's generated world."),
-) -> None:
+DaysOpt = Annotated[int, typer.Option("--days", min=1, help="Days of history to load.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the sandbox's generated world.")]
+
+# daily_summary column -> short heading that fits a terminal
+WEEK_COLUMNS = {
+    "summary_date": "day",
+    "sleep_score": "sleep",
+    "readiness_score": "ready",
+    "activity_score": "act.",
+    "steps": "steps",
+    "total_sleep_seconds": "slept s",
+    "average_hrv_ms": "HRV",
+    "lowest_heart_rate_bpm": "low HR",
+    "resilience_level": "resilience",
+}
+
+
+def demo(days: DaysOpt = 730, seed: SeedOpt = 0) -> None:
     """Start the sandbox, log in with OAuth2, load two years of a demo user, build the marts."""
-    from flows.run import nightly_preview, run_backfill
-    from oura_elt.commands.load import print_summary
-    from pipelines.auth import login
+    duckdb_path = _start_from_nothing()
+    report = _serve_log_in_and_load(days, seed, duckdb_path)
+
+    console.rule("[bold]4. the marts (dbt build: staging, intermediate, marts)")
+    _print_marts(report, duckdb_path)
+
+    console.rule("[bold]5. every night")
+    from flows.run import nightly_preview
+
+    console.print(escape(nightly_preview()), soft_wrap=True)
+    console.print("to serve it: make schedule   (or: oura-elt schedule --timezone Europe/Helsinki)")
+    console.rule("[bold]6. the report")
+    from oura_elt.report import write_report
+
+    page = write_report(duckdb_path)
+    console.print(f"report: {page}  (open it in a browser; no network needed)")
+    console.rule("[bold green]done")
+    console.print(f"warehouse: {duckdb_path}  (raw: oura_raw, marts: oura_marts)")
+
+
+def _start_from_nothing() -> Path:
+    """An empty `data/demo/` (owner only) as this process's home; the demo warehouse's path."""
     from pipelines.core.private import private_folder
-    from pipelines.load import LoadSummary
-    from sandbox.runner import start_in_thread
-    from sandbox.server import SandboxSettings
 
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     private_folder(DEMO_DIR)  # its warehouse and report are health data in form: owner only
+    # The token store and pipeline state are found through OURA_ELT_HOME at every layer
+    # (the flow's tasks included), so the demo's home is set for the whole process.
     os.environ["OURA_ELT_HOME"] = str((DEMO_DIR / "home").resolve())
-    duckdb_path = (DEMO_DIR / "oura.duckdb").resolve()
+    return (DEMO_DIR / "oura.duckdb").resolve()
+
+
+def _serve_log_in_and_load(days: int, seed: int, duckdb_path: Path) -> Any:
+    """Steps 1 to 3: a one-user sandbox, an OAuth2 login to it, the backfill flow; its report."""
+    from flows.run import run_backfill
+    from oura_elt.commands.load import print_summary
+    from pipelines.auth import login
+    from pipelines.load import LoadSummary
+    from sandbox.runner import start_in_thread
+    from sandbox.server import SandboxSettings
 
     console.rule("[bold]1. the local Oura-compatible server")
     callback = f"http://127.0.0.1:{_free_port()}/callback/"
@@ -88,8 +132,11 @@ def demo(
         print_summary(LoadSummary.combined(report.summaries[PROFILE]))
     finally:
         running.stop()
+    return report
 
-    console.rule("[bold]4. the marts (dbt build: staging, intermediate, marts)")
+
+def _print_marts(report: Any, duckdb_path: Path) -> None:
+    """dbt's result, the rows of each mart and the last week of daily_summary."""
     from rich.table import Table
 
     from pipelines.transform import mart_row_counts, recent_daily_summary
@@ -105,34 +152,12 @@ def demo(
     console.print(counts)
     week = recent_daily_summary(duckdb_path, days=7)
     if week:
-        columns = {  # daily_summary column -> short heading that fits a terminal
-            "summary_date": "day",
-            "sleep_score": "sleep",
-            "readiness_score": "ready",
-            "activity_score": "act.",
-            "steps": "steps",
-            "total_sleep_seconds": "slept s",
-            "average_hrv_ms": "HRV",
-            "lowest_heart_rate_bpm": "low HR",
-            "resilience_level": "resilience",
-        }
         table = Table(box=None, title="the last week of daily_summary")
-        for heading in columns.values():
+        for heading in WEEK_COLUMNS.values():
             table.add_column(heading, no_wrap=True)
         for row in week:
-            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in WEEK_COLUMNS))
         console.print(table)
-
-    console.rule("[bold]5. every night")
-    console.print(escape(nightly_preview()), soft_wrap=True)
-    console.print("to serve it: make schedule   (or: oura-elt schedule --timezone Europe/Helsinki)")
-    console.rule("[bold]6. the report")
-    from oura_elt.report import write_report
-
-    page = write_report(duckdb_path)
-    console.print(f"report: {page}  (open it in a browser; no network needed)")
-    console.rule("[bold green]done")
-    console.print(f"warehouse: {duckdb_path}  (raw: oura_raw, marts: oura_marts)")
 
 
 def _free_port() -> int:

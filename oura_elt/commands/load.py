@@ -54,6 +54,27 @@ def load(
     documents are updated and documents deleted at Oura disappear. An interrupted
     run resumes where it stopped.
     """
+    summary = load_and_print(
+        profile, collections, start_date, end_date, lookback_days, destination, duckdb_path
+    )
+    for message in summary.failed.values():
+        error_line(escape(message))
+    if summary.failed:
+        raise SystemExit(1)  # the errors are printed; committed data stays, a rerun retries
+
+
+def load_and_print(
+    profile: str | None,
+    collections: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    lookback_days: int,
+    destination: str,
+    duckdb_path: Any,
+) -> LoadSummary:
+    """`oura-elt load` but its error lines (also the first half of `oura-elt run`): the
+    options and the warehouse checked before any network, the load with its progress, then
+    the summary and the skipped collections' warnings. The failed ones are the caller's."""
     from pipelines.load import load as run_load
 
     first, last = day_range(start_date, end_date)
@@ -62,25 +83,21 @@ def load(
     names = collection_names(collections)  # fail fast, before any network or warehouse access
     target.check(write=True)  # a DuckDB file held by another program, or not one: one line
 
-    with until_interrupted(target):
-        with ProgressReporter() as reporter:
-            summary = run_load(
-                profile,
-                collections=names,
-                start_date=first,
-                end_date=last,
-                lookback_days=lookback_days,
-                destination=destination,
-                duckdb_path=duckdb_path,
-                reporter=reporter,
-            )
+    with until_interrupted(target), ProgressReporter() as reporter:
+        summary = run_load(
+            profile,
+            collections=names,
+            start_date=first,
+            end_date=last,
+            lookback_days=lookback_days,
+            destination=destination,
+            duckdb_path=duckdb_path,
+            reporter=reporter,
+        )
     print_summary(summary)
     for message in summary.skipped.values():
         err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
-    for message in summary.failed.values():
-        error_line(escape(message))
-    if summary.failed:
-        raise SystemExit(1)  # the errors are printed; committed data stays, a rerun retries
+    return summary
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +14,9 @@ from oura_elt.console import console
 from pipelines.core.config import Endpoints
 from pipelines.core.errors import OuraEltError, UsageError
 from sandbox.application import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_HOST, SANDBOX_PORT
+
+if TYPE_CHECKING:
+    import socket
 
 app = App(
     help="The local Oura-compatible API server (no Oura account needed).", no_args_is_help=True
@@ -50,14 +54,62 @@ def clock(today: str | None, now: str | None) -> datetime | None:
     return None
 
 
+HostOpt = Annotated[
+    str,
+    typer.Option("--host", metavar="HOST", help="Interface to listen on (loopback by default)."),
+]
+PageSizeOpt = Annotated[int, typer.Option("--page-size", min=1, help="Documents per page.")]
+SeriesPageSizeOpt = Annotated[
+    int, typer.Option("--series-page-size", min=1, help="Time-series rows per page.")
+]
+RateLimitOpt = Annotated[
+    int, typer.Option("--rate-limit", min=1, help="Requests per window per access token.")
+]
+AppRateLimitOpt = Annotated[
+    int, typer.Option("--app-rate-limit", min=1, help="Requests per window per application.")
+]
+RateWindowOpt = Annotated[
+    int, typer.Option("--rate-window", min=1, help="Rate-limit window in seconds.")
+]
+AccessTtlOpt = Annotated[
+    int,
+    typer.Option("--access-ttl", min=1, help="Access-token lifetime (expires_in), seconds."),
+]
+# List options keep their default in the option (a mutable default in a signature is a trap).
+LapsedUserOpt = typer.Option([], "--lapsed-user", help="User index whose membership lapsed (403).")
+RedirectUriOpt = typer.Option(
+    [],
+    "--redirect-uri",
+    metavar="URL",
+    help="Extra redirect URI registered for the sandbox app.",
+)
+LatencyOpt = Annotated[
+    float, typer.Option("--latency-ms", min=0, help="Latency added to every data request.")
+]
+FaultSeedOpt = Annotated[int, typer.Option("--fault-seed", help="Seed of the fault draws.")]
+
+
+def _probability(option: str, help: str) -> typer.models.OptionInfo:
+    """A fault's probability option: 0 to 1."""
+    return typer.Option(option, min=0, max=1, help=help)
+
+
+Fault5xxOpt = Annotated[float, _probability("--fault-5xx", "Probability of a 5xx.")]
+Fault429Opt = Annotated[float, _probability("--fault-429", "Probability of a 429 storm.")]
+FaultDropOpt = Annotated[
+    float, _probability("--fault-drop", "Probability of a dropped connection.")
+]
+FaultTruncateOpt = Annotated[
+    float, _probability("--fault-truncate", "Probability of a truncated page.")
+]
+FaultMalformedOpt = Annotated[
+    float, _probability("--fault-malformed", "Probability of a non-JSON page.")
+]
+
+
 @app.command()
 def serve(
-    host: str = typer.Option(
-        SANDBOX_HOST,
-        "--host",
-        metavar="HOST",
-        help="Interface to listen on (loopback by default).",
-    ),
+    host: HostOpt = SANDBOX_HOST,
     port: int = port_option(SANDBOX_PORT, "TCP port (1 to 65535)."),
     seed: int = SeedOpt,
     users: int = UsersOpt,
@@ -65,52 +117,25 @@ def serve(
     now: str | None = NowOpt,
     history_start: str | None = HistStartOpt,
     history_days: int = HistDaysOpt,
-    page_size: int = typer.Option(100, "--page-size", min=1, help="Documents per page."),
-    series_page_size: int = typer.Option(
-        1000, "--series-page-size", min=1, help="Time-series rows per page."
-    ),
-    rate_limit: int = typer.Option(
-        5000, "--rate-limit", min=1, help="Requests per window per access token."
-    ),
-    app_rate_limit: int = typer.Option(
-        5000, "--app-rate-limit", min=1, help="Requests per window per application."
-    ),
-    rate_window: int = typer.Option(
-        300, "--rate-window", min=1, help="Rate-limit window in seconds."
-    ),
-    access_ttl: int = typer.Option(
-        86400, "--access-ttl", min=1, help="Access-token lifetime (expires_in), seconds."
-    ),
-    lapsed_user: list[int] = typer.Option(
-        [], "--lapsed-user", help="User index whose membership lapsed (403)."
-    ),
-    redirect_uri: list[str] = typer.Option(
-        [],
-        "--redirect-uri",
-        metavar="URL",
-        help="Extra redirect URI registered for the sandbox app.",
-    ),
-    latency_ms: float = typer.Option(
-        0.0, "--latency-ms", min=0, help="Latency added to every data request."
-    ),
-    fault_seed: int = typer.Option(0, "--fault-seed", help="Seed of the fault draws."),
-    fault_5xx: float = typer.Option(0.0, "--fault-5xx", min=0, max=1, help="Probability of a 5xx."),
-    fault_429: float = typer.Option(
-        0.0, "--fault-429", min=0, max=1, help="Probability of a 429 storm."
-    ),
-    fault_drop: float = typer.Option(
-        0.0, "--fault-drop", min=0, max=1, help="Probability of a dropped connection."
-    ),
-    fault_truncate: float = typer.Option(
-        0.0, "--fault-truncate", min=0, max=1, help="Probability of a truncated page."
-    ),
-    fault_malformed: float = typer.Option(
-        0.0, "--fault-malformed", min=0, max=1, help="Probability of a non-JSON page."
-    ),
+    page_size: PageSizeOpt = 100,
+    series_page_size: SeriesPageSizeOpt = 1000,
+    rate_limit: RateLimitOpt = 5000,
+    app_rate_limit: AppRateLimitOpt = 5000,
+    rate_window: RateWindowOpt = 300,
+    access_ttl: AccessTtlOpt = 86400,
+    lapsed_user: list[int] = LapsedUserOpt,
+    redirect_uri: list[str] = RedirectUriOpt,
+    latency_ms: LatencyOpt = 0.0,
+    fault_seed: FaultSeedOpt = 0,
+    fault_5xx: Fault5xxOpt = 0.0,
+    fault_429: Fault429Opt = 0.0,
+    fault_drop: FaultDropOpt = 0.0,
+    fault_truncate: FaultTruncateOpt = 0.0,
+    fault_malformed: FaultMalformedOpt = 0.0,
 ) -> None:
     """Serve the Oura API v2 (data routes, OAuth2, errors, quirks) on HOST:PORT."""
     from sandbox.faults import FaultPlan
-    from sandbox.runner import listen, serve_forever
+    from sandbox.runner import serve_forever
     from sandbox.server import SandboxSettings
 
     settings = SandboxSettings(
@@ -137,13 +162,25 @@ def serve(
             malformed=fault_malformed,
         ),
     )
+    sock = _listen(host, port)  # before the banner: a busy port is one line, nothing else
+    _print_banner(f"http://{host}:{port}", users, seed)
+    serve_forever(settings, sock)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, or one line saying why the port cannot be had."""
+    from sandbox.runner import listen
+
     try:
-        sock = listen(host, port)  # before the banner: a busy port is one line, nothing else
+        return listen(host, port)
     except OSError as exc:
         raise OuraEltError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
         ) from None
-    base = f"http://{host}:{port}"
+
+
+def _print_banner(base: str, users: int, seed: int) -> None:
+    """Where the server listens, and the settings and tokens a client needs."""
     console.print(f"[bold]Oura sandbox[/] on {base}  (users={users}, seed={seed})")
     console.print(
         f"  OURA_API_BASE_URL={base}  OURA_CLIENT_ID={SANDBOX_CLIENT_ID}  "
@@ -155,7 +192,6 @@ def serve(
         f"admin: {base}/_sandbox/state",
         soft_wrap=True,
     )
-    serve_forever(settings, sock)
 
 
 @app.command()

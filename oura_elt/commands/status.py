@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oura_elt.commands.options import DuckdbOpt
-from oura_elt.console import console
+from oura_elt.console import console, duration
 
 if TYPE_CHECKING:
     from pipelines.status import CollectionFreshness, NightGap, PersonStatus, WarehouseStatus
@@ -126,7 +126,7 @@ def _verdict(person: PersonStatus, report: WarehouseStatus) -> str:
     if person.ring_last_contact_at is None or person.age_seconds is None:
         return "STALE: no data" if person.stale else "no data"
     when = _utc(person.ring_last_contact_at)
-    age = f"the ring last reported {_duration(person.age_seconds)} ago ({when})"
+    age = f"the ring last reported {duration(person.age_seconds)} ago ({when})"
     if person.stale:
         return f"STALE: {age}, more than {_limit(report.max_age_seconds or 0)}"
     return f"fresh: {age}" if person.stale is False else age
@@ -134,7 +134,7 @@ def _verdict(person: PersonStatus, report: WarehouseStatus) -> str:
 
 def _freshness_line(item: CollectionFreshness) -> str:
     if item.newest_at is not None:
-        newest, age = _utc(item.newest_at), _duration(item.age_seconds or 0)
+        newest, age = _utc(item.newest_at), duration(item.age_seconds or 0)
     elif item.newest_date is not None:
         newest, age = f"{item.newest_date} (day)", ""
     else:
@@ -146,23 +146,10 @@ def _why(gap: NightGap) -> str:
     return _WHY[gap.sleep_status].format(rest=gap.night_rest_samples)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 0:
-        return "0 min"
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
-
-
 def _limit(seconds: float) -> str:
     """The maximum age as it was probably given: whole hours, else a duration."""
     hours = seconds / 3600
-    return f"{hours:g} h" if hours == int(hours) else _duration(seconds)
+    return f"{hours:g} h" if hours == int(hours) else duration(seconds)
 
 
 def _utc(moment: datetime) -> str:

@@ -15,14 +15,11 @@ from oura_elt.commands.options import (
     LookbackOpt,
     ProfileOpt,
     StartDateOpt,
-    check_lookback,
-    collection_names,
-    day_range,
+    check_destination,
     with_old_name,
 )
 from oura_elt.console import console, err_console, error_line
 from pipelines.core.config import DEFAULT_LOOKBACK_DAYS
-from pipelines.core.errors import UsageError
 
 TargetOpt = typer.Option(
     "duckdb",
@@ -62,7 +59,7 @@ def transform(
     target = with_old_name(
         target, old_target, name="--destination", old="--target", default="duckdb"
     )
-    _check_target(target, duckdb_path)
+    check_destination(target, duckdb_path)
     summary = _build(duckdb_path, target, select, full_refresh)
     _print(summary)
 
@@ -90,32 +87,14 @@ def run(
     The models are built even when a collection failed to load (what was committed is
     consistent); the command then exits non-zero with the load's error lines.
     """
-    from oura_elt.commands.load import ProgressReporter, print_summary, until_interrupted
+    from oura_elt.commands.load import load_and_print
     from pipelines.core.target import Target
-    from pipelines.load import load
 
-    _check_target(destination, duckdb_path)
-    first, last = day_range(start_date, end_date)
-    check_lookback(lookback_days)
-    names = collection_names(collections)
-    target = Target.of(destination, duckdb_path)
-    target.check(write=True)  # a DuckDB file held by another program, or not one: one line
-    duckdb_path = target.duckdb_path
-
-    with until_interrupted(target), ProgressReporter() as reporter:
-        loaded = load(
-            profile,
-            collections=names,
-            start_date=first,
-            end_date=last,
-            lookback_days=lookback_days,
-            destination=destination,
-            duckdb_path=duckdb_path,
-            reporter=reporter,
-        )
-    print_summary(loaded)
-    for message in loaded.skipped.values():
-        err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    check_destination(destination, duckdb_path)
+    loaded = load_and_print(
+        profile, collections, start_date, end_date, lookback_days, destination, duckdb_path
+    )
+    duckdb_path = Target.of(destination, duckdb_path).duckdb_path
 
     summary = _build(duckdb_path, destination, select, full_refresh)
     _print(summary)
@@ -123,15 +102,6 @@ def run(
         error_line(escape(message))
     if loaded.failed:
         raise typer.Exit(1)
-
-
-def _check_target(target: str, duckdb_path: Path | None) -> None:
-    from pipelines.transform import TARGETS
-
-    if target not in TARGETS:
-        raise UsageError(f"--destination {target!r} is not one of: {', '.join(TARGETS)}")
-    if duckdb_path is not None and target != "duckdb":
-        raise UsageError("--duckdb only applies to --destination duckdb")
 
 
 def _build(
@@ -156,7 +126,8 @@ def _print(summary: Any) -> None:
 
     if summary.created_raw_tables:
         console.print(
-            f"[dim]created empty raw tables (never loaded): {', '.join(summary.created_raw_tables)}[/]",
+            "[dim]created empty raw tables (never loaded): "
+            f"{', '.join(summary.created_raw_tables)}[/]",
             soft_wrap=True,
         )
     if summary.target == "duckdb":

@@ -18,10 +18,12 @@ from rich.table import Table
 
 from oura_elt.commands.app import App
 from oura_elt.commands.options import DestinationOpt, DuckdbOpt, check_destination
-from oura_elt.console import console, err_console, error_line
+from oura_elt.console import console, duration, err_console, error_line
 from pipelines.core.errors import OuraEltError, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pipelines.people import ErasureReport, Removal, RemovalReport, UserInfo
 
 app = App(invoke_without_command=True)  # its help is the callback's docstring
@@ -47,7 +49,10 @@ def users(
     try:
         people = list_users(duckdb_path)
     except WarehouseBusy as exc:  # the logins are still worth showing; the exit code says it all
-        problem = f"{exc.cause}; listing logins only: close it there, or wait for it to finish, and run again"
+        problem = (
+            f"{exc.cause}; listing logins only: close it there, or wait for it to finish,"
+            " and run again"
+        )
         people = list_users(duckdb_path, read_warehouse=False)
     if as_json:
         print(json.dumps([asdict(p) for p in people], indent=2, default=_json_value))
@@ -60,42 +65,48 @@ def users(
         raise typer.Exit(1)
 
 
+ProfileArg = Annotated[
+    str | None,
+    typer.Argument(metavar="PROFILE", help="Profile (saved login) to remove.", show_default=False),
+]
+EraseOpt = Annotated[
+    bool, typer.Option("--erase", help="Also delete every row of this person in the warehouse.")
+]
+UserIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--user-id", metavar="ID", help="Oura user id to erase (a person whose login is gone)."
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoCompactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-compact",
+        help="With --erase, do not rewrite the DuckDB file afterwards (faster on a big file, "
+        "but the deleted rows' bytes stay in its free space until DuckDB reuses it).",
+    ),
+]
+MissingOkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--missing-ok",
+        help="Exit 0 when the user id has no rows and no saved login (nothing to erase); "
+        "without it that is an error, so a mistyped id is not counted as erased.",
+    ),
+]
+
+
 @app.command()
 def remove(
-    name: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="PROFILE", help="Profile (saved login) to remove.", show_default=False
-        ),
-    ] = None,
-    erase: Annotated[
-        bool, typer.Option("--erase", help="Also delete every row of this person in the warehouse.")
-    ] = False,
-    user_id: Annotated[
-        str | None,
-        typer.Option(
-            "--user-id", metavar="ID", help="Oura user id to erase (a person whose login is gone)."
-        ),
-    ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    no_compact: Annotated[
-        bool,
-        typer.Option(
-            "--no-compact",
-            help="With --erase, do not rewrite the DuckDB file afterwards (faster on a big file, "
-            "but the deleted rows' bytes stay in its free space until DuckDB reuses it).",
-        ),
-    ] = False,
+    name: ProfileArg = None,
+    erase: EraseOpt = False,
+    user_id: UserIdOpt = None,
+    yes: YesOpt = False,
+    no_compact: NoCompactOpt = False,
     duckdb_path: DuckdbOpt = None,
     destination: DestinationOpt = "duckdb",
-    missing_ok: Annotated[
-        bool,
-        typer.Option(
-            "--missing-ok",
-            help="Exit 0 when the user id has no rows and no saved login (nothing to erase); "
-            "without it that is an error, so a mistyped id is not counted as erased.",
-        ),
-    ] = False,
+    missing_ok: MissingOkOpt = False,
 ) -> None:
     """Revoke a profile's login at Oura and forget it; with --erase, delete all of its data too.
 
@@ -105,7 +116,7 @@ def remove(
     per table are printed. Refused while a load or dbt build is writing.
     With --destination bigquery the same rows go from the BigQuery datasets.
     """
-    from pipelines.people import erase_user, remove_user, resolve_removal
+    from pipelines.people import remove_user, resolve_removal
 
     if user_id is not None and not erase:
         raise UsageError("--user-id erases data: add --erase")
@@ -115,14 +126,7 @@ def remove(
         raise UsageError("removing a user needs confirmation: run it in a terminal, or pass --yes")
     preview = None
     if erase and removal.user_id and not yes:
-        if destination == "bigquery":
-            from pipelines.people import erase_user_bigquery
-
-            preview = erase_user_bigquery(removal.user_id, profile=removal.profile, dry_run=True)
-        else:
-            preview = erase_user(
-                removal.user_id, profile=removal.profile, duckdb_path=duckdb_path, dry_run=True
-            )
+        preview = _erasure_preview(removal, destination, duckdb_path)
     if not yes and not typer.confirm(_question(removal, erase, preview), default=False):
         raise OuraEltError("nothing changed (not confirmed)")
     report = remove_user(
@@ -140,6 +144,17 @@ def remove(
             "erased; check the id (oura-elt users lists them), or pass --missing-ok"
         )
     _print_removal(report)
+
+
+def _erasure_preview(removal: Removal, destination: str, duckdb_path: Path | None) -> ErasureReport:
+    """What an erasure would delete (a dry run), for the confirmation question."""
+    from pipelines.people import erase_user, erase_user_bigquery
+
+    if destination == "bigquery":
+        return erase_user_bigquery(removal.user_id, profile=removal.profile, dry_run=True)
+    return erase_user(
+        removal.user_id, profile=removal.profile, duckdb_path=duckdb_path, dry_run=True
+    )
 
 
 def _found_nothing(report: RemovalReport) -> bool:
@@ -244,7 +259,8 @@ def _print_erasure(erasure: ErasureReport, removal: Removal) -> None:
         _say(f"Removed dlt working state: {', '.join(erasure.pipelines)}.")
     if erasure.journal_rows:
         _say(
-            f"Removed {erasure.journal_rows} row(s) of the webhook journal (ids of changed documents)."
+            f"Removed {erasure.journal_rows} row(s) of the webhook journal"
+            " (ids of changed documents)."
         )
 
 
@@ -292,18 +308,7 @@ def _token_state(person: UserInfo) -> str:
     left = person.expires_at - time.time()
     if left <= 0:
         return "expired (refreshed on next use)"
-    return f"expires in {_duration(left)}"
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
+    return f"expires in {duration(left)}"
 
 
 def _local(moment: datetime) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -108,13 +108,15 @@ def list_subscriptions() -> None:
         client.close()
     if not subscriptions:
         console.print(
-            "No webhook subscriptions. Create them with: oura-elt webhooks subscribe --callback-url URL"
+            "No webhook subscriptions. Create them with:"
+            " oura-elt webhooks subscribe --callback-url URL"
         )
         return
     now = current_time()
     for sub in sorted(subscriptions, key=lambda s: (s.data_type, s.event_type)):
         console.print(
-            f"{sub.data_type:<26} {sub.event_type:<7} {_expiry(sub, now):<34} {sub.id}  {sub.callback_url}",
+            f"{sub.data_type:<26} {sub.event_type:<7} {_expiry(sub, now):<34}"
+            f" {sub.id}  {sub.callback_url}",
             markup=False,
             soft_wrap=True,
         )
@@ -165,38 +167,52 @@ def delete(
     _fail_if_any(outcomes, "deletion(s)")
 
 
-@app.command()
-def serve(
-    host: str = typer.Option(
-        "127.0.0.1",
-        "--host",
-        metavar="HOST",
-        help="Interface to listen on (a TLS proxy goes in front).",
+ReceiverHostOpt = Annotated[
+    str,
+    typer.Option(
+        "--host", metavar="HOST", help="Interface to listen on (a TLS proxy goes in front)."
     ),
-    port: int = port_option(8787, "TCP port (1 to 65535)."),
-    path: str = typer.Option(
-        "/oura/webhook", "--path", metavar="PATH", help="Path of the callback URL."
-    ),
-    verification_token: str | None = TokenOpt,
-    duckdb_path: DuckdbOpt = None,
-    old_duckdb_path: Path | None = typer.Option(
-        None, "--duckdb-path", hidden=True, help="The old name of --duckdb (still works)."
-    ),
-    destination: DestinationOpt = "duckdb",
-    journal: Path | None = typer.Option(
-        None,
+]
+CallbackPathOpt = Annotated[
+    str, typer.Option("--path", metavar="PATH", help="Path of the callback URL.")
+]
+OldDuckdbPathOpt = Annotated[
+    Path | None,
+    typer.Option("--duckdb-path", hidden=True, help="The old name of --duckdb (still works)."),
+]
+ServeJournalOpt = Annotated[
+    Path | None,
+    typer.Option(
         "--journal",
         metavar="PATH",
         help="Event journal (default: $OURA_ELT_HOME/webhooks/journal.sqlite3).",
     ),
-    no_worker: bool = typer.Option(
-        False,
+]
+NoWorkerOpt = Annotated[
+    bool,
+    typer.Option(
         "--no-worker",
         help="Only receive and journal events; another serve (or a restart) merges them.",
     ),
-    log_level: str = typer.Option(
-        "info", "--log-level", metavar="LEVEL", help="debug, info, warning or error."
-    ),
+]
+LogLevelOpt = Annotated[
+    str, typer.Option("--log-level", metavar="LEVEL", help="debug, info, warning or error.")
+]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@app.command()
+def serve(
+    host: ReceiverHostOpt = "127.0.0.1",
+    port: int = port_option(8787, "TCP port (1 to 65535)."),
+    path: CallbackPathOpt = "/oura/webhook",
+    verification_token: str | None = TokenOpt,
+    duckdb_path: DuckdbOpt = None,
+    old_duckdb_path: OldDuckdbPathOpt = None,
+    destination: DestinationOpt = "duckdb",
+    journal: ServeJournalOpt = None,
+    no_worker: NoWorkerOpt = False,
+    log_level: LogLevelOpt = "info",
 ) -> None:
     """Receive Oura's webhook calls and merge each changed document into the warehouse.
 
@@ -205,39 +221,25 @@ def serve(
     the worker fetches each document with its owner's saved login and merges it
     (a delete removes the row). Stop with Ctrl-C; nothing answered is lost.
     """
-    import logging
-
     from oura_elt.commands.options import check_destination, with_old_name
     from pipelines.core.target import Target
     from pipelines.webhooks.service import ServeOptions, listen
     from pipelines.webhooks.service import serve as run_serve
-    from pipelines.webhooks.settings import verification_token_path
-    from pipelines.webhooks.verification import resolve_token
 
     duckdb_path = with_old_name(duckdb_path, old_duckdb_path, name="--duckdb", old="--duckdb-path")
     check_destination(destination, duckdb_path)
     level = log_level.upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+    if level not in LOG_LEVELS:
         raise UsageError(f"--log-level {log_level!r} is not one of debug, info, warning, error")
     if not no_worker:  # the worker writes the warehouse: a held or foreign file is one line now
         Target.of(destination, duckdb_path).check(write=True)
     sock = listen(host, port)  # a busy port is one line, before anything else is said
-    # Our own lines at the chosen level; other libraries (dlt, urllib3) only when they warn.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("oura_elt.webhooks").setLevel(level)
-    token, generated = resolve_token(verification_token, create=True)
-    if generated:
-        err_console.print(
-            f"Generated a verification token and stored it in {verification_token_path()} "
-            "(`webhooks subscribe` on this machine uses it).",
-            markup=False,
-            soft_wrap=True,
-        )
+    _log_at(level)
     options = ServeOptions(
         host=host,
         port=port,
         path=path,
-        verification_token=token,
+        verification_token=_receiver_token(verification_token),
         duckdb_path=duckdb_path,
         destination=destination,
         journal_path=journal,
@@ -254,6 +256,30 @@ def serve(
         ),
         sock=sock,
     )
+
+
+def _log_at(level: str) -> None:
+    """Our own lines at `level`; other libraries (dlt, urllib3) only when they warn."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("oura_elt.webhooks").setLevel(level)
+
+
+def _receiver_token(verification_token: str | None) -> str:
+    """The token Oura's challenge must carry: given, stored, or generated and stored (said)."""
+    from pipelines.webhooks.settings import verification_token_path
+    from pipelines.webhooks.verification import resolve_token
+
+    token, generated = resolve_token(verification_token, create=True)
+    if generated:
+        err_console.print(
+            f"Generated a verification token and stored it in {verification_token_path()} "
+            "(`webhooks subscribe` on this machine uses it).",
+            markup=False,
+            soft_wrap=True,
+        )
+    return token
 
 
 @app.command()

@@ -83,10 +83,7 @@ def write_report(
         UsageError: bad `days`, an unknown profile, no hypnogram for `night`, no warehouse.
         OuraEltError: marts not built, the warehouse unreadable, no data, `out` unwritable.
     """
-    if isinstance(days, bool) or not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:
-        raise UsageError(
-            f"--days must be a whole number from {MIN_DAYS} to {MAX_DAYS}, not {days!r}"
-        )
+    _check_days(days)
     where = resolve_warehouse(duckdb_path)
     target = Path(out).expanduser() if out is not None else default_out(where)
     if target.is_dir():
@@ -105,15 +102,23 @@ def write_report(
             raise UsageError(
                 f"no hypnogram of the night of {night} for {who}; leave out --night for the latest"
             )
-        overview = None
-        if len(chosen) > 1:
-            labels = {person.user_id: person.label for person in chosen}
-            series = queries.cohort(con, list(labels), first, last)
-            overview = {
-                "chart": figure_html(charts.cohort(series, labels), "overview-cohort", "cohort")
-            }
+        overview = _overview(con, chosen, first, last) if len(chosen) > 1 else None
 
-    html = render(
+    html = _page(chosen, sections, overview, where.name, first, last, days)
+    return write_atomically(html, target)
+
+
+def _page(
+    chosen: list[Person],
+    sections: list[PersonSection],
+    overview: dict[str, str] | None,
+    source: str,
+    first: date,
+    last: date,
+    days: int,
+) -> str:
+    """The report's HTML: the template rendered with the range, the sections and the overview."""
+    return render(
         {
             "title": "Oura report" if len(chosen) > 1 else f"Oura report: {chosen[0].label}",
             "version": _version(),
@@ -121,7 +126,7 @@ def write_report(
             "last": last,
             "days": days,
             "generated": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-            "source": where.name,
+            "source": source,
             "schema": SCHEMA,
             "people": sections,
             "overview": overview,
@@ -130,7 +135,21 @@ def write_report(
             "coverage_statuses": coverage.STATUSES,
         }
     )
-    return write_atomically(html, target)
+
+
+def _check_days(days: object) -> None:
+    """`days`: a whole number from MIN_DAYS to MAX_DAYS (a bool is not one)."""
+    if isinstance(days, bool) or not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:
+        raise UsageError(
+            f"--days must be a whole number from {MIN_DAYS} to {MAX_DAYS}, not {days!r}"
+        )
+
+
+def _overview(con: Any, chosen: list[Person], first: date, last: date) -> dict[str, str]:
+    """The cohort chart that opens a report of several people."""
+    labels = {person.user_id: person.label for person in chosen}
+    series = queries.cohort(con, list(labels), first, last)
+    return {"chart": figure_html(charts.cohort(series, labels), "overview-cohort", "cohort")}
 
 
 def _section(

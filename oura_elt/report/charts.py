@@ -242,18 +242,36 @@ def sleep_timing(daily: Series) -> go.Figure:
 def hypnogram(night: Night) -> go.Figure:
     """A night's sleep phases (30-second or 5-minute epochs) above its heart rate and HRV."""
     epochs = night.epochs
-    times = list(epochs["epoch_start_local"])
-    levels = [PHASES[phase][0] for phase in epochs["sleep_phase"]]
-    # A step line needs the end of the last epoch to show it.
-    if times:
-        times.append(times[-1] + timedelta(seconds=epochs["epoch_seconds"][-1]))
-        levels.append(levels[-1])
     figure = _figure(
         3,
         heights=[0.44, 0.28, 0.28],
         titles=("Sleep phases", "Heart rate (bpm)", "HRV (ms)"),
         spacing=0.07,
     )
+    _add_phases(figure, epochs)
+    _add_epoch_line(figure, epochs, "heart_rate_bpm", "Heart rate", "bpm", COLORS["heart"], row=2)
+    _add_epoch_line(figure, epochs, "hrv_ms", "HRV", "ms", COLORS["hrv"], row=3)
+    figure.update_yaxes(
+        row=1,
+        col=1,
+        tickvals=[1, 2, 3, 4],
+        ticktext=["Deep", "Light", "REM", "Awake"],
+        range=[0.5, 4.5],
+        gridcolor="#f3f4f8",
+    )
+    figure.update_xaxes(tickformat="%H:%M")
+    figure.update_layout(height=520)
+    return figure
+
+
+def _add_phases(figure: go.Figure, epochs: Series) -> None:
+    """Row 1: the phases as a step line, and a colored marker per epoch of each phase."""
+    times = list(epochs["epoch_start_local"])
+    levels = [PHASES[phase][0] for phase in epochs["sleep_phase"]]
+    # A step line needs the end of the last epoch to show it.
+    if times:
+        times.append(times[-1] + timedelta(seconds=epochs["epoch_seconds"][-1]))
+        levels.append(levels[-1])
     figure.add_trace(
         go.Scatter(
             x=times,
@@ -286,45 +304,26 @@ def hypnogram(night: Night) -> go.Figure:
             row=1,
             col=1,
         )
+
+
+def _add_epoch_line(
+    figure: go.Figure, epochs: Series, column: str, name: str, unit: str, color: str, *, row: int
+) -> None:
+    """One per-epoch measure as a line (gaps left open) in `row`."""
     figure.add_trace(
         go.Scatter(
             x=epochs["epoch_start_local"],
-            y=epochs["heart_rate_bpm"],
+            y=epochs[column],
             mode="lines",
             connectgaps=False,
-            line=dict(color=COLORS["heart"], width=1.8),
-            name="Heart rate",
-            hovertemplate="%{x|%H:%M} %{y:.0f} bpm<extra></extra>",
+            line=dict(color=color, width=1.8),
+            name=name,
+            hovertemplate=f"%{{x|%H:%M}} %{{y:.0f}} {unit}<extra></extra>",
             showlegend=False,
         ),
-        row=2,
+        row=row,
         col=1,
     )
-    figure.add_trace(
-        go.Scatter(
-            x=epochs["epoch_start_local"],
-            y=epochs["hrv_ms"],
-            mode="lines",
-            connectgaps=False,
-            line=dict(color=COLORS["hrv"], width=1.8),
-            name="HRV",
-            hovertemplate="%{x|%H:%M} %{y:.0f} ms<extra></extra>",
-            showlegend=False,
-        ),
-        row=3,
-        col=1,
-    )
-    figure.update_yaxes(
-        row=1,
-        col=1,
-        tickvals=[1, 2, 3, 4],
-        ticktext=["Deep", "Light", "REM", "Awake"],
-        range=[0.5, 4.5],
-        gridcolor="#f3f4f8",
-    )
-    figure.update_xaxes(tickformat="%H:%M")
-    figure.update_layout(height=520)
-    return figure
 
 
 def day_heart_rate(day: DayHeartRate) -> go.Figure:

@@ -44,7 +44,6 @@ from pipelines.core.errors import OuraEltError, UsageError
 REDIRECT_URI_ENV = "OURA_REDIRECT_URI"
 LOGIN_TIMEOUT_ENV = "OURA_LOGIN_TIMEOUT"
 DEFAULT_LOGIN_TIMEOUT_SECONDS = 300.0
-_DEVELOPER_PORTAL = "https://developer.ouraring.com/applications"
 
 
 def login(
@@ -80,24 +79,52 @@ def login(
     name = resolve_profile(profile)
     endpoints = endpoints or Endpoints.from_env()
     notify = notify or (lambda line: None)
-    client_id, client_secret = _app_credentials(endpoints)
+    client_id, client_secret = endpoints.app_credentials()
     redirect_uri = redirect_uri or os.environ.get(REDIRECT_URI_ENV) or DEFAULT_REDIRECT_URI
     check_redirect_uri(redirect_uri)
-    for url, what in (
-        (endpoints.authorize_url, "authorize URL"),
-        (endpoints.token_url, "token endpoint"),
-        (endpoints.api_base_url, "API base URL"),
-    ):
-        require_safe_transport(url, what)
+    _check_transport(endpoints)
     wait_seconds = _login_timeout(timeout)
     requested = list(split_scopes(scopes)) or None
     install_log_scrubbing()
 
     session = OAuth2Session(client_id, redirect_uri=redirect_uri, scope=requested)
+    token, token_url, params = _authorize(
+        session,
+        endpoints,
+        client_secret,
+        name,
+        redirect_uri=redirect_uri,
+        show_url=show_url or notify,
+        open_browser=open_browser,
+        wait_seconds=wait_seconds,
+        notify=notify,
+    )
+    raw_scopes = split_scopes(token.get("scope") or params.get("scope") or requested)
+    record = _new_record(
+        name, endpoints, (client_id, client_secret), token, token_url, raw_scopes, notify
+    )
+    _save(record, notify)
+    return record
+
+
+def _authorize(
+    session: OAuth2Session,
+    endpoints: Endpoints,
+    client_secret: str,
+    name: str,
+    *,
+    redirect_uri: str,
+    show_url: Callable[[str], None],
+    open_browser: bool,
+    wait_seconds: float,
+    notify: Callable[[str], None],
+) -> tuple[dict, str, dict[str, str]]:
+    """The browser's round trip: the authorize URL shown (and opened), the callback awaited,
+    its code exchanged; the token, the token URL that issued it and the callback's query."""
     with _CallbackServer(redirect_uri) as callback:
         with oauthlib_environment(endpoints.authorize_url):
             url, state = session.authorization_url(endpoints.authorize_url)
-        (show_url or notify)(url)
+        show_url(url)
         if open_browser and not webbrowser.open(url):
             notify("could not open a browser; open the URL above by hand")
         params = callback.wait(wait_seconds)
@@ -108,16 +135,23 @@ def login(
             callback.respond(False, str(exc))
             raise
         callback.respond(True, f"oura-elt: logged in (profile '{name}'). You can close this tab.")
+    return token, token_url, params
 
+
+def _new_record(
+    name: str,
+    endpoints: Endpoints,
+    credentials: tuple[str, str],
+    token: dict,
+    token_url: str,
+    raw_scopes: tuple[str, ...],
+    notify: Callable[[str], None],
+) -> TokenRecord:
+    """The record of a login just obtained, with the user id it belongs to (when readable)."""
     obtained_at = time.time()
-    raw_scopes = split_scopes(token.get("scope") or params.get("scope") or requested)
     access_token = token["access_token"]
-    try:
-        user_id: str | None = fetch_user_id(endpoints.api_base_url, access_token)
-    except OuraEltError as exc:
-        user_id = None
-        notify(f"warning: logged in, but could not read the user id: {exc}")
-    record = TokenRecord(
+    client_id, client_secret = credentials
+    return TokenRecord(
         profile=name,
         access_token=access_token,
         refresh_token=token.get("refresh_token"),
@@ -130,9 +164,33 @@ def login(
         api_base_url=endpoints.api_base_url.rstrip("/"),
         client_id=client_id,
         client_secret=client_secret,
-        user_id=user_id,
+        user_id=_user_id(endpoints, access_token, notify),
         obtained_at=obtained_at,
     )
+
+
+def _check_transport(endpoints: Endpoints) -> None:
+    """Every URL the login talks to is HTTPS (or loopback): secrets never travel in clear."""
+    for url, what in (
+        (endpoints.authorize_url, "authorize URL"),
+        (endpoints.token_url, "token endpoint"),
+        (endpoints.api_base_url, "API base URL"),
+    ):
+        require_safe_transport(url, what)
+
+
+def _user_id(endpoints: Endpoints, access_token: str, notify: Callable[[str], None]) -> str | None:
+    """The Oura user id of a new login; None (with a warning) if it cannot be read now."""
+    try:
+        return fetch_user_id(endpoints.api_base_url, access_token)
+    except OuraEltError as exc:
+        notify(f"warning: logged in, but could not read the user id: {exc}")
+        return None
+
+
+def _save(record: TokenRecord, notify: Callable[[str], None]) -> None:
+    """Store `record` in its profile, saying when the profile now belongs to another user."""
+    name, user_id = record.profile, record.user_id
     store = TokenStore(name)
     with store.lock():
         try:
@@ -144,7 +202,6 @@ def login(
         notify(
             f"note: profile '{name}' belonged to user {previous.user_id}; it is now user {user_id}"
         )
-    return record
 
 
 def check_redirect_uri(uri: str) -> tuple[str, int, str]:
@@ -170,20 +227,6 @@ def check_redirect_uri(uri: str) -> tuple[str, int, str]:
             "(registered with your Oura app)"
         )
     return parts.hostname or "", port or 80, parts.path or "/"
-
-
-def _app_credentials(endpoints: Endpoints) -> tuple[str, str]:
-    if not endpoints.client_id:
-        raise OuraEltError(
-            "OURA_CLIENT_ID is not set: set it to your Oura API application's client id "
-            f"({_DEVELOPER_PORTAL})"
-        )
-    if not endpoints.client_secret:
-        raise OuraEltError(
-            "OURA_CLIENT_SECRET is not set: set it to your Oura API application's client secret "
-            f"({_DEVELOPER_PORTAL})"
-        )
-    return endpoints.client_id, endpoints.client_secret
 
 
 def _login_timeout(timeout: float | None) -> float:

@@ -1,4 +1,4 @@
-"""Now: the clock, or the instant pinned in `OURA_ELT_NOW` (demos, tests against a sandbox clock)."""
+"""Now: the clock, or the instant pinned in `OURA_ELT_NOW` (demos, tests on a sandbox clock)."""
 
 from __future__ import annotations
 

@@ -52,6 +52,9 @@ def default_duckdb_path() -> Path:
     return Path(os.environ.get("OURA_DUCKDB_PATH") or Path("data") / "oura.duckdb")
 
 
+DEVELOPER_PORTAL = "https://developer.ouraring.com/applications"  # where apps are made
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """The Oura API and OAuth endpoints and the application's credentials."""
@@ -86,3 +89,22 @@ class Endpoints:
             client_id=env("OURA_CLIENT_ID") or None,
             client_secret=env("OURA_CLIENT_SECRET") or None,
         )
+
+    def app_credentials(self) -> tuple[str, str]:
+        """The application's (client id, client secret), for OAuth and webhooks.
+
+        Raises:
+            OuraEltError: `OURA_CLIENT_ID` or `OURA_CLIENT_SECRET` is not set.
+        """
+        from pipelines.core.errors import OuraEltError
+
+        for value, name, what in (
+            (self.client_id, "OURA_CLIENT_ID", "client id"),
+            (self.client_secret, "OURA_CLIENT_SECRET", "client secret"),
+        ):
+            if not value:
+                raise OuraEltError(
+                    f"{name} is not set: set it to your Oura API application's {what} "
+                    f"({DEVELOPER_PORTAL})"
+                )
+        return self.client_id, self.client_secret

@@ -1,4 +1,4 @@
-"""Erasing one person from a BigQuery warehouse: what `pipelines.people.erase_duckdb` does for DuckDB.
+"""Erasing one person from a BigQuery warehouse: what `pipelines.people.erase_duckdb` does.
 
 The same rows go (`pipelines.people.tables`), found in the raw dataset, dlt's merge
 staging datasets (one per pipeline) and dbt's datasets (`<OURA_DBT_SCHEMA>_staging`,

@@ -180,8 +180,8 @@ class Journal:
         """Journal `event` durably; False if the same event was journaled before."""
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO events (event_key, event_type, data_type, object_id, event_time,"
-                " user_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO events (event_key, event_type, data_type, object_id,"
+                " event_time, user_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.key,
                     event.event_type,
@@ -201,8 +201,9 @@ class Journal:
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, event_type, data_type, object_id, event_time, user_id, attempts, received_at"
-                " FROM events WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
+                "SELECT seq, event_type, data_type, object_id, event_time, user_id, attempts,"
+                " received_at FROM events"
+                " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
                 (now, limit),
             ).fetchall()
         return [Entry(r[0], WebhookEvent(*r[1:6]), r[6], r[7]) for r in rows]
@@ -282,8 +283,8 @@ class Journal:
     def entries(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every journaled event (or those with `status`) as dicts, oldest first."""
         sql = (
-            "SELECT seq, event_type, data_type, object_id, event_time, user_id, received_at, status,"
-            " attempts, last_error, finished_at, processed FROM events"
+            "SELECT seq, event_type, data_type, object_id, event_time, user_id, received_at,"
+            " status, attempts, last_error, finished_at, processed FROM events"
         )
         with self._lock:
             cursor = self._db.execute(

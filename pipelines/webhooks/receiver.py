@@ -96,79 +96,107 @@ def create_receiver(
         journal: where accepted events go.
         on_accept: called after a new event is journaled (wakes the worker).
     """
-    stats: Counter[str] = Counter()
+    receiver = _Receiver(config, journal, on_accept)
+    path = "/" + config.path.strip("/") if config.path.strip("/") else "/"
+    app = Starlette(
+        routes=[
+            Route(path, receiver.challenge, methods=["GET"]),
+            Route(path, receiver.event, methods=["POST"]),
+            Route("/healthz", _health, methods=["GET"]),
+        ]
+    )
+    app.state.stats = receiver.stats
+    return app
 
-    def reject(status: int, reason: str, detail: str) -> JSONResponse:
-        stats[f"rejected:{reason}"] += 1
+
+class _Receiver:
+    """The receiver's handlers: they share its configuration, journal and counts."""
+
+    def __init__(
+        self, config: ReceiverConfig, journal: Journal, on_accept: Callable[[], None] | None
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.on_accept = on_accept
+        self.stats: Counter[str] = Counter()
+
+    def reject(self, status: int, reason: str, detail: str) -> JSONResponse:
+        """A refusal, counted and logged by reason."""
+        self.stats[f"rejected:{reason}"] += 1
         log.warning("webhook call refused: %s (HTTP %s)", reason, status)
         return _answer(status, detail)
 
-    async def challenge(request: Request) -> Response:
+    async def challenge(self, request: Request) -> Response:
+        """Oura's verification GET: the challenge echoed when the token matches."""
         token = request.query_params.get("verification_token")
         nonce = request.query_params.get("challenge")
         if token is None or nonce is None:
-            return reject(
+            return self.reject(
                 400, "challenge_incomplete", "verification_token and challenge are required"
             )
-        expected = config.verification_token
+        expected = self.config.verification_token
         if not expected or not secrets.compare_digest(token.encode(), expected.encode()):
-            return reject(401, "challenge_token", "invalid verification token")
-        stats["challenges"] += 1
+            return self.reject(401, "challenge_token", "invalid verification token")
+        self.stats["challenges"] += 1
         return JSONResponse({"challenge": nonce})
 
-    async def event(request: Request) -> Response:
+    async def event(self, request: Request) -> Response:
+        """An event POST: bounded, signed, fresh and well-formed, then journaled."""
         try:
-            body = await _read_body(request, config.max_body_bytes)
+            body = await _read_body(request, self.config.max_body_bytes)
         except _TooLarge:
-            return reject(
-                413, "too_large", f"the body is larger than {config.max_body_bytes} bytes"
+            return self.reject(
+                413, "too_large", f"the body is larger than {self.config.max_body_bytes} bytes"
             )
         except ClientDisconnect:
-            stats["rejected:disconnected"] += 1
+            self.stats["rejected:disconnected"] += 1
             return Response(status_code=400)
-        signature = request.headers.get("x-oura-signature")
-        stamp = request.headers.get("x-oura-timestamp")
-        if not signature or not stamp:
-            return reject(401, "unsigned", "x-oura-signature and x-oura-timestamp are required")
-        if not signature_matches(config.client_secret, stamp, body, signature):
-            return reject(401, "signature", "invalid signature")
-        moment = timestamp_seconds(stamp)
-        if moment is None:
-            return reject(400, "timestamp_malformed", "x-oura-timestamp is not a Unix time")
-        if not is_fresh(moment, config.clock(), config.tolerance_seconds):
-            return reject(401, "stale", "x-oura-timestamp is too far from the current time")
+        refused = self._check_signature(request, body)
+        if refused is not None:
+            return refused
         try:
             parsed = WebhookEvent.from_json(orjson.loads(body))
         except orjson.JSONDecodeError:
-            return reject(400, "malformed", "the body is not JSON")
+            return self.reject(400, "malformed", "the body is not JSON")
         except InvalidEvent as exc:
-            return reject(400, "malformed", str(exc))
+            return self.reject(400, "malformed", str(exc))
+        return await self._journal(parsed)
+
+    def _check_signature(self, request: Request, body: bytes) -> Response | None:
+        """The refusal of a call that is unsigned, wrongly signed or stale; None if it is good."""
+        signature = request.headers.get("x-oura-signature")
+        stamp = request.headers.get("x-oura-timestamp")
+        if not signature or not stamp:
+            return self.reject(
+                401, "unsigned", "x-oura-signature and x-oura-timestamp are required"
+            )
+        if not signature_matches(self.config.client_secret, stamp, body, signature):
+            return self.reject(401, "signature", "invalid signature")
+        moment = timestamp_seconds(stamp)
+        if moment is None:
+            return self.reject(400, "timestamp_malformed", "x-oura-timestamp is not a Unix time")
+        if not is_fresh(moment, self.config.clock(), self.config.tolerance_seconds):
+            return self.reject(401, "stale", "x-oura-timestamp is too far from the current time")
+        return None
+
+    async def _journal(self, parsed: WebhookEvent) -> Response:
+        """Journal the event (once); 503 when the journal cannot take it, so Oura retries."""
         try:
-            new = await run_in_threadpool(journal.accept, parsed)
+            new = await run_in_threadpool(self.journal.accept, parsed)
         except sqlite3.Error as exc:
-            stats["journal_errors"] += 1
+            self.stats["journal_errors"] += 1
             log.error(
                 "cannot journal a webhook event (%s); answering 503 so that Oura retries", exc
             )
             return _answer(503, "the event could not be stored; retry later")
         if not new:
-            stats["duplicates"] += 1
+            self.stats["duplicates"] += 1
             return JSONResponse({"status": "duplicate"})
-        stats["accepted"] += 1
-        if on_accept is not None:
-            on_accept()
+        self.stats["accepted"] += 1
+        if self.on_accept is not None:
+            self.on_accept()
         return JSONResponse({"status": "accepted"})
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
 
-    path = "/" + config.path.strip("/") if config.path.strip("/") else "/"
-    app = Starlette(
-        routes=[
-            Route(path, challenge, methods=["GET"]),
-            Route(path, event, methods=["POST"]),
-            Route("/healthz", health, methods=["GET"]),
-        ]
-    )
-    app.state.stats = stats
-    return app
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})

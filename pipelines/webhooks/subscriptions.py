@@ -34,7 +34,6 @@ DEFAULT_RENEW_WITHIN_DAYS = 7.0
 TIMEOUT_SECONDS = 30.0
 CHALLENGE_TIMEOUT_SECONDS = 120.0  # creating waits for Oura's challenge to our callback
 ATTEMPTS = 3
-_DEVELOPER_PORTAL = "https://developer.ouraring.com/applications"
 
 
 class SubscriptionNotFound(OuraEltError):
@@ -64,17 +63,7 @@ def app_credentials(endpoints: Endpoints) -> AppCredentials:
     Raises:
         OuraEltError: one of them is not set.
     """
-    if not endpoints.client_id:
-        raise OuraEltError(
-            "OURA_CLIENT_ID is not set: set it to your Oura API application's client id "
-            f"({_DEVELOPER_PORTAL})"
-        )
-    if not endpoints.client_secret:
-        raise OuraEltError(
-            "OURA_CLIENT_SECRET is not set: set it to your Oura API application's client secret "
-            f"({_DEVELOPER_PORTAL})"
-        )
-    return AppCredentials(endpoints.client_id, endpoints.client_secret)
+    return AppCredentials(*endpoints.app_credentials())
 
 
 @dataclass(frozen=True)

@@ -41,41 +41,7 @@ def daily_activity(user: UserModel, day: int, revision: int, now_ts: int) -> dic
     codes = _paint(plan, rng, origin, revision)
     noise = rng.randbytes(MINUTES)
     elapsed = max(0, min(MINUTES, (now_ts - origin) // 60))
-    workout_mets = [w.detail["met"] for w in plan.workouts]
-    workout_steps = [w.detail["steps_per_minute"] for w in plan.workouts]
-
-    mets: list[float] = []
-    steps = 0
-    times = [0, 0, 0, 0, 0, 0]  # non_wear, resting, sedentary, low, medium, high (minutes)
-    met_minutes = [0.0, 0.0, 0.0, 0.0]  # sedentary, low, medium, high
-    for code, b in zip(codes[:elapsed], noise):
-        if code == NON_WEAR:
-            met = 0.1
-            times[0] += 1
-        elif code == REST:
-            met = 1.0 if b < 40 else 0.9
-            times[1] += 1
-        elif code == SEDENTARY:
-            met = (11 + b % 6) / 10
-            steps += b % 5 if b % 4 == 0 else 0
-            times[2] += 1
-            met_minutes[0] += max(0.0, met - 1.5)
-        elif code == LIGHT:
-            met = (18 + b % 11) / 10
-            steps += 15 + b % 30
-            times[3] += 1
-            met_minutes[1] += met - 1
-        else:
-            if code == WALK:
-                met = (30 + b % 16) / 10
-                steps += 95 + b % 25
-            else:
-                met = round(max(1.8, workout_mets[code - WORKOUT] + (b % 9 - 4) * 0.15), 1)
-                steps += max(0, workout_steps[code - WORKOUT] + b % 11 - 5)
-            level = 3 if met < 3 else 4 if met < 6 else 5
-            times[level] += 1
-            met_minutes[level - 2] += met - 1
-        mets.append(met)
+    mets, steps, times, met_minutes = _minutes(codes[:elapsed], noise, plan)
 
     profile = user.profile
     effort = sum(met_minutes)
@@ -85,28 +51,7 @@ def daily_activity(user: UserModel, day: int, revision: int, now_ts: int) -> dic
     )
     alerts = _inactivity_alerts(codes[:elapsed])
     worn = [m for m in mets if m > 0.1]
-    days_in = day - profile.history_start
-    yesterday_hard = sum(w.detail["intensity"] == "hard" for w in user.plan(day - 1).workouts)
-    contributors = {
-        "meet_daily_targets": score(
-            68 + 18 * user.smooth("targets")(day) + (8 if active >= target else -8)
-        ),
-        "move_every_hour": score(100 - 11 * alerts),
-        "recovery_time": score(99 - 22 * yesterday_hard + rng.gauss(0, 2))
-        if days_in >= 1
-        else None,
-        "stay_active": score(150 - times[2] / 60 * 8),
-        "training_frequency": score(
-            55 + 9 * profile.workouts_per_week + 12 * user.smooth("training")(day)
-        )
-        if days_in >= 7
-        else None,
-        "training_volume": score(
-            50 + 8 * profile.workouts_per_week + 15 * user.smooth("volume")(day) + rng.gauss(0, 3)
-        )
-        if days_in >= 7
-        else None,
-    }
+    contributors = _contributors(user, day, rng, active >= target, alerts, times)
     if not worn:
         contributors = dict.fromkeys(contributors)
     return {
@@ -140,6 +85,79 @@ def daily_activity(user: UserModel, day: int, revision: int, now_ts: int) -> dic
         "timestamp": local_iso(origin, plan.offset),
         "total_calories": round(profile.bmr_kcal * elapsed / MINUTES + active),
         "day": date.fromordinal(day).isoformat(),
+    }
+
+
+def _minutes(
+    codes: bytearray, noise: bytes, plan: DayPlan
+) -> tuple[list[float], int, list[int], list[float]]:
+    """Each elapsed minute's MET from its activity code and noise byte; the day's steps,
+    minutes per class (non_wear, resting, sedentary, low, medium, high) and MET minutes
+    per class (sedentary, low, medium, high)."""
+    workout_mets = [w.detail["met"] for w in plan.workouts]
+    workout_steps = [w.detail["steps_per_minute"] for w in plan.workouts]
+    mets: list[float] = []
+    steps = 0
+    times = [0, 0, 0, 0, 0, 0]
+    met_minutes = [0.0, 0.0, 0.0, 0.0]
+    for code, b in zip(codes, noise):
+        if code == NON_WEAR:
+            met = 0.1
+            times[0] += 1
+        elif code == REST:
+            met = 1.0 if b < 40 else 0.9
+            times[1] += 1
+        elif code == SEDENTARY:
+            met = (11 + b % 6) / 10
+            steps += b % 5 if b % 4 == 0 else 0
+            times[2] += 1
+            met_minutes[0] += max(0.0, met - 1.5)
+        elif code == LIGHT:
+            met = (18 + b % 11) / 10
+            steps += 15 + b % 30
+            times[3] += 1
+            met_minutes[1] += met - 1
+        else:
+            if code == WALK:
+                met = (30 + b % 16) / 10
+                steps += 95 + b % 25
+            else:
+                met = round(max(1.8, workout_mets[code - WORKOUT] + (b % 9 - 4) * 0.15), 1)
+                steps += max(0, workout_steps[code - WORKOUT] + b % 11 - 5)
+            level = 3 if met < 3 else 4 if met < 6 else 5
+            times[level] += 1
+            met_minutes[level - 2] += met - 1
+        mets.append(met)
+    return mets, steps, times, met_minutes
+
+
+def _contributors(
+    user: UserModel, day: int, rng, target_met: bool, alerts: int, times: list[int]
+) -> dict:
+    """The activity score's contributors (None where the history is too short for one);
+    draws from `rng` in a fixed order (recovery, then volume)."""
+    profile = user.profile
+    days_in = day - profile.history_start
+    yesterday_hard = sum(w.detail["intensity"] == "hard" for w in user.plan(day - 1).workouts)
+    return {
+        "meet_daily_targets": score(
+            68 + 18 * user.smooth("targets")(day) + (8 if target_met else -8)
+        ),
+        "move_every_hour": score(100 - 11 * alerts),
+        "recovery_time": score(99 - 22 * yesterday_hard + rng.gauss(0, 2))
+        if days_in >= 1
+        else None,
+        "stay_active": score(150 - times[2] / 60 * 8),
+        "training_frequency": score(
+            55 + 9 * profile.workouts_per_week + 12 * user.smooth("training")(day)
+        )
+        if days_in >= 7
+        else None,
+        "training_volume": score(
+            50 + 8 * profile.workouts_per_week + 15 * user.smooth("volume")(day) + rng.gauss(0, 3)
+        )
+        if days_in >= 7
+        else None,
     }
 
 

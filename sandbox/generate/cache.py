@@ -19,7 +19,7 @@ class SmallLRU:
         self._lock = Lock()
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
-        """Return the cached value of `key`, building (outside the lock) and storing it if absent."""
+        """Return `key`'s cached value; if absent, build it (outside the lock) and store it."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)

@@ -9,6 +9,7 @@ day) and the next night starts on the evening of D.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -167,53 +168,10 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
         charge = Span("charge", charge_start, charge_start + rng.randint(70, 110) * 60)
         busy.append((charge.start, charge.end))
 
-    def place(earliest: float, latest: float, minutes: float) -> tuple[int, int] | None:
-        for _ in range(4):
-            begin = start + int(rng.uniform(earliest, latest) * 60) + rng.randint(0, 59)
-            finish = begin + int(minutes * 60) + rng.randint(0, 59)
-            if (
-                begin >= wake
-                and finish <= end
-                and all(finish <= b0 or begin >= b1 for b0, b1 in busy)
-            ):
-                busy.append((begin, finish))
-                return begin, finish
-        return None
-
     workouts, naps, sessions, live = [], [], [], []
     if not quiet:
-        wake_minute = (wake - start) / 60
-        count = 0 if rest_mode else int(rng.random() < profile.workouts_per_week / 7)
-        count += int(count == 1 and rng.random() < 0.15)
-        for _ in range(count):
-            activity = rng.choices(
-                [a for a, _ in profile.activities], [w for _, w in profile.activities]
-            )[0]
-            shortest, longest = WORKOUT_SHAPES[activity][:2]
-            minutes = rng.uniform(shortest, longest)
-            if rng.random() < 0.4:
-                slot = place(wake_minute + 30, wake_minute + 120, minutes)
-            else:
-                slot = place(11 * 60, 19 * 60 + 30, minutes)
-            if slot:
-                workouts.append(_workout_span(rng, activity, *slot))
-        nap_rate = 0.3 if rest_mode else profile.nap_rate
-        for kind, (factor, earliest, latest, shortest, longest) in _NAP_SHAPES.items():
-            if rng.random() < nap_rate * factor:
-                slot = place(earliest, latest, rng.uniform(shortest, longest))
-                if slot:
-                    naps.append(Span(kind, *slot))
-        if rng.random() < profile.sessions_per_week / 7:
-            slot = place(7 * 60, 22 * 60, rng.uniform(5, 25))
-            if slot:
-                session_type = rng.choices(
-                    [t for t, _ in SESSION_TYPES], [w for _, w in SESSION_TYPES]
-                )[0]
-                sessions.append(Span("session", *slot, detail={"type": session_type}))
-        if rng.random() < 0.03:
-            slot = place(9 * 60, 21 * 60, rng.uniform(1, 3))
-            if slot:
-                live.append(Span("live", *slot))
+        place = _Slots(rng, start, end, wake, busy).place
+        workouts, naps, sessions, live = _spans(profile, rng, rest_mode, (wake - start) / 60, place)
 
     sleeps = ([Span("long_sleep", night.start, night.end)] if night.held else []) + naps
     return DayPlan(
@@ -231,6 +189,73 @@ def make_plan(profile: Profile, day: int) -> DayPlan:
         rest_mode=rest_mode,
         quiet=quiet,
     )
+
+
+class _Slots:
+    """Where a span of the day can go: after waking, before the day ends, clear of every
+    span already placed (each placed span is added to `busy`)."""
+
+    def __init__(self, rng, start: int, end: int, wake: int, busy: list[tuple[int, int]]):
+        self.rng, self.start, self.end, self.wake, self.busy = rng, start, end, wake, busy
+
+    def place(self, earliest: float, latest: float, minutes: float) -> tuple[int, int] | None:
+        """A free slot of about `minutes` starting `earliest`..`latest` minutes into the
+        day (four tries), or None."""
+        rng, start, busy = self.rng, self.start, self.busy
+        for _ in range(4):
+            begin = start + int(rng.uniform(earliest, latest) * 60) + rng.randint(0, 59)
+            finish = begin + int(minutes * 60) + rng.randint(0, 59)
+            if (
+                begin >= self.wake
+                and finish <= self.end
+                and all(finish <= b0 or begin >= b1 for b0, b1 in busy)
+            ):
+                busy.append((begin, finish))
+                return begin, finish
+        return None
+
+
+def _spans(
+    profile: Profile,
+    rng,
+    rest_mode: bool,
+    wake_minute: float,
+    place: Callable[[float, float, float], tuple[int, int] | None],
+) -> tuple[list[Span], list[Span], list[Span], list[Span]]:
+    """The day's workouts, naps, sessions and live sessions, drawn in that order."""
+    workouts, naps, sessions, live = [], [], [], []
+    count = 0 if rest_mode else int(rng.random() < profile.workouts_per_week / 7)
+    count += int(count == 1 and rng.random() < 0.15)
+    for _ in range(count):
+        activity = rng.choices(
+            [a for a, _ in profile.activities], [w for _, w in profile.activities]
+        )[0]
+        shortest, longest = WORKOUT_SHAPES[activity][:2]
+        minutes = rng.uniform(shortest, longest)
+        if rng.random() < 0.4:
+            slot = place(wake_minute + 30, wake_minute + 120, minutes)
+        else:
+            slot = place(11 * 60, 19 * 60 + 30, minutes)
+        if slot:
+            workouts.append(_workout_span(rng, activity, *slot))
+    nap_rate = 0.3 if rest_mode else profile.nap_rate
+    for kind, (factor, earliest, latest, shortest, longest) in _NAP_SHAPES.items():
+        if rng.random() < nap_rate * factor:
+            slot = place(earliest, latest, rng.uniform(shortest, longest))
+            if slot:
+                naps.append(Span(kind, *slot))
+    if rng.random() < profile.sessions_per_week / 7:
+        slot = place(7 * 60, 22 * 60, rng.uniform(5, 25))
+        if slot:
+            session_type = rng.choices(
+                [t for t, _ in SESSION_TYPES], [w for _, w in SESSION_TYPES]
+            )[0]
+            sessions.append(Span("session", *slot, detail={"type": session_type}))
+    if rng.random() < 0.03:
+        slot = place(9 * 60, 21 * 60, rng.uniform(1, 3))
+        if slot:
+            live.append(Span("live", *slot))
+    return workouts, naps, sessions, live
 
 
 def _numbered(spans: list[Span]) -> tuple[Span, ...]:

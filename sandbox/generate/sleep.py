@@ -314,11 +314,35 @@ def readiness(
     trend = None
     if temperature is not None and days_in >= 7:
         trend = 0.4 * temperature + rng.gauss(0, 0.05)
+    contributors = _readiness_contributors(user, plan, doc, sleep_score, rng, temperature, sick)
+    if revision < 3:
+        shift = stable_rng(user.seed, user.index, plan.day, "readiness-rev", revision)
+        for key, value in contributors.items():
+            if value is not None:
+                contributors[key] = score(value + shift.randint(-1, 1) * (3 - revision))
+        if temperature is not None:
+            temperature += shift.choice((-0.01, 0.01)) * (3 - revision)
+    return {
+        "contributors": contributors,
+        "score": weighted_score(contributors, READINESS_WEIGHTS),
+        "temperature_deviation": None
+        if temperature is None
+        else round(clamp(temperature, -2.5, 2.5), 2),
+        "temperature_trend_deviation": None if trend is None else round(trend, 2),
+    }
+
+
+def _readiness_contributors(
+    user, plan: DayPlan, doc: dict, sleep_score: int | None, rng, temperature, sick: bool
+) -> dict:
+    """Readiness contributors of a night (None where there is no data or no baseline yet);
+    draws from `rng` in the order of the keys."""
+    days_in = plan.day - user.profile.history_start
     hr = doc["heart_rate"]["items"] if doc["heart_rate"] else []
     values = [v for v in hr if v is not None]
     lowest_at = hr.index(min(values)) / len(hr) if values else 0.5
     baseline = days_in >= BASELINE_DAYS
-    contributors = {
+    return {
         "activity_balance": score(
             72 + 16 * user.smooth("activity_balance")(plan.day) + rng.gauss(0, 6)
         ),
@@ -344,21 +368,6 @@ def readiness(
         "sleep_regularity": score(72 + 16 * user.smooth("regularity")(plan.day) + rng.gauss(0, 5))
         if baseline
         else None,
-    }
-    if revision < 3:
-        shift = stable_rng(user.seed, user.index, plan.day, "readiness-rev", revision)
-        for key, value in contributors.items():
-            if value is not None:
-                contributors[key] = score(value + shift.randint(-1, 1) * (3 - revision))
-        if temperature is not None:
-            temperature += shift.choice((-0.01, 0.01)) * (3 - revision)
-    return {
-        "contributors": contributors,
-        "score": weighted_score(contributors, READINESS_WEIGHTS),
-        "temperature_deviation": None
-        if temperature is None
-        else round(clamp(temperature, -2.5, 2.5), 2),
-        "temperature_trend_deviation": None if trend is None else round(trend, 2),
     }
 
 
