@@ -35,6 +35,7 @@ from pipelines.core.checks import check_at_least, check_day_range
 from pipelines.core.clock import current_time
 from pipelines.core.config import Endpoints
 from pipelines.oura.arrow import key_set, to_table
+from pipelines.oura.dates import DayRange
 from pipelines.oura.fetch import fetch, tombstones
 from pipelines.oura.helpers import OuraClient
 from pipelines.oura.history import FLOOR
@@ -194,15 +195,7 @@ def _dated(
     cursor.advance(None)  # the range goes to the API and is trimmed here: no dlt filtering
     backfill = cursor.end_value is not None
     saved = None if backfill else cursor.get_state().get("last_value")
-    if backfill:
-        start, end = session.start_date, day_of(cursor.end_value) - timedelta(days=1)
-    else:  # on from the saved cursor, and the lookback again: Oura restates recent days
-        start = (
-            None
-            if saved is None
-            else min(collection.kind.after(saved), session.recent(collection, saved))
-        )
-        end = None
+    start, end = _asked_range(collection, session, cursor, saved)
     written = False
     with session.guard(collection):
         span = session.span(collection, start, end)
@@ -213,12 +206,7 @@ def _dated(
         user_id = session.owner()
         windows = list(span.split(collection.window_days))
         session.runtime.reporter.planned(collection.name, len(windows))
-        client = session.client
-        ahead = session.runtime.prefetched  # windows the caller asked for already
-        results = session.in_order(
-            ahead.pop((collection.name, w), None) or partial(fetch, client, collection, w, user_id)
-            for w in windows
-        )
+        results = _fetched(collection, session, windows, user_id)
         yield []  # the first windows are on their way: let the other resources start theirs
         # What is stored is read only now, while those requests are out: fetching never waits
         # for the warehouse (a loader's lock may hold it through another person's commit).
@@ -249,6 +237,31 @@ def _dated(
             session.outcome.remaining.add(collection.name)
     if not written:
         yield dlt.mark.materialize_table_schema()
+
+
+def _asked_range(
+    collection: Collection, session: Session, cursor: Any, saved: Any
+) -> tuple[Any, date | None]:
+    """(start, end) of what a resource asks for: a closed range as given; else on from the
+    saved cursor, and the lookback again (Oura restates recent days); None: from where the
+    user's history starts, to today."""
+    if cursor.end_value is not None:
+        return session.start_date, day_of(cursor.end_value) - timedelta(days=1)
+    if saved is None:
+        return None, None
+    return min(collection.kind.after(saved), session.recent(collection, saved)), None
+
+
+def _fetched(
+    collection: Collection, session: Session, windows: list[DayRange], user_id: str
+) -> Iterator[Any]:
+    """What `fetch` returns for each window, in order: asked for now, or taken from what the
+    caller asked for ahead (`SourceRuntime.prefetched`)."""
+    client, ahead = session.client, session.runtime.prefetched
+    return session.in_order(
+        ahead.pop((collection.name, w), None) or partial(fetch, client, collection, w, user_id)
+        for w in windows
+    )
 
 
 def _seen(collection: Collection, found: Any) -> set:
